@@ -1,0 +1,46 @@
+using ReverseSD.MLNet;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli;
+
+/// <summary>The `reversesd` command tree; shared by Program and the CLI tests (CommandAppTester).</summary>
+internal static class CliApp
+{
+    /// <summary>Exit code for bad input (missing file, wrong column, empty prompt, ...).</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Exit code for any other failure.</summary>
+    public const int Failure = 1;
+
+    /// <summary>Registers every command. Commands stay thin: they parse, call the library and print.</summary>
+    public static void Configure(IConfigurator config)
+    {
+        config.SetApplicationName("reversesd");
+        config.UseStrictParsing();
+        config.CancellationExitCode(130);
+        config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
+        // Commands are registered below, one line each, grouped by issue area.
+    }
+
+    /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
+    public static int HandleException(IAnsiConsole console, Exception ex)
+    {
+        var inner = ex is CommandRuntimeException { InnerException: { } i } ? i : ex;
+        switch (inner)
+        {
+            case ReverseSdInputException input:
+                console.MarkupLineInterpolated($"[red]error:[/] {input.Message}");
+                return BadInput;
+            case CommandParseException or CommandRuntimeException:
+                console.MarkupLineInterpolated($"[red]error:[/] {inner.Message}");
+                return BadInput;
+            case OperationCanceledException:
+                console.MarkupLine("[yellow]cancelled[/]");
+                return 130;
+            default:
+                console.MarkupLineInterpolated($"[red]error:[/] {inner.GetType().Name}: {inner.Message}");
+                return Failure;
+        }
+    }
+}
