@@ -1,0 +1,36 @@
+using Microsoft.ML;
+using ReverseSD.MLNet.Retrieval;
+
+namespace ReverseSD.MLNet.Dakl;
+
+/// <summary>Catalog entry of DAKL, the domain-adaptive kernel meta-regression.</summary>
+public static class DaklCatalog
+{
+    /// <summary>DAKL meta-regression on the ensemble embedding (paper §3, Eq. 5–7); see <see cref="DomainAdaptiveKernelEstimator"/>.</summary>
+    public static DomainAdaptiveKernelEstimator DomainAdaptiveKernel(
+        this RegressionCatalog.RegressionTrainers catalog,
+        IDataView? targetDomainData,
+        string inputColumnName = "EnsembleEmbedding",
+        string labelColumnName = "PromptEmbedding",
+        string outputColumnName = "PredictedEmbedding",
+        int numberOfCentroids = 10_000,
+        float gamma = 0.001f,
+        float alpha = 10f)
+        => catalog.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
+        {
+            TargetDomainData = targetDomainData,
+            InputColumnName = inputColumnName,
+            LabelColumnName = labelColumnName,
+            OutputColumnName = outputColumnName,
+            NumberOfCentroids = numberOfCentroids,
+            Gamma = gamma,
+            Alpha = alpha,
+        });
+
+    /// <summary>DAKL meta-regression with explicit options.</summary>
+    public static DomainAdaptiveKernelEstimator DomainAdaptiveKernel(this RegressionCatalog.RegressionTrainers catalog, DomainAdaptiveKernelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new DomainAdaptiveKernelEstimator(CatalogContext.Of(catalog), options);
+    }
+}

@@ -1,0 +1,56 @@
+using Microsoft.ML;
+
+namespace ReverseSD.MLNet.Retrieval;
+
+/// <summary>Catalog entries of the retrieval stages: kNN regression and prompt bank lookup.</summary>
+public static class RetrievalCatalog
+{
+    /// <summary>kNN regression of the prompt embedding from a feature space (paper §4.10); see <see cref="NearestNeighborRegressionEstimator"/>.</summary>
+    public static NearestNeighborRegressionEstimator NearestNeighborPrompts(
+        this RegressionCatalog.RegressionTrainers catalog,
+        string featureColumnName = "ImageFeatures",
+        string labelColumnName = "PromptEmbedding",
+        string outputColumnName = "PredictedEmbedding",
+        int numberOfNeighbors = 10,
+        NeighborWeighting weighting = NeighborWeighting.Similarity,
+        float temperature = 0.05f)
+        => catalog.NearestNeighborPrompts(new NearestNeighborRegressionOptions
+        {
+            FeatureColumnName = featureColumnName,
+            LabelColumnName = labelColumnName,
+            OutputColumnName = outputColumnName,
+            NumberOfNeighbors = numberOfNeighbors,
+            Weighting = weighting,
+            Temperature = temperature,
+        });
+
+    /// <summary>kNN regression of the prompt embedding with explicit options.</summary>
+    public static NearestNeighborRegressionEstimator NearestNeighborPrompts(this RegressionCatalog.RegressionTrainers catalog, NearestNeighborRegressionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new NearestNeighborRegressionEstimator(CatalogContext.Of(catalog), options);
+    }
+
+    /// <summary>The k nearest prompts of a prompt bank to a predicted embedding; see <see cref="NearestPromptsEstimator"/>.</summary>
+    public static NearestPromptsEstimator NearestPrompts(
+        this TransformsCatalog catalog,
+        IDataView promptBank,
+        string inputColumnName = "PredictedEmbedding",
+        int numberOfPrompts = 5,
+        string promptsColumnName = "NearestPrompts",
+        string scoresColumnName = "NearestPromptScores")
+        => catalog.NearestPrompts(promptBank, new NearestPromptsOptions
+        {
+            InputColumnName = inputColumnName,
+            NumberOfPrompts = numberOfPrompts,
+            PromptsColumnName = promptsColumnName,
+            ScoresColumnName = scoresColumnName,
+        });
+
+    /// <summary>Prompt bank lookup with explicit options.</summary>
+    public static NearestPromptsEstimator NearestPrompts(this TransformsCatalog catalog, IDataView promptBank, NearestPromptsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new NearestPromptsEstimator(CatalogContext.Of(catalog), promptBank, options);
+    }
+}
