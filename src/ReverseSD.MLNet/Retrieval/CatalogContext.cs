@@ -4,8 +4,9 @@ using Microsoft.ML;
 namespace ReverseSD.MLNet.Retrieval;
 
 /// <summary>
-/// Finds the <see cref="MLContext"/> behind an ML.NET catalog. ML.NET keeps a catalog's environment internal; every catalog
-/// reached from an MLContext (ml.Transforms, ml.Regression.Trainers, ...) holds that MLContext as its environment.
+/// The <see cref="MLContext"/> used by a stage reached from an ML.NET catalog. ML.NET keeps a catalog's environment internal
+/// (and in ML.NET 5 it is the context's inner environment, not the MLContext), so when the MLContext itself is not reachable a
+/// fresh one is used: it only hosts the OnnxTransformer that scores the compiled graph; the stages take their seeds from their options.
 /// </summary>
 internal static class CatalogContext
 {
@@ -17,6 +18,6 @@ internal static class CatalogContext
             var property = type.GetProperty("Environment", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.DeclaredOnly);
             if (property?.GetValue(catalog) is MLContext ml) return ml;
         }
-        throw new InvalidOperationException($"Cannot find the MLContext behind {catalog.GetType().Name}; reach this catalog from an MLContext.");
+        return new MLContext();
     }
 }

@@ -112,6 +112,9 @@ internal static class VectorColumns
         return new SchemaShape(input.Where(c => !names.Contains(c.Name)).Concat(added));
     }
 
+    /// <summary>The SchemaShape of a schema (ML.NET's internal SchemaShape.Create).</summary>
+    public static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)CreateShape.Invoke(null, [schema])!;
+
     private static readonly System.Reflection.MethodInfo CreateShape =
         typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public, [typeof(DataViewSchema)])
         ?? throw new InvalidOperationException("ML.NET's SchemaShape.Create(DataViewSchema) was not found.");
