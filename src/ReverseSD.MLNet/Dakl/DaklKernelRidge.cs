@@ -26,8 +26,9 @@ internal static class DaklKernelRidge
 
     /// <summary>Fits the kernel ridge from centroids (r × d) and their targets (r × t), with p target-domain rows (may be null).</summary>
     public static DaklSolution Fit(EmbeddingMatrix centroids, EmbeddingMatrix centroidTargets, EmbeddingMatrix? targetDomain,
-        float gamma, float alpha, long memoryBudgetBytes = 512L << 20)
+        float gamma, float alpha, long memoryBudgetBytes = 512L << 20, bool float64 = false)
     {
+        var dtype = float64 ? ScalarType.Float64 : ScalarType.Float32;
         int r = centroids.Rows, d = centroids.Columns, t = centroidTargets.Columns;
         int p = targetDomain?.Rows ?? 0, m = r + p;
         if (centroidTargets.Rows != r) throw new ArgumentException("One target per centroid is needed.", nameof(centroidTargets));
@@ -40,16 +41,17 @@ internal static class DaklKernelRidge
         var clock = Stopwatch.StartNew();
         var z = torch.tensor(centroids.Values, [r, d]);
         if (targetDomain != null) z = torch.cat([z, torch.tensor(targetDomain.Values, [p, d])], 0);
+        z = z.to(dtype);
         var zHat = nn.functional.normalize(z, p: 2, dim: 1);
         var cHat = zHat.narrow(0, 0, r);
-        var y = torch.tensor(centroidTargets.Values, [r, t]);
+        var y = torch.tensor(centroidTargets.Values, [r, t]).to(dtype);
 
         Tensor DBlock(int start, int count) =>
             torch.special.expm1(cHat.mm(zHat.narrow(0, start, count).t()).sub_(1).mul_(gamma));
 
         // Kernel: P = D Dᵀ (r × r) and s = D 1, accumulated over column blocks of D.
-        var pMatrix = torch.zeros(r, r);
-        var s = torch.zeros(r);
+        var pMatrix = torch.zeros(r, r, dtype);
+        var s = torch.zeros(r, dtype);
         for (int start = 0; start < m; start += block)
         {
             using var scope = torch.NewDisposeScope();
@@ -62,20 +64,22 @@ internal static class DaklKernelRidge
         // Solve: A = (B + U S Uᵀ)⁻¹ Y with B = P + αI (Woodbury).
         clock.Restart();
         pMatrix.diagonal().add_(alpha);
-        bool float64 = false;
+        bool solvedInFloat64 = float64;
         var (l, info) = torch.linalg.cholesky_ex(pMatrix);
         Tensor a;
-        var u = torch.stack([torch.ones(r), s], 1);                 // r × 2
-        if (info.item<int>() != 0)
+        var u = torch.stack([torch.ones(r, dtype), s], 1);          // r × 2
+        if (info.item<int>() != 0 && !float64)
         {
-            float64 = true;
+            solvedInFloat64 = true;
             (l, info) = torch.linalg.cholesky_ex(pMatrix.to(ScalarType.Float64));
             if (info.item<int>() != 0)
                 throw new ReverseSdInputException($"The DAKL ridge system is not positive definite even in float64; raise Alpha (now {alpha}).");
-            a = Woodbury(l, u.to(ScalarType.Float64), y.to(ScalarType.Float64), m).to(ScalarType.Float32);
+            a = Woodbury(l, u.to(ScalarType.Float64), y.to(ScalarType.Float64), m).to(dtype);
         }
         else
         {
+            if (info.item<int>() != 0)
+                throw new ReverseSdInputException($"The DAKL ridge system is not positive definite even in float64; raise Alpha (now {alpha}).");
             a = Woodbury(l, u, y, m);
         }
         pMatrix.Dispose();
@@ -90,14 +94,14 @@ internal static class DaklKernelRidge
         {
             using var scope = torch.NewDisposeScope();
             int count = Math.Min(block, m - start);
-            var wBlock = DBlock(start, count).t().mm(a).add_(columnSums).contiguous();
+            var wBlock = DBlock(start, count).t().mm(a).add_(columnSums).to(ScalarType.Float32).contiguous();
             wBlock.data<float>().CopyTo(w.AsSpan(start * t, count * t));
         }
         var weightsTime = clock.Elapsed;
 
         var points = new float[(long)m * d];
-        zHat.contiguous().data<float>().CopyTo(points);
-        return new DaklSolution(points, w, m, d, t, gamma, new Timings(kernelTime, solveTime, weightsTime, float64));
+        zHat.to(ScalarType.Float32).contiguous().data<float>().CopyTo(points);
+        return new DaklSolution(points, w, m, d, t, gamma, new Timings(kernelTime, solveTime, weightsTime, solvedInFloat64));
     }
 
     private static Tensor Woodbury(Tensor l, Tensor u, Tensor y, int m)
