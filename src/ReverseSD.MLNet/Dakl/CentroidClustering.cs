@@ -34,7 +34,18 @@ internal static class CentroidClustering
 
     /// <summary>Runs k-means on the rows of <paramref name="x"/> and returns r × d centroids.</summary>
     public static EmbeddingMatrix Run(EmbeddingMatrix x, Settings settings, IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
-        => settings.Engine == KMeansEngine.MLNet ? RunMLNet(x, settings) : RunTorch(x, settings, progress, cancellation);
+        => Run(x, settings, out _, progress, cancellation);
+
+    /// <summary>Runs k-means; <paramref name="iterations"/> is the number of Lloyd iterations run (-1 for ML.NET, which does not tell).</summary>
+    public static EmbeddingMatrix Run(EmbeddingMatrix x, Settings settings, out int iterations, IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
+    {
+        if (settings.Engine == KMeansEngine.MLNet)
+        {
+            iterations = -1;
+            return RunMLNet(x, settings);
+        }
+        return RunTorch(x, settings, out iterations, progress, cancellation);
+    }
 
     private sealed class Row
     {
@@ -56,7 +67,7 @@ internal static class CentroidClustering
                 ? KMeansTrainer.InitializationAlgorithm.Random
                 : KMeansTrainer.InitializationAlgorithm.KMeansPlusPlus,
             MaximumNumberOfIterations = settings.MaximumIterations,
-            OptimizationTolerance = settings.Tolerance,
+            OptimizationTolerance = Math.Max(settings.Tolerance, 1e-7f),   // ML.NET requires a positive tolerance
             NumberOfThreads = 1,
         });
         var model = trainer.Fit(data);
@@ -67,8 +78,9 @@ internal static class CentroidClustering
         return new EmbeddingMatrix(values, k, x.Columns);
     }
 
-    private static EmbeddingMatrix RunTorch(EmbeddingMatrix x, Settings settings, IProgress<ProgressReport>? progress, CancellationToken cancellation)
+    private static EmbeddingMatrix RunTorch(EmbeddingMatrix x, Settings settings, out int iterations, IProgress<ProgressReport>? progress, CancellationToken cancellation)
     {
+        iterations = 0;
         int n = x.Rows, d = x.Columns, r = settings.Centroids;
         using var outer = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -103,6 +115,7 @@ internal static class CentroidClustering
         for (int iteration = 1; iteration <= settings.MaximumIterations; iteration++)
         {
             cancellation.ThrowIfCancellationRequested();
+            iterations = iteration;
             using var scope = torch.NewDisposeScope();
             var labels = Assign(data, squaredNorms, centroids, block).labels;
             var sums = torch.zeros(r, d).index_add_(0, labels, data, 1);

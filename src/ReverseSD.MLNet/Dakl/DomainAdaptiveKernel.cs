@@ -58,7 +58,7 @@ public sealed class DomainAdaptiveKernelOptions
     /// <summary>k-means iteration budget.</summary>
     public int KMeansMaximumIterations { get; set; } = 20;
 
-    /// <summary>k-means stops early when no centroid moves more than this (squared distance; ML.NET: relative loss change).</summary>
+    /// <summary>k-means stops early when no centroid moves more than this (squared distance; ML.NET: relative loss change, at least 1e-7).</summary>
     public float KMeansTolerance { get; set; } = 1e-6f;
 
     /// <summary>Seed of the k-means initialisation (same seed, same centroids).</summary>

@@ -1,0 +1,92 @@
+using System.ComponentModel;
+using ReverseSD.MLNet.Dakl;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd bench dakl`: times each step of a DAKL fit and reports peak memory, on random unit vectors.</summary>
+internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDaklCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("-r|--centroids <COUNT>")]
+        [Description("Number of k-means centroids r.")]
+        public int Centroids { get; init; } = 2000;
+
+        [CommandOption("-p|--target-samples <COUNT>")]
+        [Description("Number of unlabelled target-domain samples p.")]
+        public int TargetDomainSamples { get; init; } = 5000;
+
+        [CommandOption("-d|--dimension <SIZE>")]
+        [Description("Embedding size d.")]
+        public int Dimension { get; init; } = 384;
+
+        [CommandOption("-n|--train-samples <COUNT>")]
+        [Description("Training samples clustered by k-means (default 5 × r); equal to r skips k-means.")]
+        public int? TrainingSamples { get; init; }
+
+        [CommandOption("--kmeans <ENGINE>")]
+        [Description("k-means implementation: torch (Lloyd on TorchSharp matrix products) or mlnet (ML.NET's KMeans trainer).")]
+        public string KMeans { get; init; } = "torch";
+
+        [CommandOption("--init <METHOD>")]
+        [Description("k-means initialisation: random or kmeans++.")]
+        public string Initialization { get; init; } = "random";
+
+        [CommandOption("--kmeans-iterations <COUNT>")]
+        [Description("k-means iteration budget (tolerance 0: stops earlier only when no centroid moves).")]
+        public int KMeansIterations { get; init; } = 10;
+
+        [CommandOption("--float64")]
+        [Description("Build the kernel and solve in float64 instead of float32.")]
+        public bool UseFloat64 { get; init; }
+
+        [CommandOption("--memory-budget-mb <MB>")]
+        [Description("Upper bound on one r × block kernel block, in megabytes.")]
+        public int MemoryBudgetMegabytes { get; init; } = 512;
+
+        [CommandOption("--seed <SEED>")]
+        [Description("Seed of the random data and the k-means initialisation.")]
+        public int Seed { get; init; } = 1;
+
+        public override ValidationResult Validate()
+        {
+            if (Centroids < 1 || TargetDomainSamples < 0 || Dimension < 1 || KMeansIterations < 1 || MemoryBudgetMegabytes < 1)
+                return ValidationResult.Error("-r, -d, --kmeans-iterations and --memory-budget-mb must be positive, -p non-negative.");
+            if (TrainingSamples is { } n && n < Centroids)
+                return ValidationResult.Error($"-n ({n}) must be at least -r ({Centroids}).");
+            if (KMeans is not ("torch" or "mlnet"))
+                return ValidationResult.Error($"--kmeans must be torch or mlnet, not '{KMeans}'.");
+            if (Initialization is not ("random" or "kmeans++"))
+                return ValidationResult.Error($"--init must be random or kmeans++, not '{Initialization}'.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var bench = new DaklBenchmarkSettings(settings.Centroids, settings.TargetDomainSamples, settings.Dimension,
+            settings.TrainingSamples ?? checked(5 * settings.Centroids),
+            settings.KMeans == "mlnet" ? KMeansEngine.MLNet : KMeansEngine.TorchSharp,
+            settings.Initialization == "kmeans++" ? KMeansInitialization.KMeansPlusPlus : KMeansInitialization.Random,
+            settings.KMeansIterations, settings.UseFloat64, settings.Seed, settings.MemoryBudgetMegabytes);
+        var result = ConsoleProgress.Run(console, "DAKL benchmark", progress => DaklBenchmark.Run(bench, progress, cancellationToken));
+
+        console.MarkupLineInterpolated(
+            $"DAKL fit on random unit vectors: r = {bench.Centroids}, p = {bench.TargetDomainSamples}, d = {bench.Dimension}, n = {bench.TrainingSamples}, k-means {settings.KMeans} ({settings.Initialization}, {bench.KMeansIterations} iterations), {(bench.UseFloat64 ? "float64" : "float32")}, {result.TorchThreads} TorchSharp threads");
+        var table = new Table().AddColumn("step").AddColumn(new TableColumn("seconds").RightAligned());
+        void Row(string step, TimeSpan time) => table.AddRow(Markup.Escape(step), time.TotalSeconds.ToString("F2", System.Globalization.CultureInfo.InvariantCulture));
+        Row("random data", result.DataGeneration);
+        Row(result.KMeansIterationsRun >= 0 ? $"k-means ({result.KMeansIterationsRun} iterations run)" : "k-means (ML.NET: iterations not reported)", result.KMeans);
+        Row("centroid targets (nearest sample)", result.CentroidTargets);
+        Row("kernel (D Dᵀ, D 1)", result.Kernel);
+        Row("solve (Cholesky + Woodbury)" + (result.UsedFloat64Solve && !bench.UseFloat64 ? ", float32 failed: float64" : ""), result.Solve);
+        Row("W = K_DA[C,:]ᵀ A", result.Weights);
+        Row("ONNX compile", result.OnnxCompile);
+        Row("fit total (without data)", result.KMeans + result.CentroidTargets + result.Kernel + result.Solve + result.Weights + result.OnnxCompile);
+        console.Write(table);
+        console.MarkupLineInterpolated($"peak working set {result.PeakWorkingSetBytes / 1048576.0:F0} MB (process, before the run {result.WorkingSetBeforeBytes / 1048576.0:F0} MB); ONNX model {result.OnnxBytes / 1048576.0:F1} MB");
+        return 0;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using ReverseSD.MLNet.Retrieval;
+using TorchSharp;
+
+namespace ReverseSD.MLNet.Dakl;
+
+/// <summary>Sizes and settings of one DAKL fit benchmark on random unit vectors.</summary>
+internal sealed record DaklBenchmarkSettings(int Centroids, int TargetDomainSamples, int Dimension, int TrainingSamples, KMeansEngine Engine,
+    KMeansInitialization Initialization, int KMeansIterations, bool UseFloat64, int Seed, int MemoryBudgetMegabytes);
+
+/// <summary>Measured times (wall clock) and memory of a DAKL fit benchmark.</summary>
+internal sealed record DaklBenchmarkResult(TimeSpan DataGeneration, TimeSpan KMeans, TimeSpan CentroidTargets, TimeSpan Kernel, TimeSpan Solve,
+    TimeSpan Weights, TimeSpan OnnxCompile, int KMeansIterationsRun, long OnnxBytes, bool UsedFloat64Solve, long PeakWorkingSetBytes, long WorkingSetBeforeBytes, int TorchThreads);
+
+/// <summary>Times each step of a DAKL fit (k-means, centroid targets, kernel, solve, W, ONNX compile) on random unit vectors.</summary>
+internal static class DaklBenchmark
+{
+    public static DaklBenchmarkResult Run(DaklBenchmarkSettings s, IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
+    {
+        long before = Process.GetCurrentProcess().WorkingSet64;
+        var clock = Stopwatch.StartNew();
+        var train = RandomUnitRows(s.TrainingSamples, s.Dimension, s.Seed);
+        var trainTargets = RandomUnitRows(s.TrainingSamples, s.Dimension, s.Seed + 1);
+        var targetDomain = RandomUnitRows(s.TargetDomainSamples, s.Dimension, s.Seed + 2);
+        var generation = clock.Elapsed;
+        long budget = (long)s.MemoryBudgetMegabytes << 20;
+
+        clock.Restart();
+        progress?.Report(new ProgressReport("k-means", 0, s.KMeansIterations, $"{s.Centroids} centroids of {s.TrainingSamples} × {s.Dimension} ({s.Engine})"));
+        int iterations = 0;
+        var centroids = s.Centroids == s.TrainingSamples ? train
+            : CentroidClustering.Run(train, new CentroidClustering.Settings(s.Centroids, s.Engine, s.Initialization, s.KMeansIterations, 0, s.Seed, budget), out iterations, progress, cancellation);
+        var kMeans = clock.Elapsed;
+        progress?.Report(new ProgressReport("k-means", s.KMeansIterations, s.KMeansIterations, $"{kMeans.TotalSeconds:F1} s"));
+
+        clock.Restart();
+        var centroidTargets = CentroidClustering.Targets(train, trainTargets, centroids, CentroidTarget.NearestSample, budget);
+        var targetsTime = clock.Elapsed;
+
+        cancellation.ThrowIfCancellationRequested();
+        progress?.Report(new ProgressReport("kernel ridge", 0, 1, $"r = {centroids.Rows}, p = {s.TargetDomainSamples}"));
+        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, 0.001f, 10f, budget, s.UseFloat64);
+        progress?.Report(new ProgressReport("kernel ridge", 1, 1));
+
+        clock.Restart();
+        long onnxBytes = solution.Compile("EnsembleEmbedding", "PredictedEmbedding").LongLength;
+        var compile = clock.Elapsed;
+        var t = solution.Timings;
+        return new DaklBenchmarkResult(generation, kMeans, targetsTime, t.Kernel, t.Solve, t.Weights, compile, iterations, onnxBytes, t.UsedFloat64Solve,
+            Process.GetCurrentProcess().PeakWorkingSet64, before, torch.get_num_threads());
+    }
+
+    private static EmbeddingMatrix RandomUnitRows(int rows, int columns, int seed)
+    {
+        using var scope = torch.NewDisposeScope();
+        var generator = new torch.Generator((ulong)seed);
+        var x = torch.nn.functional.normalize(torch.randn([rows, columns], generator: generator), p: 2, dim: 1).contiguous();
+        var values = new float[(long)rows * columns];
+        x.data<float>().CopyTo(values);
+        return new EmbeddingMatrix(values, rows, columns);
+    }
+}

@@ -1,0 +1,27 @@
+using ReverseSD.Cli;
+using Spectre.Console.Cli.Testing;
+
+namespace ReverseSD.MLNet.Tests.Dakl;
+
+public sealed class BenchDaklCommandTests
+{
+    [Fact]
+    public void PrintsTheTimeOfEachFitStepAndThePeakMemory()
+    {
+        var tester = new CommandAppTester();
+        tester.Configure(CliApp.Configure);
+        var result = tester.Run("bench", "dakl", "-r", "20", "-p", "30", "-d", "8", "-n", "100", "--kmeans-iterations", "3");
+        Assert.Equal(0, result.ExitCode);
+        foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set" })
+            Assert.Contains(step, result.Output);
+    }
+
+    [Fact]
+    public void AnUnknownKMeansEngineIsRejected()
+    {
+        var tester = new CommandAppTester();
+        tester.Configure(CliApp.Configure);
+        var result = tester.Run("bench", "dakl", "--kmeans", "sklearn");
+        Assert.Equal(CliApp.BadInput, result.ExitCode);   // the message goes to CliApp's handler console, not the tester's
+    }
+}
