@@ -76,7 +76,7 @@ public static class FeatureCache
             var view = mlContext.Data.LoadFromEnumerable(stream, definition);
             try
             {
-                File.Delete(keyPath);
+                if (File.Exists(keyPath)) File.Delete(keyPath);
                 AtomicFile.Write(dataPath, s => mlContext.Data.SaveAsBinary(view, s, keepHidden: false));
             }
             catch (Exception) when (cancellationToken.IsCancellationRequested)
