@@ -21,6 +21,7 @@ internal static class CliApp
         config.CancellationExitCode(130);
         config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddBranch("bench", bench => bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images."));
     }
 
     /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
