@@ -119,6 +119,19 @@ public sealed class FeatureCacheTests
     }
 
     [Fact]
+    public void MlNetLoadImagesThrowsOnAnUndecodableFileWhichIsWhyRowsAreCheckedFirst()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        File.WriteAllText(dir.File("bad.png"), "not an image");
+        var data = Paths(ml, dir.File("bad.png"));
+        using var backbone = ml.Transforms.ApplyImageBackbone(Tiny(dir)).Fit(data);
+
+        var e = Assert.ThrowsAny<Exception>(() => Features(ml, backbone.Transform(data)));
+        Assert.Contains("Invalid input stream contents", e.ToString());
+    }
+
+    [Fact]
     public void FilterReadableDropsRowsWhoseImageDoesNotDecodeSoTheBackboneCanScoreTheRest()
     {
         using var dir = new TempDirectory();
