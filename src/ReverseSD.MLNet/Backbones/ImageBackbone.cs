@@ -96,10 +96,16 @@ public sealed class ImageBackbone
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nameOrPath);
         string lower = nameOrPath.Trim().ToLowerInvariant();
-        if (lower == "resnet18" && preprocessing == null) return ResNet18;
-        if (lower.StartsWith("resnet18-", StringComparison.Ordinal) && preprocessing == null
-            && int.TryParse(lower["resnet18-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size))
-            return ResNet18At(size);
+        bool preset = lower == "resnet18" || (lower.StartsWith("resnet18-", StringComparison.Ordinal) && !lower.EndsWith(".onnx", StringComparison.Ordinal));
+        if (preset && preprocessing != null)
+            throw new ReverseSdInputException($"Backbone '{nameOrPath}' is a preset with its own preprocessing; a preprocessing spec applies only to an .onnx file.");
+        if (lower == "resnet18") return ResNet18;
+        if (preset)
+        {
+            return int.TryParse(lower["resnet18-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size)
+                ? ResNet18At(size)
+                : throw new ReverseSdInputException($"Backbone '{nameOrPath}': the size after 'resnet18-' must be a number of pixels, e.g. resnet18-288.");
+        }
         if (lower.EndsWith(".onnx", StringComparison.Ordinal) || File.Exists(nameOrPath))
         {
             if (preprocessing == null)

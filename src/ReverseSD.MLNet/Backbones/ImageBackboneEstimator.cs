@@ -54,8 +54,7 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     private readonly TransformsCatalog _transforms;
     private readonly ImageBackboneOptions _options;
     private readonly ImageBackbone _backbone;
-    private IEstimator<ITransformer>? _chain;
-    private byte[]? _modelBytes;
+    private IEstimator<ITransformer>? _schemaChain;
 
     /// <summary>Creates the estimator; prefer <see cref="BackboneCatalog.ApplyImageBackbone(TransformsCatalog, ImageBackbone, string, string)"/>.</summary>
     public ImageBackboneEstimator(MLContext mlContext, ImageBackboneOptions options)
@@ -82,7 +81,8 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         CheckInput(inputSchema);
-        return Chain().GetOutputSchema(inputSchema);
+        _schemaChain ??= Chain();
+        return _schemaChain.GetOutputSchema(inputSchema);
     }
 
     /// <inheritdoc/>
@@ -114,15 +114,18 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     private ReverseSdInputException WrongType(string actual) => new(
         $"The image backbone's input column '{_options.InputColumnName}' must be text (an image path), but it is {actual}.");
 
+    /// <summary>
+    /// A new chain of ML.NET stages; ML.NET's ONNX estimator creates its session when built and returns that same
+    /// transformer from every Fit, so each Fit builds its own chain and disposing one fitted backbone leaves others intact.
+    /// </summary>
     private IEstimator<ITransformer> Chain()
     {
-        if (_chain != null) return _chain;
         var spec = _backbone.Preprocessing;
         string output = _options.OutputColumnName;
         string image = output + ".Image", pixels = output + ".Pixels";
-        _modelBytes ??= _backbone.Compose(pixels, output);
+        byte[] model = _backbone.Compose(pixels, output);
         var t = _transforms;
-        _chain = t.LoadImages(image, _options.ImageFolder, _options.InputColumnName)
+        return t.LoadImages(image, _options.ImageFolder, _options.InputColumnName)
             .Append(t.ResizeImages(image, spec.Width, spec.Height, image, spec.Resize switch
             {
                 ImageResizeMode.Stretch => ImageResizingEstimator.ResizingKind.Fill,
@@ -133,10 +136,9 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
                 ImagePixelExtractingEstimator.ColorBits.Rgb,
                 spec.Order == ChannelOrder.Bgr ? ImagePixelExtractingEstimator.ColorsOrder.ABGR : ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false, offsetImage: 0f, scaleImage: spec.Scale))
-            .Append(t.ApplyOnnxModel([output], [pixels], new MemoryStream(_modelBytes, writable: false),
+            .Append(t.ApplyOnnxModel([output], [pixels], new MemoryStream(model, writable: false),
                 gpuDeviceId: _options.GpuDeviceId, fallbackToCpu: true))
             .Append(t.DropColumns(image, pixels));
-        return _chain;
     }
 }
 

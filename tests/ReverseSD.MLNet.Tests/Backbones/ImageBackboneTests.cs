@@ -194,12 +194,32 @@ public sealed class ImageBackboneTests
     }
 
     [Fact]
+    public void DisposingOneFittedBackboneLeavesAnotherFitOfTheSameEstimatorWorking()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        var data = Paths(ml, WritePng(dir.File("a.png"), 4));
+        var estimator = ml.Transforms.ApplyImageBackbone(ImageBackbone.FromOnnx(WriteChannelMeanModel(dir.File("m.onnx")), ImagePreprocessing.Parse("size=16")));
+        var first = estimator.Fit(data);
+        using var second = estimator.Fit(data);
+        var expected = Features(ml, first.Transform(data));
+
+        first.Dispose();
+        first.Dispose();
+
+        Assert.Equal(expected, Features(ml, second.Transform(data)));
+        Assert.Throws<ObjectDisposedException>(() => first.Transform(data));
+    }
+
+    [Fact]
     public void ResolveKnowsThePresetsAndAsksForASpecForOnnxFiles()
     {
         Assert.Equal("resnet18", ImageBackbone.Resolve("ResNet18").Name);
         Assert.Equal("resnet18-288", ImageBackbone.Resolve("resnet18-288").Name);
         Assert.Throws<ReverseSdInputException>(() => ImageBackbone.Resolve("vit.onnx"));
         Assert.Throws<ReverseSdInputException>(() => ImageBackbone.Resolve("alexnet"));
+        Assert.Throws<ReverseSdInputException>(() => ImageBackbone.Resolve("resnet18-big"));
+        Assert.Throws<ReverseSdInputException>(() => ImageBackbone.Resolve("resnet18", "size=224"));
     }
 
     private sealed class NumberRow
