@@ -20,8 +20,8 @@ public sealed record FeatureCacheResult(
 
 /// <summary>
 /// Featurises a data set split once with a backbone and keeps the result as an ML.NET binary data view (<c>.idv</c>),
-/// keyed by the backbone's fingerprint (model hash + preprocessing) and the split's files (metadata.csv bytes, and each
-/// image's size and modification time). A cache made with another backbone or other files is rebuilt, never reused.
+/// keyed by the backbone's fingerprint (model hash + preprocessing) and the split's files (folder path, metadata.csv
+/// bytes, and each image's size and modification time). A cache made with another backbone or other files is rebuilt, never reused.
 /// </summary>
 public static class FeatureCache
 {
@@ -128,10 +128,11 @@ public static class FeatureCache
         return new FeatureCacheResult(data, dataPath, true, key.Rows, key.FeatureSize, skipped);
     }
 
-    /// <summary>Hash of the split's metadata.csv and of each image's name, size and modification time.</summary>
+    /// <summary>Hash of the split's folder path, its metadata.csv and each image's name, size and modification time.</summary>
     private static string DatasetKey(string splitRoot, IReadOnlyList<ImagePromptPair> pairs)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(splitRoot + "\n"));   // the cache stores absolute image paths
         hash.AppendData(File.ReadAllBytes(Path.Combine(splitRoot, ImageFolderDataset.MetadataFileName)));
         foreach (var pair in pairs)
         {

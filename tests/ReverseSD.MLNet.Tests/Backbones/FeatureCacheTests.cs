@@ -85,6 +85,21 @@ public sealed class FeatureCacheTests
     }
 
     [Fact]
+    public void MovedDatasetIsFeaturisedAgainSoCachedImagePathsStayValid()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        WriteDataset(dir.File("data"), "train", 2);
+        Assert.False(FeatureCache.GetOrCompute(ml, Tiny(dir), dir.File("data"), "train", dir.File("cache")).FromCache);
+
+        Directory.Move(dir.File("data"), dir.File("moved"));
+        var moved = FeatureCache.GetOrCompute(ml, Tiny(dir), dir.File("moved"), "train", dir.File("cache"));
+
+        Assert.False(moved.FromCache);
+        Assert.All(ml.Data.CreateEnumerable<CachedRow>(moved.Data, false), r => Assert.StartsWith(dir.File("moved"), r.ImagePath));
+    }
+
+    [Fact]
     public void CorruptAndMissingImagesAreSkippedAndCountedAlsoOnACacheHit()
     {
         using var dir = new TempDirectory();
