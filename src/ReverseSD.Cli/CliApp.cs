@@ -21,6 +21,11 @@ internal static class CliApp
         config.CancellationExitCode(130);
         config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddBranch("data", data =>
+        {
+            data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
+            data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
+        });
     }
 
     /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
