@@ -25,6 +25,12 @@ internal static class CliApp
         {
             data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
+            data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
+        });
+        config.AddBranch("bench", bench =>
+        {
+            bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
+            bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
         });
     }
 
