@@ -19,7 +19,8 @@ internal static class CliApp
         config.SetApplicationName("reversesd");
         config.UseStrictParsing();
         config.CancellationExitCode(130);
-        config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
+        config.SetExceptionHandler((ex, resolver) =>
+            HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
         config.AddBranch("data", data =>
         {
