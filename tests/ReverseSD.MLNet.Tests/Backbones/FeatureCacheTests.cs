@@ -77,8 +77,8 @@ public sealed class FeatureCacheTests
         WriteDataset(data, "train", 3);
         Assert.False(FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")).FromCache);
 
-        var pairs = Data.ImageFolderDataset.Read(data, "train").Take(2).ToList();
-        Data.ImageFolderDataset.Write(data, "train", pairs);
+        var pairs = ReverseSD.MLNet.Data.ImageFolderDataset.Read(data, "train").Take(2).ToList();
+        ReverseSD.MLNet.Data.ImageFolderDataset.Write(data, "train", pairs);
         var rebuilt = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"));
         Assert.False(rebuilt.FromCache);
         Assert.Equal(2, rebuilt.Rows);
