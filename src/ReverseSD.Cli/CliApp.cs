@@ -21,6 +21,12 @@ internal static class CliApp
         config.CancellationExitCode(130);
         config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
+        config.AddBranch("bench", b =>
+        {
+            b.SetDescription("Measure speed on this machine (figures for the docs come from here).");
+            b.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+        });
     }
 
     /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
