@@ -221,6 +221,31 @@ public sealed class SentenceEmbeddingEstimatorTests(SentenceEncoderFixture fixtu
     }
 
     [Fact]
+    public void ReadingOnlyOtherColumnsEncodesNothing()
+    {
+        // An empty prompt fails only when its embedding is computed, so reading just "Id" proves no encoding ran.
+        var ml = new MLContext();
+        var data = PromptData(ml, ["a cat", " "]);
+        using var transformer = ml.Transforms.Text.EmbedSentences().Fit(data);
+        var ids = transformer.Transform(data).GetColumn<int>("Id").ToList();
+        Assert.Equal([0, 1], ids);
+    }
+
+    [Fact]
+    public void AnOutputNamedLikeTheInputReplacesTheTextColumn()
+    {
+        var ml = new MLContext();
+        var data = PromptData(ml, Prompts);
+        using var transformer = ml.Transforms.Text.EmbedSentences("Prompt", "Prompt").Fit(data);
+        var transformed = transformer.Transform(data);
+        Assert.Equal(new VectorDataViewType(NumberDataViewType.Single, 384), transformed.Schema["Prompt"].Type);
+        var vectors = transformed.GetColumn<float[]>("Prompt").ToList();
+        var expected = fixture.Encoder.Encode(Prompts);
+        for (int i = 0; i < Prompts.Length; i++)
+            Assert.True(GoldenEmbeddings.Cosine(expected[i], vectors[i]) > 0.99999, $"row {i}");
+    }
+
+    [Fact]
     public void SavingTheTransformerExplainsItIsNotPartOfTheImageModel()
     {
         var ml = new MLContext();
