@@ -19,13 +19,21 @@ internal static class CliApp
         config.SetApplicationName("reversesd");
         config.UseStrictParsing();
         config.CancellationExitCode(130);
-        config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
+        config.SetExceptionHandler((ex, resolver) =>
+            HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
-        config.AddBranch("bench", b =>
+        config.AddBranch("data", data =>
         {
-            b.SetDescription("Measure speed on this machine (figures for the docs come from here).");
-            b.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
+            data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
+            data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
+        });
+        config.AddBranch("bench", bench =>
+        {
+            bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
+            bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
+            bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
         });
     }
 

@@ -96,21 +96,14 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
             "zero-batch" => [.. Write(txt, "a cat\n", txt), "--batch-size", "0"],
             _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
         };
-        // Run with exceptions propagated, then map them through CliApp's handler onto a test console.
-        var tester = new CommandAppTester();
-        tester.Configure(c =>
-        {
-            CliApp.Configure(c);
-            c.Settings.PropagateExceptions = true;
-        });
-        var error = tester.RunAndCatch<Exception>(["embed-text", .. args, "--out", output]);
-        var console = new TestConsole().Width(1000);
-        int exitCode = CliApp.HandleException(console, error.Exception!);
-        Assert.Equal(CliApp.BadInput, exitCode);
-        Assert.Equal(CliApp.BadInput, Run(["embed-text", .. args, "--out", output]).ExitCode); // the same through the app's own handler
-        Assert.StartsWith("error: ", console.Output);
-        Assert.Contains(expectedMessage, console.Output);
-        Assert.Single(console.Lines, l => l.Length > 0);
+        var tester = new CommandAppTester(new CommandAppTesterSettings { TrimConsoleOutput = true });
+        tester.Console.Width(1000);
+        tester.Configure(CliApp.Configure);
+        var result = tester.Run(["embed-text", .. args, "--out", output]);
+        Assert.Equal(CliApp.BadInput, result.ExitCode);
+        Assert.StartsWith("error: ", result.Output);
+        Assert.Contains(expectedMessage, result.Output);
+        Assert.Single(result.Output.Split('\n'), l => l.Trim().Length > 0);
         Assert.False(File.Exists(output));
         Assert.Empty(Directory.GetFiles(dir.Path, "out.csv*"));
     }
