@@ -22,6 +22,7 @@ internal static class CliApp
         config.SetExceptionHandler((ex, resolver) =>
             HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
             data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
@@ -33,6 +34,7 @@ internal static class CliApp
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
+            bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
         });
     }
 
