@@ -19,9 +19,24 @@ internal static class CliApp
         config.SetApplicationName("reversesd");
         config.UseStrictParsing();
         config.CancellationExitCode(130);
-        config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
+        config.SetExceptionHandler((ex, resolver) =>
+            HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
-        config.AddBranch("bench", bench => bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors."));
+        config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
+        config.AddBranch("data", data =>
+        {
+            data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
+            data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
+            data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
+        });
+        config.AddBranch("bench", bench =>
+        {
+            bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
+            bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
+            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
+            bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
+        });
     }
 
     /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
