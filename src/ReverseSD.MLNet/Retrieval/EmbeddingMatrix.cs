@@ -46,24 +46,26 @@ internal sealed class EmbeddingMatrix
     {
         int d = VectorColumns.RequireSize(data.Schema, columnName, role);
         var column = data.Schema[columnName];
-        var values = new List<float>();
+        long? known = data.GetRowCount();
+        var values = new float[known is { } count ? checked((int)(count * d)) : 1024 * d];
         int rows = 0;
         using (var cursor = data.GetRowCursor([column]))
         {
             var getter = cursor.GetGetter<VBuffer<float>>(column);
             VBuffer<float> buffer = default;
-            var dense = new float[d];
             while (cursor.MoveNext())
             {
                 getter(ref buffer);
-                buffer.CopyTo(dense);
-                values.AddRange(dense);
+                if ((long)(rows + 1) * d > values.Length)
+                    Array.Resize(ref values, checked((int)Math.Min((long)values.Length * 2, Array.MaxLength)));
+                buffer.CopyTo(values.AsSpan(rows * d, d));
                 rows++;
             }
         }
         if (rows == 0)
             throw new ReverseSdInputException($"The {role} has no rows: column '{columnName}' must hold at least one vector.");
-        return new EmbeddingMatrix(values.ToArray(), rows, d);
+        if ((long)rows * d != values.Length) Array.Resize(ref values, rows * d);
+        return new EmbeddingMatrix(values, rows, d);
     }
 }
 
