@@ -132,6 +132,8 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         _options = options;
     }
 
+    internal DomainAdaptiveKernelOptions Options => _options;
+
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {

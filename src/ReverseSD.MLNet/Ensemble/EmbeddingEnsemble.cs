@@ -84,6 +84,8 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
         _options = options;
     }
 
+    internal EmbeddingEnsembleOptions Options => _options;
+
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {

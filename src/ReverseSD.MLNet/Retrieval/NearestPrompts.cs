@@ -66,6 +66,8 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         _options = options;
     }
 
+    internal NearestPromptsOptions Options => _options;
+
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
