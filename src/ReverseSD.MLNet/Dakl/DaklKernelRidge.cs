@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace ReverseSD.MLNet.Dakl;
 
 /// <summary>
-/// The DAKL equations (paper §3, Eq. 5–7), vectorised with TorchSharp in float32. Z = C ∪ X̄ (r centroids, p unlabelled
+/// The DAKL equations (paper §3, Eq. 5–7), vectorised with TorchSharp in float32 (or float64). Z = C ∪ X̄ (r centroids, p unlabelled
 /// target-domain samples, m = r + p rows); K̂ = Ẑ Ẑᵀ for row-normalised Ẑ (Eq. 5–6); K_DA = exp(−γ(1 − K̂)) (Eq. 7); the rows of
 /// K_DA are the second-order features, and dual ridge regression with the linear kernel on them is fitted on the centroid rows:
 /// A = (M Mᵀ + αI)⁻¹ Y_C with M = K_DA[C, :] (r × m). A sample z is scored as ŷ = k_DA(z) W with
