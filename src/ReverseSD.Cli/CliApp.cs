@@ -19,8 +19,20 @@ internal static class CliApp
         config.SetApplicationName("reversesd");
         config.UseStrictParsing();
         config.CancellationExitCode(130);
-        config.SetExceptionHandler((ex, _) => HandleException(AnsiConsole.Console, ex));
+        config.SetExceptionHandler((ex, resolver) =>
+            HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddBranch("data", data =>
+        {
+            data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
+            data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
+            data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
+        });
+        config.AddBranch("bench", bench =>
+        {
+            bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
+            bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
+        });
     }
 
     /// <summary>Prints one clear error line; bad input exits with <see cref="BadInput"/>.</summary>
