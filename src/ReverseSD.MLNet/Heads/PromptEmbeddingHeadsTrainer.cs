@@ -108,6 +108,12 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         public CancellationToken CancellationToken { get; set; }
     }
 
+    /// <summary>
+    /// Held by every seeded heads training from <c>torch.manual_seed</c> to its last step, because torch's default random
+    /// generator is shared by the whole process; a curriculum driving <see cref="HeadsTrainingLoop"/> takes it too.
+    /// </summary>
+    internal static readonly Lock TorchRandomGate = new();
+
     private readonly MLContext _mlContext;
     private readonly Options _options;
 
@@ -144,11 +150,15 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         }
         using var trainTensors = train;
         using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
-        using var network = CreateNetwork(_options, featureSize, embeddingSize, vocabularySize, device);
-        var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validation,
-            [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
-            progress: _options.Progress, cancellationToken: _options.CancellationToken);
-        return Compile(_mlContext, network, words, _options, trainData, result);
+        // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
+        lock (TorchRandomGate)
+        {
+            using var network = CreateNetwork(_options, featureSize, embeddingSize, vocabularySize, device);
+            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validation,
+                [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
+                progress: _options.Progress, cancellationToken: _options.CancellationToken);
+            return Compile(_mlContext, network, words, _options, trainData, result);
+        }
     }
 
     /// <summary>Adds the output columns to <paramref name="inputSchema"/>; rejects missing or wrongly typed input columns.</summary>

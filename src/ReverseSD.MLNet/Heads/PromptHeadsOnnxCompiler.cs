@@ -30,7 +30,8 @@ internal sealed record HeadsGraphColumns(string Features, string Embedding, stri
 /// </summary>
 internal static class PromptHeadsOnnxCompiler
 {
-    public static byte[] Compile(PromptHeadsNetwork network, IReadOnlyList<string> vocabularyWords, HeadsGraphColumns columns)
+    public static byte[] Compile(PromptHeadsNetwork network, IReadOnlyList<string> vocabularyWords, HeadsGraphColumns columns,
+        string formatVersion = ReverseSdModelFormat.Version)
     {
         if (network.VocabularySize != 0 && vocabularyWords.Count != network.VocabularySize)
             throw new ArgumentException($"{vocabularyWords.Count} vocabulary words for a vocabulary head of {network.VocabularySize} outputs.");
@@ -65,9 +66,9 @@ internal static class PromptHeadsOnnxCompiler
             string words = g.Initializer("vocabulary.words", vocabularyWords, 1, vocabularyWords.Count);
             g.Output(words, columns.Words, [1, vocabularyWords.Count], TensorProto.Types.DataType.String);
         }
-        string info = g.Initializer("model.info", [ReverseSdModelFormat.Version], 1);
+        string info = g.Initializer("model.info", [formatVersion], 1);
         g.Output(info, columns.Info, [1], TensorProto.Types.DataType.String);
-        g.Metadata("reversesd.format", ReverseSdModelFormat.Version);
+        g.Metadata("reversesd.format", formatVersion);
         g.Metadata("reversesd.head_configuration", network.Configuration.ToString());
         return g.ToBytes();
     }
