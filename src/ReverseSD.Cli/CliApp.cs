@@ -26,6 +26,7 @@ internal static class CliApp
         config.AddCommand<Commands.EvaluateCommand>("evaluate").WithDescription("Mean cosine of a model on a split, with baseline, ceiling and per-sample cosines.");
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
+        config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
             data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
@@ -36,6 +37,8 @@ internal static class CliApp
         {
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
+            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
+            bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
         });
     }
 

@@ -1,0 +1,90 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using ReverseSD.MLNet.Text;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd bench text`: sentence-encoder throughput (prompts per second) on this machine.</summary>
+internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchTextCommand.Settings>
+{
+    /// <summary>Options of `bench text`.</summary>
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--count <N>")]
+        [Description("Number of prompts to encode (generated deterministically unless --input is given).")]
+        [DefaultValue(2000)]
+        public int Count { get; init; } = 2000;
+
+        [CommandOption("--batch-size <N>")]
+        [Description("Prompts per ONNX Runtime call.")]
+        [DefaultValue(SentenceEncoder.DefaultBatchSize)]
+        public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
+
+        [CommandOption("--input <PATH>")]
+        [Description("Encode the prompts of this .txt/.csv file instead (the first --count of them, repeated if fewer).")]
+        public string? Input { get; init; }
+
+        public override ValidationResult Validate() =>
+            Count < 1 ? ValidationResult.Error($"--count must be at least 1 (got {Count}).")
+            : BatchSize < 1 ? ValidationResult.Error($"--batch-size must be at least 1 (got {BatchSize}).")
+            : ValidationResult.Success();
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var source = settings.Input != null ? PromptListFile.Read(settings.Input) : GeneratePrompts(settings.Count, seed: 12345);
+        var prompts = Enumerable.Range(0, settings.Count).Select(i => source[i % source.Count]).ToList();
+
+        var load = Stopwatch.StartNew();
+        using var encoder = SentenceEncoder.Load(null, settings.BatchSize);
+        load.Stop();
+        encoder.Encode(prompts.Take(Math.Min(prompts.Count, 2 * settings.BatchSize)).ToList(), null, cancellationToken); // warm-up
+
+        double pieces = prompts.Average(p => encoder.TokenIds(p).Length);
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
+        var timer = Stopwatch.StartNew();
+        encoder.Encode(prompts, null, cancellationToken);
+        timer.Stop();
+        process.Refresh();
+        double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+
+        console.MarkupLineInterpolated($"sentence encoder (all-MiniLM-L6-v2, ONNX Runtime CPU, {Environment.ProcessorCount} logical cores)");
+        console.MarkupLineInterpolated($"model load: {load.Elapsed.TotalSeconds:F2} s");
+        if (File.Exists("/proc/loadavg"))
+            console.MarkupLineInterpolated($"system load average (other processes share the CPU): {File.ReadAllText("/proc/loadavg").Trim()}");
+        console.MarkupLineInterpolated($"prompts: {prompts.Count} ({(settings.Input != null ? settings.Input : "generated")}), mean {pieces:F1} word pieces");
+        console.MarkupLineInterpolated($"batch size: {settings.BatchSize}");
+        console.MarkupLineInterpolated($"time: {timer.Elapsed.TotalSeconds:F2} s, [bold]{prompts.Count / timer.Elapsed.TotalSeconds:F0} prompts/s[/]");
+        // Process CPU time is less sensitive to other processes sharing the cores than wall time.
+        console.MarkupLineInterpolated($"process CPU time: {cpuSeconds:F2} s ({prompts.Count / Math.Max(cpuSeconds, 1e-9):F0} prompts per CPU-second)");
+        return 0;
+    }
+
+    /// <summary>Varied prompts in the style of real Stable Diffusion prompts (subject, setting, style, flavour words), seeded.</summary>
+    internal static List<string> GeneratePrompts(int count, int seed)
+    {
+        string[] adjectives = ["ancient", "glowing", "tiny", "giant", "rusty", "ethereal", "cute", "menacing", "golden", "crystal", "overgrown", "futuristic"];
+        string[] subjects = ["robot", "castle", "fox", "astronaut", "dragon", "lighthouse", "samurai", "cat", "city", "forest spirit", "pirate ship", "owl", "wizard", "old woman", "mech"];
+        string[] settings = ["in a misty forest", "on the moon", "at sunset", "under the sea", "in a cyberpunk alley at night", "on a snowy mountain", "in a cozy library", "floating in space", "in a field of flowers", "in the ruins of a temple"];
+        string[] styles = ["oil painting", "digital art", "watercolor", "concept art", "3d render", "photograph", "anime style", "pencil sketch", "matte painting", "pixel art"];
+        string[] artists = ["greg rutkowski", "alphonse mucha", "artgerm", "studio ghibli", "wlop", "james gurney", "moebius", "beeple", "zdzisław beksiński", "craig mullins"];
+        string[] flavour = ["highly detailed", "trending on artstation", "4k", "8k uhd", "sharp focus", "octane render", "unreal engine 5", "volumetric lighting", "cinematic", "intricate", "smooth", "dramatic lighting", "hyperrealistic", "award winning", "bokeh", "35mm f/1.8"];
+        var random = new Random(seed);
+        var prompts = new List<string>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var parts = new List<string> { $"{Pick(adjectives)} {Pick(subjects)} {Pick(settings)}" };
+            if (random.NextDouble() < 0.7) parts.Add(Pick(styles));
+            if (random.NextDouble() < 0.5) parts.Add("by " + Pick(artists) + (random.NextDouble() < 0.4 ? " and " + Pick(artists) : ""));
+            int extras = random.Next(0, 9);
+            for (int j = 0; j < extras; j++) parts.Add(Pick(flavour));
+            prompts.Add(string.Join(", ", parts));
+        }
+        return prompts;
+
+        string Pick(string[] words) => words[random.Next(words.Length)];
+    }
+}

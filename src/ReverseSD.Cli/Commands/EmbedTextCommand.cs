@@ -1,0 +1,57 @@
+using System.ComponentModel;
+using ReverseSD.MLNet;
+using ReverseSD.MLNet.Text;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd embed-text`: all-MiniLM-L6-v2 embeddings (the paper's prompt embeddings) of a list of prompts.</summary>
+internal sealed class EmbedTextCommand(IAnsiConsole console) : Command<EmbedTextCommand.Settings>
+{
+    /// <summary>Options of `embed-text`.</summary>
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--input <PATH>")]
+        [Description("Prompts to embed: a .csv file (one column is used, see --column) or any other text file with one prompt per line.")]
+        public string? Input { get; init; }
+
+        [CommandOption("--column <NAME>")]
+        [Description("Column of a .csv input that holds the prompts (case-insensitive). Default: prompt.")]
+        public string? Column { get; init; }
+
+        [CommandOption("--out <PATH>")]
+        [Description("Output file: one record per prompt with its 384 values, in input order. Written atomically.")]
+        public string? Out { get; init; }
+
+        [CommandOption("--format <FORMAT>")]
+        [Description("Output format: csv (header prompt,e0..e383) or jsonl ({\"prompt\":...,\"embedding\":[[...]]} per line). Default: jsonl when --out ends in .jsonl, else csv.")]
+        public EmbeddingFileFormat? Format { get; init; }
+
+        [CommandOption("--batch-size <N>")]
+        [Description("Prompts per ONNX Runtime call (prompts are grouped by length).")]
+        [DefaultValue(SentenceEncoder.DefaultBatchSize)]
+        public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input is required: a .txt (one prompt per line) or .csv file.");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required: the file to write the embeddings to.");
+            if (BatchSize < 1) return ValidationResult.Error($"--batch-size must be at least 1 (got {BatchSize}).");
+            if (Column != null && !PromptListFile.IsCsv(Input))
+                return ValidationResult.Error("--column applies to a .csv input only; a text input has one prompt per line.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var prompts = PromptListFile.Read(settings.Input!, settings.Column);
+        var format = settings.Format ?? EmbeddingTableFile.FormatOf(settings.Out!);
+        using var encoder = SentenceEncoder.Load(null, settings.BatchSize);
+        var embeddings = ConsoleProgress.Run(console, "Encoding prompts", progress => encoder.Encode(prompts, progress, cancellationToken));
+        EmbeddingTableFile.Write(settings.Out!, prompts, embeddings, format);
+        console.MarkupLineInterpolated($"Wrote {prompts.Count} embeddings ({SentenceEncoder.Dimension}-d, {format.ToString().ToLowerInvariant()}) to {settings.Out}");
+        return 0;
+    }
+}

