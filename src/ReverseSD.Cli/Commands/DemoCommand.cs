@@ -77,7 +77,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         try
         {
             var testPairs = ImageFolderDataset.Read(data, "test").Take(3).ToList();
-            var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(), 5);
+            var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(), 5, out _);
             for (int i = 0; i < predictions.Count; i++)
             {
                 console.MarkupLineInterpolated($"[bold]{testPairs[i].FileName}[/]  prompt: {testPairs[i].Prompt}");

@@ -48,7 +48,9 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
-            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords);
+            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped);
+            if (predictions.Count == 0)
+                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
             console.Profile.Width = Math.Max(console.Profile.Width, 4096);
             if (settings.Format == "json")
             {
@@ -69,6 +71,8 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
                     console.WriteLine(string.Join(",", [CsvTable.Quote(p.ImagePath), CsvTable.Quote(words), .. p.Embedding.Select(v => v.ToString("R", CultureInfo.InvariantCulture))]));
                 }
             }
+            foreach (var s in skipped)
+                Console.Error.WriteLine($"skipped unreadable image '{s.Path}': {s.Reason}");
         }
         finally
         {

@@ -46,6 +46,9 @@ public sealed class EvaluationReport
     /// <summary>The options used (training options, data folder, backbone, ...).</summary>
     public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The 1-based epoch whose weights the model holds (best validation cosine; train only).</summary>
+    public int? BestEpoch { get; init; }
+
     /// <summary>Per-epoch training summaries (train only).</summary>
     public IReadOnlyList<Heads.HeadsEpochSummary>? TrainingHistory { get; init; }
 

@@ -138,7 +138,7 @@ public static class ReverseSdModel
         var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(HeadsData(mlContext, test, words.Count)), headsOptions.OutputColumnName);
         var meanEmbedding = PromptEmbeddingEvaluator.MeanEmbedding(train.Targets!);
         var (report, model, baseline) = Report("test", predicted, test.Targets!, meanEmbedding, test.VisualTargets, test.Skipped,
-            TrainingOptions(dataDirectory, options, backbone, train, validation, words.Count), heads.TrainingHistory);
+            TrainingOptions(dataDirectory, options, backbone, train, validation, words.Count), heads.TrainingHistory, heads.BestEpoch);
 
         var backboneModel = mlContext.Transforms.ApplyImageBackbone(backbone).Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
         var chain = new TransformerChain<ITransformer>(backboneModel, heads);
@@ -173,17 +173,31 @@ public static class ReverseSdModel
         return model;
     }
 
-    /// <summary>Scores image files; <paramref name="topWords"/> most probable vocabulary words per image.</summary>
-    public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths, int topWords = 10)
+    /// <summary>
+    /// Scores image files; <paramref name="topWords"/> most probable vocabulary words per image. Images that do not decode
+    /// are left out (ML.NET's image loader would throw) and listed in <paramref name="skipped"/>.
+    /// </summary>
+    public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
+        int topWords, out IReadOnlyList<UnreadableImage> skipped)
     {
+        ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
-        var input = mlContext.Data.LoadFromEnumerable(imagePaths.Select(p => new ImageInput { ImagePath = Path.GetFullPath(p) }).ToList());
-        var scored = model.Transform(input);
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        var bad = new List<UnreadableImage>();
+        var good = new List<string>();
+        foreach (string path in imagePaths.Select(Path.GetFullPath))
+        {
+            if (ImageValidation.FindProblem(path) is string problem) bad.Add(new UnreadableImage(path, problem));
+            else good.Add(path);
+        }
+        skipped = bad;
+        if (good.Count == 0) return [];
+        var scored = model.Transform(mlContext.Data.LoadFromEnumerable(good.Select(p => new ImageInput { ImagePath = p }).ToList()));
         var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, "PredictedEmbedding");
         bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
         var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, "VocabularyProbabilities") : null;
         var words = hasWords ? Strings(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
-        return imagePaths.Select((p, i) => new PromptPrediction(Path.GetFullPath(p), embeddings[i],
+        return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
             probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
                 .Select(j => (words[j], probabilities[i][j])).ToList())).ToList();
     }
@@ -242,7 +256,7 @@ public static class ReverseSdModel
             TestMeanCosine = report.TestMeanCosine, TestStandardError = report.TestStandardError,
             BaselineMeanCosine = report.BaselineMeanCosine, BaselineStandardError = report.BaselineStandardError,
             CeilingMeanCosine = report.CeilingMeanCosine, ModelVsBaseline = report.ModelVsBaseline, PerSampleCsv = Path.GetFileName(csv),
-            Options = report.Options, TrainingHistory = report.TrainingHistory,
+            Options = report.Options, TrainingHistory = report.TrainingHistory, BestEpoch = report.BestEpoch,
         };
         withCsv.Save(reportPath);
         return csv;
@@ -253,7 +267,7 @@ public static class ReverseSdModel
 
     private static (EvaluationReport, CosineMetrics, CosineMetrics) Report(string split, IReadOnlyList<float[]> predicted, float[][] targets,
         float[] meanEmbedding, float[][]? visualTargets, int skipped, IReadOnlyDictionary<string, string> options,
-        IReadOnlyList<HeadsEpochSummary>? history)
+        IReadOnlyList<HeadsEpochSummary>? history, int? bestEpoch = null)
     {
         var model = PromptEmbeddingEvaluator.Evaluate(predicted, targets);
         var baseline = PromptEmbeddingEvaluator.EvaluateConstant(meanEmbedding, targets);
@@ -271,6 +285,7 @@ public static class ReverseSdModel
             ModelVsBaseline = model.Count > 1 ? PairedTTest.Run(model.SampleCosines, baseline.SampleCosines) : null,
             Options = options,
             TrainingHistory = history,
+            BestEpoch = bestEpoch,
         };
         return (report, model, baseline);
     }

@@ -48,6 +48,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
             Assert.InRange(root.GetProperty(key).GetDouble(), -1, 1);
         Assert.Equal("EmbeddingFeedsVocabulary", root.GetProperty("options").GetProperty("head").GetString());
         Assert.Equal(3, root.GetProperty("training_history").GetArrayLength());
+        Assert.InRange(root.GetProperty("best_epoch").GetInt32(), 1, 3);
         Assert.True(File.Exists(tiny.Directory.File("train-report-samples.csv")));
         Assert.Contains("visual-only ceiling", tiny.TrainResult.Output);
     }
@@ -86,6 +87,19 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         var lines = csv.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
         Assert.StartsWith("image,top_words,e0,", lines[0]);
+    }
+
+    [Fact]
+    public void PredictSkipsAnUnreadableImageAndScoresTheOthers()
+    {
+        string folder = tiny.Directory.File("mixed");
+        System.IO.Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(tiny.Data, "test", "000001.png"), Path.Combine(folder, "a.png"), overwrite: true);
+        File.WriteAllText(Path.Combine(folder, "b.png"), "not a png");
+        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder);
+        Assert.True(result.ExitCode == 0, result.Output);
+        using var json = JsonDocument.Parse(result.Output);
+        Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
     }
 
     [Theory]
