@@ -22,6 +22,10 @@ internal static class CliApp
         config.SetExceptionHandler((ex, resolver) =>
             HandleException(resolver?.Resolve(typeof(IAnsiConsole)) as IAnsiConsole ?? AnsiConsole.Console, ex));
         // Commands are registered below, one line each, grouped by issue area.
+        config.AddCommand<Commands.TrainCommand>("train").WithDescription("Train backbone features -> embedding + vocabulary heads; save one model zip.");
+        config.AddCommand<Commands.EvaluateCommand>("evaluate").WithDescription("Mean cosine of a model on a split, with baseline, ceiling and per-sample cosines.");
+        config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
+        config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {

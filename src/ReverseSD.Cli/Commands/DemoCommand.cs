@@ -1,0 +1,94 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using ReverseSD.MLNet.Data;
+using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Pipeline;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd demo`: generate the default benchmark, train, evaluate, save, predict three test images.</summary>
+internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Settings>
+{
+    /// <summary>Options of `demo`.</summary>
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--out <DIR>")]
+        [Description("Folder for the benchmark, the feature cache, the model and the report (default reversesd-demo).")]
+        public string Out { get; init; } = "reversesd-demo";
+
+        [CommandOption("--seed <S>")]
+        [Description("Seed of the benchmark and of training (default 1).")]
+        public int Seed { get; init; } = 1;
+
+        [CommandOption("--train <N>")]
+        [Description("Training images (default 2000).")]
+        public int Train { get; init; } = 2000;
+
+        [CommandOption("--test <N>")]
+        [Description("Validation and test images each (default 300).")]
+        public int Test { get; init; } = 300;
+
+        [CommandOption("--size <PIXELS>")]
+        [Description("Image size (default 224, ResNet18's input).")]
+        public int Size { get; init; } = 224;
+
+        [CommandOption("--epochs <N>")]
+        [Description("Training epochs (default 30).")]
+        public int Epochs { get; init; } = 30;
+
+        public override ValidationResult Validate()
+        {
+            if (Train < 10 || Test < 3) return ValidationResult.Error("--train must be at least 10 and --test at least 3.");
+            if (Size is < 32 or > 1024) return ValidationResult.Error("--size must be between 32 and 1024.");
+            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        string data = Path.Combine(settings.Out, "data");
+        string modelPath = Path.Combine(settings.Out, "model.zip");
+        string reportPath = Path.Combine(settings.Out, "report.json");
+        var benchmark = new SyntheticBenchmarkOptions { Train = settings.Train, Validation = settings.Test, Test = settings.Test, ImageSize = settings.Size, Seed = settings.Seed };
+        if (!File.Exists(Path.Combine(data, "test", ImageFolderDataset.MetadataFileName)) || ImageFolderDataset.Read(data, "train").Count != settings.Train)
+            ConsoleProgress.Run(console, "generating the benchmark", progress => SyntheticBenchmark.Generate(benchmark, data, progress, cancellationToken));
+        else
+            console.MarkupLineInterpolated($"reusing the benchmark in {data}");
+
+        var ml = new MLContext(settings.Seed);
+        var options = new ReverseSdTrainingOptions
+        {
+            CacheDirectory = Path.Combine(settings.Out, "cache"),
+            Heads = new PromptEmbeddingHeadsTrainer.Options { NumberOfEpochs = settings.Epochs, Seed = settings.Seed },
+        };
+        using var trained = ConsoleProgress.Run(console, "training", progress => ReverseSdModel.Train(ml, data, options, progress, cancellationToken));
+        trained.Save(modelPath);
+        ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
+
+        console.WriteLine();
+        TrainOptions.PrintSummary(console, trained.Report);
+        var model = ReverseSdModel.Load(ml, modelPath);
+        try
+        {
+            var testPairs = ImageFolderDataset.Read(data, "test").Take(3).ToList();
+            var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(), 5, out _);
+            for (int i = 0; i < predictions.Count; i++)
+            {
+                console.MarkupLineInterpolated($"[bold]{testPairs[i].FileName}[/]  prompt: {testPairs[i].Prompt}");
+                console.MarkupLineInterpolated($"    predicted words: {string.Join(", ", predictions[i].TopWords.Select(w => $"{w.Word} {w.Probability.ToString("F2", CultureInfo.InvariantCulture)}"))}");
+            }
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+        console.MarkupLineInterpolated($"model: {Path.GetFullPath(modelPath)}  report: {Path.GetFullPath(reportPath)}  ({clock.Elapsed.TotalSeconds:F0} s)");
+        return 0;
+    }
+}

@@ -1,0 +1,58 @@
+using System.ComponentModel;
+using Microsoft.ML;
+using ReverseSD.MLNet.Pipeline;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd evaluate`: mean cosine of a saved model on a split, with the baseline and the ceiling.</summary>
+internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCommand.Settings>
+{
+    /// <summary>Options of `evaluate`.</summary>
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <PATH>")]
+        [Description("Model zip written by 'reversesd train'.")]
+        public string Model { get; init; } = "";
+
+        [CommandOption("--data <DIR>")]
+        [Description("Data set folder (the baseline uses its train split).")]
+        public string Data { get; init; } = "";
+
+        [CommandOption("--split <NAME>")]
+        [Description("Split to evaluate: test (default), validation or train.")]
+        public string Split { get; init; } = "test";
+
+        [CommandOption("--out <PATH>")]
+        [Description("Report JSON to write (per-sample cosines beside it as NAME-samples.csv); default report.json.")]
+        public string Out { get; init; } = "report.json";
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder.");
+            if (Split is not ("test" or "validation" or "train")) return ValidationResult.Error($"--split must be test, validation or train; got '{Split}'.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var ml = new MLContext(1);
+        var model = ReverseSdModel.Load(ml, settings.Model);
+        try
+        {
+            var (report, metrics, baseline, images) = ConsoleProgress.Run(console, "evaluating",
+                progress => ReverseSdModel.Evaluate(ml, model, settings.Data, settings.Split, progress, cancellationToken));
+            string csv = ReverseSdModel.WriteReport(report, settings.Out, images, metrics, baseline);
+            TrainOptions.PrintSummary(console, report);
+            console.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} and {csv}");
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,176 @@
+using System.ComponentModel;
+using System.Globalization;
+using Microsoft.ML;
+using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Pipeline;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>`reversesd train`: backbone features → heads → evaluation on the test split → one model zip.</summary>
+internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Settings>
+{
+    /// <summary>Options of `train`.</summary>
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--data <DIR>")]
+        [Description("Data set folder with train/, test/ (and optionally validation/) metadata.csv.")]
+        public string Data { get; init; } = "";
+
+        [CommandOption("--out <PATH>")]
+        [Description("Model zip to write (default model.zip).")]
+        public string Out { get; init; } = "model.zip";
+
+        [CommandOption("--backbone <NAME>")]
+        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess).")]
+        public string Backbone { get; init; } = "resnet18";
+
+        [CommandOption("--preprocess <SPEC>")]
+        [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
+        public string? Preprocess { get; init; }
+
+        [CommandOption("--head <CONFIG>")]
+        [Description("Head configuration: vanilla, 1 (independent), 2 (vocabulary feeds embedding) or 3 (embedding feeds vocabulary; default).")]
+        public string Head { get; init; } = "3";
+
+        [CommandOption("--lambda <WEIGHT>")]
+        [Description("λ, weight of the vocabulary loss (default 0.1).")]
+        public float Lambda { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.VocabularyWeight;
+
+        [CommandOption("--vocab <SIZE>")]
+        [Description("Vocabulary size m (default 1000).")]
+        public int Vocab { get; init; } = 1000;
+
+        [CommandOption("--epochs <N>")]
+        [Description("Training epochs (default 20).")]
+        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
+
+        [CommandOption("--lr <RATE>")]
+        [Description("Learning rate (default 0.001).")]
+        public double LearningRate { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.LearningRate;
+
+        [CommandOption("--batch <N>")]
+        [Description("Batch size (default 64).")]
+        public int Batch { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.BatchSize;
+
+        [CommandOption("--seed <S>")]
+        [Description("Seed of weights, dropout and batch order (default 1).")]
+        public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
+
+        [CommandOption("--hidden <SIZES>")]
+        [Description("Hidden layer sizes of the embedding head, comma separated (default none: one linear layer as in the paper).")]
+        public string? Hidden { get; init; }
+
+        [CommandOption("--optimizer <NAME>")]
+        [Description("adam (default) or adamw.")]
+        public string Optimizer { get; init; } = "adam";
+
+        [CommandOption("--weight-decay <W>")]
+        [Description("Weight decay (default 0).")]
+        public double WeightDecay { get; init; }
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("auto (default), cpu or cuda (CUDA is untested).")]
+        public string Device { get; init; } = "auto";
+
+        [CommandOption("--cache-dir <DIR>")]
+        [Description("Folder of the backbone feature cache (default DATA/.cache).")]
+        public string? CacheDir { get; init; }
+
+        [CommandOption("--report <PATH>")]
+        [Description("Report JSON to write (per-sample cosines beside it); default: none.")]
+        public string? Report { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+            if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
+            if (TrainOptions.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
+            if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
+            if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
+            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            if (Batch < 2) return ValidationResult.Error("--batch must be at least 2.");
+            if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
+            if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
+            if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
+            return ValidationResult.Success();
+        }
+
+        /// <summary>The library options these settings describe.</summary>
+        public ReverseSdTrainingOptions ToOptions() => new()
+        {
+            Backbone = Backbone,
+            Preprocessing = Preprocess,
+            VocabularySize = Vocab,
+            CacheDirectory = CacheDir,
+            Heads = new PromptEmbeddingHeadsTrainer.Options
+            {
+                Configuration = TrainOptions.ParseHead(Head)!.Value,
+                VocabularyWeight = Lambda,
+                NumberOfEpochs = Epochs,
+                LearningRate = LearningRate,
+                BatchSize = Batch,
+                Seed = Seed,
+                HiddenLayerSizes = TrainOptions.ParseHidden(Hidden)!,
+                Optimizer = Optimizer == "adamw" ? HeadsOptimizer.AdamW : HeadsOptimizer.Adam,
+                WeightDecay = WeightDecay,
+                Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
+            },
+        };
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var ml = new MLContext(settings.Seed);
+        using var trained = ConsoleProgress.Run(console, "training",
+            progress => ReverseSdModel.Train(ml, settings.Data, settings.ToOptions(), progress, cancellationToken));
+        trained.Save(settings.Out);
+        if (settings.Report != null)
+            ReverseSdModel.WriteReport(trained.Report, settings.Report, trained.TestImages, trained.Test, trained.Baseline);
+        TrainOptions.PrintSummary(console, trained.Report);
+        console.MarkupLineInterpolated($"saved {Path.GetFullPath(settings.Out)}{(settings.Report != null ? " and " + Path.GetFullPath(settings.Report) : "")}");
+        return 0;
+    }
+}
+
+/// <summary>Parsing and printing shared by train, evaluate and demo.</summary>
+internal static class TrainOptions
+{
+    public static HeadConfiguration? ParseHead(string head) => head.Trim().ToLowerInvariant() switch
+    {
+        "vanilla" or "0" => HeadConfiguration.Vanilla,
+        "1" => HeadConfiguration.Independent,
+        "2" => HeadConfiguration.VocabularyFeedsEmbedding,
+        "3" => HeadConfiguration.EmbeddingFeedsVocabulary,
+        _ => null,
+    };
+
+    public static int[]? ParseHidden(string? hidden)
+    {
+        if (string.IsNullOrWhiteSpace(hidden) || hidden.Trim() == "none") return [];
+        var sizes = new List<int>();
+        foreach (var part in hidden.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int size) || size < 1) return null;
+            sizes.Add(size);
+        }
+        return sizes.ToArray();
+    }
+
+    /// <summary>Prints model vs baseline vs ceiling as a small table.</summary>
+    public static void PrintSummary(IAnsiConsole console, EvaluationReport report)
+    {
+        var table = new Table().AddColumn($"{report.Split} split (n = {report.NTest})").AddColumn(new TableColumn("mean cosine").RightAligned()).AddColumn(new TableColumn("± SE").RightAligned());
+        table.AddRow("model", F(report.TestMeanCosine), F(report.TestStandardError));
+        table.AddRow("mean-embedding baseline", F(report.BaselineMeanCosine), F(report.BaselineStandardError));
+        if (report.CeilingMeanCosine is double ceiling) table.AddRow("visual-only ceiling", F(ceiling), "");
+        console.Write(table);
+        if (report.ModelVsBaseline is { } t)
+            console.MarkupLineInterpolated($"paired t-test model vs baseline: t = {t.T.ToString("F2", CultureInfo.InvariantCulture)}, df = {t.DegreesOfFreedom}, p = {t.PValue.ToString("G3", CultureInfo.InvariantCulture)}");
+        if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
+    }
+
+    private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
+}

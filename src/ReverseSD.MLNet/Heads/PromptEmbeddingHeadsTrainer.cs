@@ -1,0 +1,341 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ReverseSD.MLNet.Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReverseSD.MLNet.Heads;
+
+/// <summary>
+/// Trains the prompt-embedding head and the vocabulary head on image features with TorchSharp (paper §3, Eq. 1–4,
+/// Fig. 3), then compiles them into an ONNX graph run by ML.NET's OnnxTransformer, so the fitted model saves
+/// with <c>mlContext.Model.Save</c>.
+/// <list type="table">
+/// <item><term>Input columns</term><description>"ImageFeatures" (known-size Single vector), "PromptEmbedding" (Single vector, the target s(y)), "VocabularyLabels" (multi-hot Single vector; not for <see cref="HeadConfiguration.Vanilla"/>)</description></item>
+/// <item><term>Output columns</term><description>"PredictedEmbedding" (unit norm), "VocabularyProbabilities", "VocabularyWords", "ModelInfo"</description></item>
+/// <item><term>Needs training data</term><description>Yes; optional validation data selects the best epoch</description></item>
+/// <item><term>GPU</term><description>CUDA through libtorch when available (<see cref="HeadsDevice"/>; untested here)</description></item>
+/// </list>
+/// </summary>
+public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHeadsTransformer>
+{
+    /// <summary>Defaults of <see cref="Options"/>.</summary>
+    public static class Defaults
+    {
+        /// <summary>The paper's best configuration (Table 2).</summary>
+        public const HeadConfiguration Configuration = HeadConfiguration.EmbeddingFeedsVocabulary;
+
+        /// <summary>λ of L = L1 + λ·L2 (paper §4.2).</summary>
+        public const float VocabularyWeight = 0.1f;
+
+        /// <summary>Batch size (paper §4.2).</summary>
+        public const int BatchSize = 64;
+
+        /// <summary>Epochs over the training features.</summary>
+        public const int NumberOfEpochs = 20;
+
+        /// <summary>Learning rate of a head on frozen features.</summary>
+        public const double LearningRate = 1e-3;
+
+        /// <summary>Dropout after each hidden layer (official CLIP head: 0.5).</summary>
+        public const double Dropout = 0.5;
+
+        /// <summary>Seed of the weight initialisation, dropout and batch order.</summary>
+        public const int Seed = 1;
+    }
+
+    /// <summary>Options of <see cref="PromptEmbeddingHeadsTrainer"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>Input column of image features (known-size Single vector).</summary>
+        public string FeatureColumnName { get; set; } = "ImageFeatures";
+
+        /// <summary>Target column: the prompt's sentence embedding s(y).</summary>
+        public string LabelColumnName { get; set; } = "PromptEmbedding";
+
+        /// <summary>Multi-hot vocabulary labels column (paper Eq. 2); its slot names, when present, name the words.</summary>
+        public string VocabularyLabelsColumnName { get; set; } = "VocabularyLabels";
+
+        /// <summary>Output column of the predicted, L2-normalised embedding.</summary>
+        public string OutputColumnName { get; set; } = "PredictedEmbedding";
+
+        /// <summary>Output column of the vocabulary head's sigmoid probabilities.</summary>
+        public string ProbabilitiesColumnName { get; set; } = "VocabularyProbabilities";
+
+        /// <summary>Head wiring (Fig. 3) or the embedding head alone.</summary>
+        public HeadConfiguration Configuration { get; set; } = Defaults.Configuration;
+
+        /// <summary>Hidden layer sizes of the embedding head; empty = one fully connected layer as in the paper.</summary>
+        public int[] HiddenLayerSizes { get; set; } = [];
+
+        /// <summary>Dropout probability after each hidden layer (unused without hidden layers).</summary>
+        public double Dropout { get; set; } = Defaults.Dropout;
+
+        /// <summary>λ, the weight of the vocabulary BCE loss L2.</summary>
+        public float VocabularyWeight { get; set; } = Defaults.VocabularyWeight;
+
+        /// <summary>Weight of a Huber loss on the normalised embedding (the official code's extra term; 0 = off as in the paper).</summary>
+        public float HuberWeight { get; set; }
+
+        /// <summary>Optimizer.</summary>
+        public HeadsOptimizer Optimizer { get; set; } = HeadsOptimizer.Adam;
+
+        /// <summary>Learning rate.</summary>
+        public double LearningRate { get; set; } = Defaults.LearningRate;
+
+        /// <summary>Mini-batch size.</summary>
+        public int BatchSize { get; set; } = Defaults.BatchSize;
+
+        /// <summary>Number of epochs.</summary>
+        public int NumberOfEpochs { get; set; } = Defaults.NumberOfEpochs;
+
+        /// <summary>Weight decay (L2 penalty for Adam, decoupled for AdamW).</summary>
+        public double WeightDecay { get; set; }
+
+        /// <summary>Seed: training twice with the same seed and data gives identical weights.</summary>
+        public int Seed { get; set; } = Defaults.Seed;
+
+        /// <summary>Training device.</summary>
+        public HeadsDevice Device { get; set; } = HeadsDevice.Auto;
+
+        /// <summary>Vocabulary words used when the labels column carries no slot names.</summary>
+        public IReadOnlyList<string>? VocabularyWords { get; set; }
+
+        /// <summary>Receives one report per epoch (loss parts and validation mean cosine).</summary>
+        public IProgress<ProgressReport>? Progress { get; set; }
+
+        /// <summary>Cancels training between batches.</summary>
+        public CancellationToken CancellationToken { get; set; }
+    }
+
+    /// <summary>
+    /// Held by every seeded heads training from <c>torch.manual_seed</c> to its last step, because torch's default random
+    /// generator is shared by the whole process; a curriculum driving <see cref="HeadsTrainingLoop"/> takes it too.
+    /// </summary>
+    internal static readonly Lock TorchRandomGate = new();
+
+    private readonly MLContext _mlContext;
+    private readonly Options _options;
+
+    internal PromptEmbeddingHeadsTrainer(MLContext mlContext, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options);
+        _mlContext = mlContext;
+        _options = options;
+    }
+
+    /// <summary>Trains on <paramref name="input"/> for the configured number of epochs (last epoch kept).</summary>
+    public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>Trains on <paramref name="trainData"/>; with <paramref name="validationData"/>, keeps the epoch with the best validation mean cosine.</summary>
+    public PromptEmbeddingHeadsTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var (featureSize, embeddingSize, vocabularySize) = CheckColumns(trainData.Schema, "training data");
+        if (validationData != null)
+        {
+            var (f, e, v) = CheckColumns(validationData.Schema, "validation data");
+            if (f != featureSize || e != embeddingSize || v != vocabularySize)
+                throw new ReverseSdInputException("The validation data's column sizes differ from the training data's.");
+        }
+        var words = VocabularyWords(trainData.Schema, vocabularySize);
+        var device = ResolveDevice(_options.Device);
+        var train = ReadTensors(trainData, device, "training data");
+        if (train.Count < 2)
+        {
+            train.Dispose();
+            throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
+        }
+        using var trainTensors = train;
+        using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
+        // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
+        lock (TorchRandomGate)
+        {
+            using var network = CreateNetwork(_options, featureSize, embeddingSize, vocabularySize, device);
+            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validation,
+                [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
+                progress: _options.Progress, cancellationToken: _options.CancellationToken);
+            return Compile(_mlContext, network, words, _options, trainData, result);
+        }
+    }
+
+    /// <summary>Adds the output columns to <paramref name="inputSchema"/>; rejects missing or wrongly typed input columns.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        RequireVector(inputSchema, _options.FeatureColumnName, "features");
+        RequireVector(inputSchema, _options.LabelColumnName, "target embedding");
+        if (_options.Configuration != HeadConfiguration.Vanilla)
+            RequireVector(inputSchema, _options.VocabularyLabelsColumnName, "vocabulary labels");
+        return OutputSchemaShapes.Add(inputSchema, _options);
+    }
+
+    internal static void Validate(Options o)
+    {
+        foreach (var (name, value) in new[] { ("FeatureColumnName", o.FeatureColumnName), ("LabelColumnName", o.LabelColumnName),
+                     ("VocabularyLabelsColumnName", o.VocabularyLabelsColumnName), ("OutputColumnName", o.OutputColumnName),
+                     ("ProbabilitiesColumnName", o.ProbabilitiesColumnName) })
+            if (string.IsNullOrWhiteSpace(value)) throw new ArgumentException($"{name} must name a column.", nameof(o));
+        if (!Enum.IsDefined(o.Configuration)) throw new ArgumentOutOfRangeException(nameof(o), $"Configuration {o.Configuration} is not a head configuration.");
+        if (!Enum.IsDefined(o.Optimizer)) throw new ArgumentOutOfRangeException(nameof(o), $"Optimizer {o.Optimizer} is not supported.");
+        if (!Enum.IsDefined(o.Device)) throw new ArgumentOutOfRangeException(nameof(o), $"Device {o.Device} is not supported.");
+        if (o.HiddenLayerSizes == null || o.HiddenLayerSizes.Any(h => h <= 0))
+            throw new ArgumentOutOfRangeException(nameof(o), "HiddenLayerSizes must hold positive sizes (empty for one linear layer).");
+        if (!(o.Dropout >= 0 && o.Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(o), $"Dropout must be in [0, 1); got {o.Dropout}.");
+        if (!(o.VocabularyWeight >= 0) || float.IsInfinity(o.VocabularyWeight)) throw new ArgumentOutOfRangeException(nameof(o), $"VocabularyWeight (λ) must be finite and >= 0; got {o.VocabularyWeight}.");
+        if (!(o.HuberWeight >= 0) || float.IsInfinity(o.HuberWeight)) throw new ArgumentOutOfRangeException(nameof(o), $"HuberWeight must be finite and >= 0; got {o.HuberWeight}.");
+        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate)) throw new ArgumentOutOfRangeException(nameof(o), $"LearningRate must be positive; got {o.LearningRate}.");
+        if (o.BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(o), $"BatchSize must be at least 2; got {o.BatchSize}.");
+        if (o.NumberOfEpochs < 1) throw new ArgumentOutOfRangeException(nameof(o), $"NumberOfEpochs must be at least 1; got {o.NumberOfEpochs}.");
+        if (!(o.WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(o), $"WeightDecay must be >= 0; got {o.WeightDecay}.");
+    }
+
+    internal static HeadsLoopSettings LoopSettings(Options o) =>
+        new(o.VocabularyWeight, o.HuberWeight, o.Optimizer, o.LearningRate, o.BatchSize, o.WeightDecay, o.Seed);
+
+    /// <summary>Seeds torch and builds the untrained network on <paramref name="device"/>.</summary>
+    internal static PromptHeadsNetwork CreateNetwork(Options o, int featureSize, int embeddingSize, int vocabularySize, Device device)
+    {
+        torch.manual_seed(o.Seed);
+        var network = new PromptHeadsNetwork(o.Configuration, featureSize, embeddingSize, vocabularySize, o.HiddenLayerSizes, o.Dropout);
+        network.to(device);
+        return network;
+    }
+
+    /// <summary>Compiles the trained network into the ONNX-backed transformer.</summary>
+    internal static PromptEmbeddingHeadsTransformer Compile(MLContext ml, PromptHeadsNetwork network, IReadOnlyList<string> words,
+        Options o, IDataView schemaSource, HeadsTrainingResult result)
+    {
+        var columns = new HeadsGraphColumns(o.FeatureColumnName, o.OutputColumnName, o.ProbabilitiesColumnName,
+            ReverseSdModelFormat.VocabularyWordsColumnName, ReverseSdModelFormat.InfoColumnName);
+        byte[] onnx = PromptHeadsOnnxCompiler.Compile(network, words, columns);
+        string[] outputs = network.Configuration == HeadConfiguration.Vanilla
+            ? [columns.Embedding, columns.Info]
+            : [columns.Embedding, columns.Probabilities, columns.Words, columns.Info];
+        var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
+        return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
+            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch);
+    }
+
+    internal static Device ResolveDevice(HeadsDevice device) => device switch
+    {
+        HeadsDevice.Cpu => torch.CPU,
+        HeadsDevice.Auto => torch.cuda.is_available() ? torch.CUDA : torch.CPU,
+        HeadsDevice.Cuda => torch.cuda.is_available()
+            ? torch.CUDA
+            : throw new ReverseSdInputException("Device 'cuda' was asked for but libtorch sees no CUDA device; use 'cpu' or 'auto'."),
+        _ => throw new ArgumentOutOfRangeException(nameof(device)),
+    };
+
+    internal (int Features, int Embedding, int Vocabulary) CheckColumns(DataViewSchema schema, string what)
+    {
+        int features = KnownSizeVector(schema, _options.FeatureColumnName, "features", what);
+        int embedding = KnownSizeVector(schema, _options.LabelColumnName, "target embedding", what);
+        int vocabulary = _options.Configuration == HeadConfiguration.Vanilla
+            ? 0 : KnownSizeVector(schema, _options.VocabularyLabelsColumnName, "vocabulary labels", what);
+        return (features, embedding, vocabulary);
+    }
+
+    private IReadOnlyList<string> VocabularyWords(DataViewSchema schema, int vocabularySize)
+    {
+        if (vocabularySize == 0) return [];
+        var column = schema[_options.VocabularyLabelsColumnName];
+        if (column.HasSlotNames())
+        {
+            VBuffer<ReadOnlyMemory<char>> names = default;
+            column.GetSlotNames(ref names);
+            var dense = names.DenseValues().Select(n => n.ToString()).ToList();
+            if (dense.Count == vocabularySize && dense.All(n => n.Length > 0)) return dense;
+        }
+        if (_options.VocabularyWords != null)
+        {
+            if (_options.VocabularyWords.Count != vocabularySize)
+                throw new ReverseSdInputException(
+                    $"Options.VocabularyWords has {_options.VocabularyWords.Count} words but column '{_options.VocabularyLabelsColumnName}' has {vocabularySize} slots.");
+            return _options.VocabularyWords;
+        }
+        return Enumerable.Range(0, vocabularySize).Select(i => $"word_{i}").ToList();
+    }
+
+    private HeadsTensors ReadTensors(IDataView data, Device device, string what)
+    {
+        float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
+        float[][] targets = ReadVectors(data, _options.LabelColumnName, what);
+        float[][]? labels = _options.Configuration == HeadConfiguration.Vanilla ? null : ReadVectors(data, _options.VocabularyLabelsColumnName, what);
+        return new HeadsTensors(features, targets, labels, device);
+    }
+
+    internal static float[][] ReadVectors(IDataView data, string column, string what)
+    {
+        var rows = new List<float[]>();
+        using var cursor = data.GetRowCursor([data.Schema[column]]);
+        var getter = cursor.GetGetter<VBuffer<float>>(data.Schema[column]);
+        VBuffer<float> buffer = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref buffer);
+            var row = new float[buffer.Length];
+            buffer.CopyTo(row);
+            foreach (float v in row)
+                if (!float.IsFinite(v))
+                    throw new ReverseSdInputException($"Column '{column}' of the {what} holds a non-finite value in row {rows.Count}.");
+            rows.Add(row);
+        }
+        return rows.ToArray();
+    }
+
+    private static int KnownSizeVector(DataViewSchema schema, string name, string role, string what)
+    {
+        var column = schema.GetColumnOrNull(name)
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The {what} has no {role} column '{name}'.");
+        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, Size: > 0 } vector || n != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' of the {what} must be a known-size Single vector; it is {column.Type}.");
+        return vector.Size;
+    }
+
+    private static void RequireVector(SchemaShape schema, string name, string role)
+    {
+        var found = schema.Where(c => c.Name == name).ToList();
+        if (found.Count == 0)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"The input has no {role} column '{name}'.");
+        var column = found[^1];
+        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' must be a known-size Single vector; it is {column.Kind} of {column.ItemType}.");
+    }
+}
+
+/// <summary>
+/// Builds the trainer's output <see cref="SchemaShape"/> through public API only: ML.NET keeps SchemaShape.Column's
+/// constructor internal, so the added columns come from a never-fitted CustomMapping estimator's GetOutputSchema.
+/// </summary>
+internal static class OutputSchemaShapes
+{
+    private sealed class NoColumns;
+
+    private sealed class HeadsOutput
+    {
+        [VectorType(1)] public float[] Embedding { get; set; } = [];
+        [VectorType(1)] public float[] Probabilities { get; set; } = [];
+        [VectorType(1)] public string[] Words { get; set; } = [];
+        [VectorType(1)] public string[] Info { get; set; } = [];
+    }
+
+    public static SchemaShape Add(SchemaShape input, PromptEmbeddingHeadsTrainer.Options o)
+    {
+        var definition = SchemaDefinition.Create(typeof(HeadsOutput));
+        definition[nameof(HeadsOutput.Embedding)].ColumnName = o.OutputColumnName;
+        definition[nameof(HeadsOutput.Probabilities)].ColumnName = o.ProbabilitiesColumnName;
+        definition[nameof(HeadsOutput.Words)].ColumnName = ReverseSdModelFormat.VocabularyWordsColumnName;
+        definition[nameof(HeadsOutput.Info)].ColumnName = ReverseSdModelFormat.InfoColumnName;
+        if (o.Configuration == HeadConfiguration.Vanilla)
+        {
+            definition.RemoveAll(c => c.MemberName is nameof(HeadsOutput.Probabilities) or nameof(HeadsOutput.Words));
+        }
+        var mapping = new MLContext().Transforms.CustomMapping<NoColumns, HeadsOutput>(
+            (_, _) => throw new InvalidOperationException("Only used for its output schema."), contractName: null,
+            outputSchemaDefinition: definition);
+        return mapping.GetOutputSchema(input);
+    }
+}

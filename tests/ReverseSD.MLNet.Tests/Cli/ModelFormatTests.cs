@@ -1,0 +1,62 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Onnx;
+using ReverseSD.MLNet.Pipeline;
+using TorchSharp;
+
+namespace ReverseSD.MLNet.Tests.Cli;
+
+public sealed class ModelFormatTests
+{
+    private sealed class ImageOnly
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    [Fact]
+    public void LoadingAModelOfAnotherFormatVersionNamesBothVersions()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(1);
+        string image = dir.File("a.png");
+        using (var bitmap = new SkiaSharp.SKBitmap(8, 8))
+        {
+            bitmap.Erase(SkiaSharp.SKColors.Red);
+            File.WriteAllBytes(image, bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100).ToArray());
+        }
+        var images = ml.Data.LoadFromEnumerable(new[] { new ImageOnly { ImagePath = image } });
+        var pixels = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.ResizeImages("Image", 4, 4))
+            .Append(ml.Transforms.ExtractPixels("ImageFeatures", "Image")).Fit(images);
+        torch.manual_seed(1);
+        using var network = new PromptHeadsNetwork(HeadConfiguration.Vanilla, 48, 384, 0, [], 0);
+        network.eval();
+        var columns = new HeadsGraphColumns("ImageFeatures", "PredictedEmbedding", "VocabularyProbabilities", "VocabularyWords", "ModelInfo");
+        byte[] old = PromptHeadsOnnxCompiler.Compile(network, [], columns, formatVersion: "reversesd-model/0");
+        using var heads = CompiledOnnxModel.Create(ml, old, ["PredictedEmbedding", "ModelInfo"], ["ImageFeatures"], pixels.Transform(images));
+        string zip = dir.File("old.zip");
+        ml.Model.Save(pixels.Append<ITransformer>(heads), images.Schema, zip);
+
+        var error = Assert.Throws<ReverseSdInputException>(() => ReverseSdModel.Load(ml, zip));
+        Assert.Contains("reversesd-model/0", error.Message);
+        Assert.Contains(ReverseSdModelFormat.Version, error.Message);
+
+        // The same graph with the current version loads.
+        byte[] current = PromptHeadsOnnxCompiler.Compile(network, [], columns);
+        using var currentHeads = CompiledOnnxModel.Create(ml, current, ["PredictedEmbedding", "ModelInfo"], ["ImageFeatures"], pixels.Transform(images));
+        ml.Model.Save(pixels.Append<ITransformer>(currentHeads), images.Schema, dir.File("current.zip"));
+        var loaded = ReverseSdModel.Load(ml, dir.File("current.zip"));
+        Assert.Equal(384, loaded.Transform(images).GetColumn<float[]>("PredictedEmbedding").Single().Length);
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void LoadingAMissingOrCorruptFileIsBadInput()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(1);
+        Assert.Contains("does not exist", Assert.Throws<ReverseSdInputException>(() => ReverseSdModel.Load(ml, dir.File("none.zip"))).Message);
+        File.WriteAllText(dir.File("bad.zip"), "garbage");
+        Assert.Contains("not a readable ML.NET model zip", Assert.Throws<ReverseSdInputException>(() => ReverseSdModel.Load(ml, dir.File("bad.zip"))).Message);
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.Heads;
+using SkiaSharp;
+
+namespace ReverseSD.MLNet.Tests.Cli;
+
+public sealed class ScoreInYourAppTests
+{
+    private sealed class TrainingRow
+    {
+        public string ImagePath { get; set; } = "";
+        [VectorType(384)] public float[] PromptEmbedding { get; set; } = [];
+        [VectorType(3)] public float[] VocabularyLabels { get; set; } = [];
+    }
+
+    private sealed class ImageOnly
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    [Fact]
+    public void ExampleAppScoresTheSavedZipInAFreshProcessWithTheSameOutputs()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(1);
+        var rows = WriteColouredImages(dir.Path, 24);
+        // A whole chain from image path to prediction: ML.NET's image transforms give 8×8 pixel features, the heads read them.
+        var imagePipeline = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResizeImages("Image", 8, 8))
+            .Append(ml.Transforms.ExtractPixels("ImageFeatures", "Image", scaleImage: 1 / 255f));
+        var train = ml.Data.LoadFromEnumerable(rows);
+        var imageModel = imagePipeline.Fit(train);
+        using var heads = ml.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
+        {
+            NumberOfEpochs = 3, BatchSize = 8, Device = HeadsDevice.Cpu, VocabularyWords = ["red", "green", "blue"],
+        }).Fit(imageModel.Transform(train));
+        var model = imageModel.Append(heads);
+        var images = ml.Data.LoadFromEnumerable(rows.Take(5).Select(r => new ImageOnly { ImagePath = r.ImagePath }));
+        string zip = dir.File("model.zip");
+        ml.Model.Save(model, images.Schema, zip);
+
+        var inProcess = PromptEmbeddingEvaluator.ReadVectors(model.Transform(images), "PredictedEmbedding");
+        var loaded = ml.Model.Load(zip, out _);
+        var reloaded = PromptEmbeddingEvaluator.ReadVectors(loaded.Transform(images), "PredictedEmbedding");
+        (loaded as IDisposable)?.Dispose();
+
+        string exampleDll = ExampleDll();
+        Assert.True(File.Exists(exampleDll), $"{exampleDll} is missing: the test project builds examples/ScoreInYourApp through a project reference.");
+        string json = dir.File("out.json");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { exampleDll, zip }.Concat(rows.Take(5).Select(r => r.ImagePath)).Concat(["--out", json]))
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        string stdout = process.StandardOutput.ReadToEnd(), stderr = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
+        Assert.Contains("words: ", stdout);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var predictions = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal(5, predictions.Count);
+        double maxDiff = 0, maxReloadDiff = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal(rows[i].ImagePath, predictions[i].GetProperty("Image").GetString());
+            var embedding = predictions[i].GetProperty("Embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+            Assert.Equal(384, embedding.Length);
+            for (int j = 0; j < 384; j++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(embedding[j] - inProcess[i][j]));
+                maxReloadDiff = Math.Max(maxReloadDiff, Math.Abs(reloaded[i][j] - inProcess[i][j]));
+            }
+            Assert.Contains(predictions[i].GetProperty("TopWords").EnumerateArray().Select(w => w.GetProperty("Word").GetString()), w => w is "red" or "green" or "blue");
+        }
+        Assert.True(maxDiff <= 1e-5, $"fresh process differs by {maxDiff}");
+        Assert.True(maxReloadDiff <= 1e-5, $"reloaded model differs by {maxReloadDiff}");
+    }
+
+    /// <summary>The example's dll in the same configuration as this test assembly.</summary>
+    internal static string ExampleDll()
+    {
+        string configuration = typeof(ScoreInYourAppTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        return Path.Combine(SharedData.RepoRoot, "examples", "ScoreInYourApp", "bin", configuration, "net10.0", "ScoreInYourApp.dll");
+    }
+
+    /// <summary>Solid-colour PNGs whose target embedding is a planted linear function of the colour.</summary>
+    private static TrainingRow[] WriteColouredImages(string folder, int count)
+    {
+        var random = new Random(3);
+        var projection = Enumerable.Range(0, 4 * 384).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var rows = new TrainingRow[count];
+        for (int i = 0; i < count; i++)
+        {
+            float[] rgb = [(float)random.NextDouble(), (float)random.NextDouble(), (float)random.NextDouble()];
+            string path = Path.Combine(folder, $"img{i:D3}.png");
+            using (var bitmap = new SKBitmap(16, 16))
+            {
+                bitmap.Erase(new SKColor((byte)(rgb[0] * 255), (byte)(rgb[1] * 255), (byte)(rgb[2] * 255)));
+                using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+                File.WriteAllBytes(path, data.ToArray());
+            }
+            var y = new float[384];
+            for (int j = 0; j < 384; j++)
+                y[j] = projection[j] * rgb[0] + projection[384 + j] * rgb[1] + projection[768 + j] * rgb[2] + projection[1152 + j];
+            float norm = MathF.Sqrt(y.Sum(v => v * v));
+            rows[i] = new TrainingRow { ImagePath = path, PromptEmbedding = y.Select(v => v / norm).ToArray(), VocabularyLabels = rgb.Select(c => c > 0.5f ? 1f : 0f).ToArray() };
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using ReverseSD.Cli;
+using ReverseSD.MLNet.Data;
+using Spectre.Console.Cli.Testing;
+
+namespace ReverseSD.MLNet.Tests.Cli;
+
+/// <summary>A tiny generated benchmark (40/10/10 images at 64 px) and one model trained on it with `reversesd train`.</summary>
+public sealed class TinyTrainedModel : IDisposable
+{
+    public TinyTrainedModel()
+    {
+        Environment.SetEnvironmentVariable("CI", "true");
+        SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 40, Validation = 10, Test = 10, ImageSize = 64, Seed = 5 }, Data);
+        TrainResult = Run("train", "--data", Data, "--out", Model, "--epochs", "3", "--vocab", "30", "--batch", "16",
+            "--report", Directory.File("train-report.json"), "--cache-dir", Directory.File("cache"));
+    }
+
+    internal TempDirectory Directory { get; } = new();
+
+    public string Data => Directory.File("data");
+
+    public string Model => Directory.File("model.zip");
+
+    internal CommandAppResult TrainResult { get; }
+
+    internal static CommandAppResult Run(params string[] args)
+    {
+        var tester = new CommandAppTester();
+        tester.Configure(CliApp.Configure);
+        return tester.Run(args);
+    }
+
+    public void Dispose() => Directory.Dispose();
+}
+
+public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IClassFixture<TinyTrainedModel>
+{
+    [Fact]
+    public void TrainWritesAModelZipAndAReportWithTheModelBaselineAndCeiling()
+    {
+        Assert.True(tiny.TrainResult.ExitCode == 0, tiny.TrainResult.Output);
+        Assert.True(File.Exists(tiny.Model));
+        using var report = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
+        var root = report.RootElement;
+        Assert.Equal(10, root.GetProperty("n_test").GetInt32());
+        foreach (var key in new[] { "test_mean_cosine", "baseline_mean_cosine", "ceiling_mean_cosine" })
+            Assert.InRange(root.GetProperty(key).GetDouble(), -1, 1);
+        Assert.Equal("EmbeddingFeedsVocabulary", root.GetProperty("options").GetProperty("head").GetString());
+        Assert.Equal(3, root.GetProperty("training_history").GetArrayLength());
+        Assert.InRange(root.GetProperty("best_epoch").GetInt32(), 1, 3);
+        Assert.True(File.Exists(tiny.Directory.File("train-report-samples.csv")));
+        Assert.Contains("visual-only ceiling", tiny.TrainResult.Output);
+    }
+
+    [Fact]
+    public void EvaluateOfTheSavedZipReproducesTheTrainingReportFromTheImages()
+    {
+        string reportPath = tiny.Directory.File("eval.json");
+        var result = TinyTrainedModel.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
+        Assert.True(result.ExitCode == 0, result.Output);
+        using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
+        using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
+        // train scores cached features with the heads; evaluate scores the image files through the saved chain.
+        Assert.Equal(train.RootElement.GetProperty("test_mean_cosine").GetDouble(), eval.RootElement.GetProperty("test_mean_cosine").GetDouble(), 5);
+        Assert.Equal(train.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), eval.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), 6);
+        var cosines = MLNet.Evaluation.PromptEmbeddingEvaluator.ReadSampleCosines(tiny.Directory.File("eval-samples.csv"));
+        Assert.Equal(10, cosines.Count);
+    }
+
+    [Fact]
+    public void PredictListsEmbeddingAndTopWordsForAFolderOfImages()
+    {
+        string folder = Path.Combine(tiny.Data, "test");
+        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder, "--top-words", "4");
+        Assert.True(result.ExitCode == 0, result.Output);
+        using var json = JsonDocument.Parse(result.Output);
+        var items = json.RootElement.EnumerateArray().ToList();
+        Assert.Equal(10, items.Count);
+        Assert.All(items, i =>
+        {
+            Assert.Equal(384, i.GetProperty("embedding").GetArrayLength());
+            Assert.Equal(4, i.GetProperty("top_words").GetArrayLength());
+        });
+        var csv = TinyTrainedModel.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
+        Assert.True(csv.ExitCode == 0, csv.Output);
+        var lines = csv.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("image,top_words,e0,", lines[0]);
+    }
+
+    [Fact]
+    public void PredictSkipsAnUnreadableImageAndScoresTheOthers()
+    {
+        string folder = tiny.Directory.File("mixed");
+        System.IO.Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(tiny.Data, "test", "000001.png"), Path.Combine(folder, "a.png"), overwrite: true);
+        File.WriteAllText(Path.Combine(folder, "b.png"), "not a png");
+        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder);
+        Assert.True(result.ExitCode == 0, result.Output);
+        using var json = JsonDocument.Parse(result.Output);
+        Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
+    }
+
+    [Theory]
+    [InlineData("train", "--data", "{missing}", "--out", "{dir}/m.zip")]
+    [InlineData("evaluate", "--model", "{missing}.zip", "--data", "{data}")]
+    [InlineData("predict", "--model", "{corrupt}", "{data}/test")]
+    [InlineData("predict", "--model", "{model}", "{missing}.png")]
+    [InlineData("train", "--data", "{data}", "--head", "7")]
+    public void BadInputExitsWithCodeTwo(params string[] args)
+    {
+        File.WriteAllText(tiny.Directory.File("corrupt.zip"), "not a zip");
+        var resolved = args.Select(a => a.Replace("{missing}", tiny.Directory.File("missing")).Replace("{dir}", tiny.Directory.Path)
+            .Replace("{data}", tiny.Data).Replace("{corrupt}", tiny.Directory.File("corrupt.zip")).Replace("{model}", tiny.Model)).ToArray();
+        var result = TinyTrainedModel.Run(resolved);
+        Assert.Equal(CliApp.BadInput, result.ExitCode);
+        Assert.Single(result.Output.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
+    }
+}
