@@ -33,6 +33,16 @@ internal static class CliApp
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
             data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
         });
+        config.AddBranch("analyze", analyze =>
+        {
+            analyze.SetDescription("Analyses of the training data and the models.");
+            analyze.AddCommand<Commands.AnalyzeDifficultyCommand>("difficulty").WithDescription("Curriculum difficulty of every training pair: histogram, AUROC vs label noise, examples (paper Fig. 9).");
+        });
+        config.AddBranch("ablate", ablate =>
+        {
+            ablate.SetDescription("Ablation tables over several seeds on cached features.");
+            ablate.AddCommand<Commands.AblateHeadsCommand>("heads").WithDescription("Paper Table 1: vanilla / + MLC / + MLC + CL, mean ± std over seeds, paired t-tests.");
+        });
         config.AddBranch("bench", bench =>
         {
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");

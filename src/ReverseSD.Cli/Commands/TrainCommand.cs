@@ -83,6 +83,26 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("Report JSON to write (per-sample cosines beside it); default: none.")]
         public string? Report { get; init; }
 
+        [CommandOption("--curriculum <SPLIT>")]
+        [Description("Curriculum (paper §3): none (default), thirds (three equal chunks) or thresholds (large easy, small hard chunk).")]
+        public string Curriculum { get; init; } = "none";
+
+        [CommandOption("--curriculum-epochs <E>")]
+        [Description("Epochs of the curriculum's preliminary (difficulty scoring) run (default: --epochs).")]
+        public int? CurriculumEpochs { get; init; }
+
+        [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
+        [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3; the rest is hard).")]
+        public string? CurriculumShares { get; init; }
+
+        [CommandOption("--curriculum-thresholds <EASY_MAX,MEDIUM_MAX>")]
+        [Description("With --curriculum thresholds: explicit difficulty thresholds (difficulty = 1 − mean cosine) instead of shares.")]
+        public string? CurriculumThresholds { get; init; }
+
+        [CommandOption("--difficulty-weighting <NAME>")]
+        [Description("mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
+        public string DifficultyWeighting { get; init; } = "mean";
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
@@ -95,7 +115,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
-            return ValidationResult.Success();
+            return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting);
         }
 
         /// <summary>The library options these settings describe.</summary>
@@ -117,6 +137,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
                 Optimizer = Optimizer == "adamw" ? HeadsOptimizer.AdamW : HeadsOptimizer.Adam,
                 WeightDecay = WeightDecay,
                 Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
+                Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
             },
         };
     }
@@ -130,6 +151,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         if (settings.Report != null)
             ReverseSdModel.WriteReport(trained.Report, settings.Report, trained.TestImages, trained.Test, trained.Baseline);
         TrainOptions.PrintSummary(console, trained.Report);
+        if (trained.Difficulty is { } difficulty) CurriculumArguments.WriteScores(console, difficulty, Path.ChangeExtension(Path.GetFullPath(settings.Out), null) + "-difficulty.csv");
         console.MarkupLineInterpolated($"saved {Path.GetFullPath(settings.Out)}{(settings.Report != null ? " and " + Path.GetFullPath(settings.Report) : "")}");
         return 0;
     }

@@ -74,7 +74,11 @@ internal sealed record HeadsLoopSettings(
 internal sealed record HeadsTrainingResult(
     IReadOnlyList<HeadsEpochSummary> Epochs,
     int BestEpoch,
-    float[][]? TrainingSampleCosines);
+    float[][]? TrainingSampleCosines)
+{
+    /// <summary>Optimizer steps taken over the whole schedule.</summary>
+    public long Steps { get; init; }
+}
 
 /// <summary>
 /// The heads' training loop, kept separate from the estimator so a curriculum (paper §3, issue 5) can drive it:
@@ -127,6 +131,7 @@ internal static class HeadsTrainingLoop
         int bestEpoch = 0;
         double bestCosine = double.NegativeInfinity;
         int epoch = 0;
+        long steps = 0;
         try
         {
             for (int s = 0; s < schedule.Count; s++)
@@ -159,6 +164,7 @@ internal static class HeadsTrainingLoop
                         vocabularyLoss += parts.Vocabulary?.item<float>() ?? 0;
                         batches++;
                         stepsLeft--;
+                        steps++;
                     }
                     epoch++;
                     double validationCosine = validation == null ? double.NaN : MeanCosine(network, validation.Features, validation.Targets);
@@ -189,7 +195,7 @@ internal static class HeadsTrainingLoop
                 foreach (var t in best.Values) t.Dispose();
         }
         network.eval();
-        return new HeadsTrainingResult(epochs, bestEpoch, sampleCosines?.ToArray());
+        return new HeadsTrainingResult(epochs, bestEpoch, sampleCosines?.ToArray()) { Steps = steps };
     }
 
     /// <summary>The number of epochs (passes, the last one possibly partial) a stage runs.</summary>

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -106,6 +107,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
+
+        /// <summary>The paper's curriculum (§3): none by default.</summary>
+        public CurriculumOptions Curriculum { get; set; } = new();
     }
 
     /// <summary>
@@ -153,12 +157,32 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
         lock (TorchRandomGate)
         {
+            if (_options.Curriculum.Enabled)
+                return CurriculumTraining.Fit(_mlContext, _options, featureSize, embeddingSize, vocabularySize, device, trainTensors, validation, words, trainData);
             using var network = CreateNetwork(_options, featureSize, embeddingSize, vocabularySize, device);
             var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validation,
                 [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
                 progress: _options.Progress, cancellationToken: _options.CancellationToken);
             return Compile(_mlContext, network, words, _options, trainData, result);
         }
+    }
+
+    /// <summary>
+    /// Runs only the curriculum's preliminary phase (paper §3): trains for <see cref="CurriculumOptions.PreliminaryEpochs"/>
+    /// epochs and returns every training row's difficulty with the chunks <see cref="Options.Curriculum"/> would use
+    /// (equal thirds when no curriculum is set).
+    /// </summary>
+    public CurriculumResult ScoreDifficulty(IDataView trainData, IDataView? validationData = null)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var (featureSize, embeddingSize, vocabularySize) = CheckColumns(trainData.Schema, "training data");
+        if (validationData != null) CheckColumns(validationData.Schema, "validation data");
+        var device = ResolveDevice(_options.Device);
+        using var train = ReadTensors(trainData, device, "training data");
+        if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
+        using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
+        lock (TorchRandomGate)
+            return CurriculumTraining.ScoreDifficulty(_options, featureSize, embeddingSize, vocabularySize, device, train, validation);
     }
 
     /// <summary>Adds the output columns to <paramref name="inputSchema"/>; rejects missing or wrongly typed input columns.</summary>
@@ -190,6 +214,8 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         if (o.BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(o), $"BatchSize must be at least 2; got {o.BatchSize}.");
         if (o.NumberOfEpochs < 1) throw new ArgumentOutOfRangeException(nameof(o), $"NumberOfEpochs must be at least 1; got {o.NumberOfEpochs}.");
         if (!(o.WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(o), $"WeightDecay must be >= 0; got {o.WeightDecay}.");
+        if (o.Curriculum == null) throw new ArgumentOutOfRangeException(nameof(o), "Curriculum must be set (Splitting = None for no curriculum).");
+        o.Curriculum.Validate();
     }
 
     internal static HeadsLoopSettings LoopSettings(Options o) =>
@@ -216,7 +242,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             : [columns.Embedding, columns.Probabilities, columns.Words, columns.Info];
         var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
         return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
-            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch);
+            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps };
     }
 
     internal static Device ResolveDevice(HeadsDevice device) => device switch
@@ -259,7 +285,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         return Enumerable.Range(0, vocabularySize).Select(i => $"word_{i}").ToList();
     }
 
-    private HeadsTensors ReadTensors(IDataView data, Device device, string what)
+    internal HeadsTensors ReadTensors(IDataView data, Device device, string what)
     {
         float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
         float[][] targets = ReadVectors(data, _options.LabelColumnName, what);

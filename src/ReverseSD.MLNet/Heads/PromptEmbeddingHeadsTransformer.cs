@@ -37,6 +37,12 @@ public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
     /// <summary>The 1-based epoch whose weights the model holds (best validation cosine, or the last epoch).</summary>
     public int BestEpoch { get; }
 
+    /// <summary>The curriculum's difficulty scores, chunks and stages (paper §3); null when trained without a curriculum.</summary>
+    public Curriculum.CurriculumResult? Curriculum { get; internal set; }
+
+    /// <summary>Optimizer steps the (final) training ran.</summary>
+    internal long TrainingSteps { get; init; }
+
     /// <summary>The compiled ONNX graph.</summary>
     internal byte[] OnnxModel { get; }
 

@@ -63,6 +63,9 @@ public sealed class ReverseSdTrainedModel : IDisposable
     /// <summary>The test images, in the order of <see cref="Test"/>.</summary>
     public IReadOnlyList<string> TestImages { get; }
 
+    /// <summary>The curriculum's difficulty of every training pair (paper §3), or null when trained without a curriculum.</summary>
+    public Curriculum.DifficultyReport? Difficulty { get; internal init; }
+
     /// <summary>Saves the whole chain into one zip with <c>mlContext.Model.Save</c>, atomically.</summary>
     public void Save(string path) => AtomicFile.Write(path, stream => _mlContext.Model.Save(Model, ReverseSdModel.ImageInputSchema(_mlContext), stream));
 
@@ -82,7 +85,7 @@ public sealed record PromptPrediction(string ImagePath, float[] Embedding, IRead
 /// heads training with validation-based epoch selection, test evaluation against the mean-embedding baseline and the
 /// visual-only ceiling, and the saved model zip that plain ML.NET loads.
 /// </summary>
-public static class ReverseSdModel
+public static partial class ReverseSdModel
 {
     /// <summary>The column the saved model reads: the image file path.</summary>
     public const string ImagePathColumnName = "ImagePath";
@@ -142,7 +145,10 @@ public static class ReverseSdModel
 
         var backboneModel = mlContext.Transforms.ApplyImageBackbone(backbone).Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
         var chain = new TransformerChain<ITransformer>(backboneModel, heads);
-        return new ReverseSdTrainedModel(mlContext, chain, heads, report, model, baseline, test.ImagePaths);
+        return new ReverseSdTrainedModel(mlContext, chain, heads, report, model, baseline, test.ImagePaths)
+        {
+            Difficulty = heads.Curriculum == null ? null : DifficultyReportOf(dataDirectory, train.ImagePaths, train.Prompts, heads.Curriculum),
+        };
     }
 
     /// <summary>
@@ -290,7 +296,7 @@ public static class ReverseSdModel
         return (report, model, baseline);
     }
 
-    private sealed class SplitData
+    internal sealed class SplitData
     {
         public required string Name { get; init; }
         public required float[][] Features { get; init; }
@@ -388,6 +394,7 @@ public static class ReverseSdModel
             ["seed"] = h.Seed.ToString(CultureInfo.InvariantCulture),
             ["n_train"] = train.Features.Length.ToString(CultureInfo.InvariantCulture),
             ["n_validation"] = (validation?.Features.Length ?? 0).ToString(CultureInfo.InvariantCulture),
+            ["curriculum"] = CurriculumDescription(h),
         };
     }
 

@@ -1,0 +1,116 @@
+using System.Globalization;
+
+namespace ReverseSD.MLNet.Curriculum;
+
+/// <summary>
+/// The paper's curriculum (§3) as options of the heads trainer: a preliminary run scores every training pair's difficulty,
+/// then a fresh model trains for the same number of steps on easy, easy+medium, then all pairs.
+/// </summary>
+public sealed class CurriculumOptions
+{
+    /// <summary>Default share of the easy chunk when <see cref="CurriculumSplitting.Thresholds"/> has no explicit thresholds.</summary>
+    public const double DefaultEasyShare = 0.6;
+
+    /// <summary>Default share of the medium chunk (the hard chunk gets the remaining 0.1).</summary>
+    public const double DefaultMediumShare = 0.3;
+
+    /// <summary>How the pairs are cut into chunks; <see cref="CurriculumSplitting.None"/> trains the ordinary way.</summary>
+    public CurriculumSplitting Splitting { get; set; } = CurriculumSplitting.None;
+
+    /// <summary>Epochs of the preliminary (scoring) run E; null = the trainer's NumberOfEpochs.</summary>
+    public int? PreliminaryEpochs { get; set; }
+
+    /// <summary>How the per-epoch cosines are averaged (paper: plain mean; official code: improving epochs, weighted).</summary>
+    public DifficultyWeighting Weighting { get; set; } = DifficultyWeighting.Mean;
+
+    /// <summary>Explicit easy threshold on difficulty (easy = difficulty ≤ it); set together with <see cref="MediumMax"/>.</summary>
+    public double? EasyMax { get; set; }
+
+    /// <summary>Explicit medium threshold on difficulty (hard = difficulty &gt; it); set together with <see cref="EasyMax"/>.</summary>
+    public double? MediumMax { get; set; }
+
+    /// <summary>Share of pairs in the easy chunk when the thresholds come from shares (default 0.6).</summary>
+    public double EasyShare { get; set; } = DefaultEasyShare;
+
+    /// <summary>Share of pairs in the medium chunk when the thresholds come from shares (default 0.3).</summary>
+    public double MediumShare { get; set; } = DefaultMediumShare;
+
+    /// <summary>Share of the total steps spent on each stage (easy, easy+medium, all); default equal thirds.</summary>
+    public double[] StageFractions { get; set; } = [1 / 3.0, 1 / 3.0, 1 / 3.0];
+
+    /// <summary>True when a curriculum is asked for.</summary>
+    public bool Enabled => Splitting != CurriculumSplitting.None;
+
+    /// <summary>Throws an <see cref="ArgumentOutOfRangeException"/> naming the first bad option ("Curriculum.X").</summary>
+    internal void Validate()
+    {
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        if (!Enum.IsDefined(Splitting)) throw Bad($"Curriculum.Splitting {Splitting} is not a splitting heuristic.");
+        if (!Enum.IsDefined(Weighting)) throw Bad($"Curriculum.Weighting {Weighting} is not a difficulty weighting.");
+        if (PreliminaryEpochs is < 1) throw Bad($"Curriculum.PreliminaryEpochs must be at least 1; got {PreliminaryEpochs}.");
+        if (EasyMax.HasValue != MediumMax.HasValue)
+            throw Bad("Curriculum.EasyMax and Curriculum.MediumMax must be set together (or neither, to use the shares).");
+        if (EasyMax is double e && MediumMax is double m)
+        {
+            if (!double.IsFinite(e) || !double.IsFinite(m) || e > m)
+                throw Bad($"Curriculum.EasyMax ({F(e)}) must be finite and not exceed Curriculum.MediumMax ({F(m)}).");
+            if (Splitting == CurriculumSplitting.Thirds)
+                throw Bad("Curriculum.EasyMax/MediumMax apply to the Thresholds splitting, not Thirds.");
+        }
+        if (!(EasyShare > 0 && EasyShare <= 1))
+            throw Bad($"Curriculum.EasyShare must be in (0, 1]; got {F(EasyShare)}.");
+        if (!(MediumShare >= 0) || EasyShare + MediumShare > 1 + 1e-9)
+            throw Bad($"Curriculum.MediumShare must be >= 0 with Curriculum.EasyShare + Curriculum.MediumShare <= 1; got {F(EasyShare)} + {F(MediumShare)}.");
+        if (StageFractions == null || StageFractions.Length != 3 || StageFractions.Any(f => !(f >= 0)) || Math.Abs(StageFractions.Sum() - 1) > 1e-6)
+            throw Bad("Curriculum.StageFractions must be three non-negative numbers that sum to 1.");
+    }
+
+    /// <summary>The chunks for <paramref name="difficulty"/> under these options (Thirds when no curriculum is set, for analysis).</summary>
+    internal (CurriculumChunks Chunks, double EasyMax, double MediumMax) Split(IReadOnlyList<double> difficulty)
+    {
+        if (Splitting == CurriculumSplitting.Thresholds)
+        {
+            var (easy, medium) = EasyMax is double e && MediumMax is double m
+                ? (e, m)
+                : CurriculumSplit.ThresholdsFromShares(difficulty, EasyShare, MediumShare);
+            return (CurriculumSplit.ByThresholds(difficulty, easy, medium), easy, medium);
+        }
+        var chunks = CurriculumSplit.Thirds(difficulty);
+        double Border(int[] chunk) => chunk.Length == 0 ? double.NaN : difficulty[chunk[^1]];
+        return (chunks, Border(chunks.Easy), Border(chunks.Medium));
+    }
+
+    /// <summary>A copy (the trainer keeps its own).</summary>
+    internal CurriculumOptions Clone() => new()
+    {
+        Splitting = Splitting, PreliminaryEpochs = PreliminaryEpochs, Weighting = Weighting, EasyMax = EasyMax, MediumMax = MediumMax,
+        EasyShare = EasyShare, MediumShare = MediumShare, StageFractions = (double[])StageFractions.Clone(),
+    };
+
+    private static ArgumentOutOfRangeException Bad(string message) => new("options", message);
+}
+
+/// <summary>
+/// What the curriculum measured and did: every training pair's difficulty (1 − mean cosine over the preliminary epochs,
+/// in training-row order), the chunks, the thresholds, the preliminary run's history and the stages of the second phase.
+/// </summary>
+public sealed class CurriculumResult
+{
+    /// <summary>Difficulty of each training row, in the order of the training data.</summary>
+    public required IReadOnlyList<double> Difficulty { get; init; }
+
+    /// <summary>Easy, medium and hard row indices, easiest first.</summary>
+    public required CurriculumChunks Chunks { get; init; }
+
+    /// <summary>Largest difficulty of the easy chunk (the first threshold).</summary>
+    public required double EasyMax { get; init; }
+
+    /// <summary>Largest difficulty of the medium chunk (the second threshold).</summary>
+    public required double MediumMax { get; init; }
+
+    /// <summary>Epoch summaries of the preliminary (scoring) run.</summary>
+    public required IReadOnlyList<Heads.HeadsEpochSummary> PreliminaryHistory { get; init; }
+
+    /// <summary>The stages of the second phase (empty when only the difficulty was scored).</summary>
+    public IReadOnlyList<CurriculumStage> Stages { get; init; } = [];
+}

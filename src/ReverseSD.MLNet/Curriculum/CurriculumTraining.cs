@@ -1,0 +1,76 @@
+using Microsoft.ML;
+using ReverseSD.MLNet.Heads;
+using static TorchSharp.torch;
+
+namespace ReverseSD.MLNet.Curriculum;
+
+/// <summary>
+/// The two phases of the paper's curriculum (§3) on the heads trainer. Phase 1 trains the chosen model the ordinary way for
+/// E epochs, recording each training pair's cosine after every epoch, and scores difficulty. Phase 2 resets the model
+/// (a fresh initialisation from the same seed) and trains it for exactly the steps the ordinary run takes
+/// (NumberOfEpochs × batches per pass over all pairs) on growing prefixes: easy, easy+medium, all.
+/// Model selection is the ordinary rule over the whole of phase 2: after every pass over the current stage's pairs the
+/// validation mean cosine is measured and the best pass's weights are kept (the last pass without validation data).
+/// Callers hold <see cref="PromptEmbeddingHeadsTrainer.TorchRandomGate"/>.
+/// </summary>
+internal static class CurriculumTraining
+{
+    public const string ScoringStage = "curriculum 1/2: scoring difficulty";
+    public const string TrainingStageName = "curriculum 2/2: easy → all";
+
+    public static PromptEmbeddingHeadsTransformer Fit(MLContext ml, PromptEmbeddingHeadsTrainer.Options options,
+        int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
+        IReadOnlyList<string> words, IDataView schemaSource)
+    {
+        var scored = ScoreDifficulty(options, featureSize, embeddingSize, vocabularySize, device, train, validation);
+        long totalSteps = VanillaSteps(train.Count, options);
+        var stages = CurriculumSchedule.GrowingPrefixes(scored.Chunks, checked((int)totalSteps), options.Curriculum.StageFractions);
+
+        // Reset: a fresh network from the same seed, so phase 2 depends on phase 1 only through the schedule.
+        using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
+        var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
+            stages.Select(s => new TrainingStage(s.Indices, Steps: s.Steps)).ToList(),
+            progress: Relabel(options.Progress, TrainingStageName), cancellationToken: options.CancellationToken);
+        var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, schemaSource, result);
+        model.Curriculum = new CurriculumResult
+        {
+            Difficulty = scored.Difficulty, Chunks = scored.Chunks, EasyMax = scored.EasyMax, MediumMax = scored.MediumMax,
+            PreliminaryHistory = scored.PreliminaryHistory, Stages = stages,
+        };
+        return model;
+    }
+
+    /// <summary>Phase 1: an ordinary run of E epochs from the seeded initialisation; difficulty = 1 − (weighted) mean cosine.</summary>
+    public static CurriculumResult ScoreDifficulty(PromptEmbeddingHeadsTrainer.Options options,
+        int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation)
+    {
+        var curriculum = options.Curriculum;
+        if (curriculum.Weighting == DifficultyWeighting.ImprovingEpochsWeighted && validation == null)
+            throw new ReverseSdInputException(
+                "The official difficulty weighting counts only epochs that improved the validation cosine: it needs validation data (or use the mean weighting).");
+        int epochs = curriculum.PreliminaryEpochs ?? options.NumberOfEpochs;
+        using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
+        var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
+            [new TrainingStage(Enumerable.Range(0, train.Count).ToArray(), Epochs: epochs)], recordSampleCosines: true,
+            progress: Relabel(options.Progress, ScoringStage), cancellationToken: options.CancellationToken);
+        var difficulty = DifficultyScorer.Score(result.TrainingSampleCosines!, curriculum.Weighting,
+            validation == null ? null : result.Epochs.Select(e => e.ValidationMeanCosine).ToList());
+        var (chunks, easyMax, mediumMax) = curriculum.Split(difficulty);
+        return new CurriculumResult
+        {
+            Difficulty = difficulty, Chunks = chunks, EasyMax = easyMax, MediumMax = mediumMax, PreliminaryHistory = result.Epochs,
+        };
+    }
+
+    /// <summary>Steps of the ordinary run: epochs × batches per pass over all <paramref name="count"/> training rows.</summary>
+    public static long VanillaSteps(int count, PromptEmbeddingHeadsTrainer.Options options) =>
+        (long)options.NumberOfEpochs * HeadsTrainingLoop.BatchesPerPass(count, options.BatchSize);
+
+    private static IProgress<ProgressReport>? Relabel(IProgress<ProgressReport>? progress, string stage) =>
+        progress == null ? null : new RelabelledProgress(progress, stage);
+
+    private sealed class RelabelledProgress(IProgress<ProgressReport> inner, string stage) : IProgress<ProgressReport>
+    {
+        public void Report(ProgressReport value) => inner.Report(value with { Stage = stage });
+    }
+}
