@@ -2,6 +2,7 @@ using System.Text.Json;
 using OxyPlot;
 using OxyPlot.Annotations;
 using OxyPlot.Axes;
+using OxyPlot.Legends;
 using OxyPlot.Series;
 using ReverseSD.MLNet.Evaluation;
 
@@ -38,7 +39,8 @@ public sealed class DifficultyReport
     /// <summary>Writes the difficulty histogram (noisy and clean pairs stacked) with the chunk borders as an SVG file.</summary>
     public void WriteHistogramSvg(string path, int bins = 40)
     {
-        var model = new PlotModel { Title = "Difficulty of training pairs (1 − mean cosine over preliminary epochs)" };
+        var model = new PlotModel { Title = "Difficulty of training pairs", Padding = new OxyThickness(8, 8, 16, 8) };
+        model.Legends.Add(new Legend { LegendPosition = LegendPosition.RightTop, LegendPlacement = LegendPlacement.Inside, LegendBackground = OxyColors.White });
         double min = Pairs.Min(p => p.Difficulty), max = Pairs.Max(p => p.Difficulty);
         double width = Math.Max((max - min) / bins, 1e-9);
         var clean = new RectangleBarSeries { Title = "clean", FillColor = OxyColor.FromRgb(70, 130, 180) };
@@ -53,7 +55,7 @@ public sealed class DifficultyReport
         }
         model.Series.Add(clean);
         if (noisy.Items.Count > 0) model.Series.Add(noisy);
-        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "difficulty" });
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "difficulty = 1 − mean cosine over the preliminary epochs" });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = "pairs", Minimum = 0 });
         foreach (var (name, chunk) in new[] { ("easy | medium", Chunks.Easy), ("medium | hard", Chunks.Medium) })
         {
@@ -61,8 +63,11 @@ public sealed class DifficultyReport
             double border = Pairs[chunk[^1]].Difficulty;
             model.Annotations.Add(new LineAnnotation { Type = LineAnnotationType.Vertical, X = border, Text = name, Color = OxyColors.Black, LineStyle = LineStyle.Dash });
         }
-        if (NoiseAuroc is double auroc) model.Subtitle = $"AUROC of difficulty vs is_noisy: {auroc:F4}";
-        AtomicFile.Write(path, stream => new SvgExporter { Width = 800, Height = 450 }.Export(model, stream));
+        if (NoiseAuroc is double auroc)
+            model.Subtitle = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"AUROC of difficulty vs is_noisy: {auroc:F4} ({Pairs.Count(p => p.IsNoisy)} noisy of {Pairs.Count} pairs)");
+        // The Skia exporter measures text with real fonts (the core exporter's estimate misplaces titles and tick labels).
+        AtomicFile.Write(path, stream => new OxyPlot.SkiaSharp.SvgExporter { Width = 800, Height = 450 }.Export(model, stream));
     }
 
     /// <summary>Writes the per-pair scores and the chunk of each pair as CSV (file_name,prompt,difficulty,chunk,is_noisy).</summary>
