@@ -70,10 +70,12 @@ public static class FeatureCache
         using (var transformer = mlContext.Transforms.ApplyImageBackbone(backbone).Fit(input))
         {
             var featurised = transformer.Transform(input);
-            var stream = Track(
+            // Materialised once: SaveAsBinary cursors its input more than once, and a streamed view would run
+            // every image through the backbone again on each pass.
+            var computed = Track(
                 mlContext.Data.CreateEnumerable<FeaturizedRow>(featurised, reuseRowObject: false, schemaDefinition: definition),
-                good.Count, $"Featurising {split} with {backbone.Name}", progress, cancellationToken);
-            var view = mlContext.Data.LoadFromEnumerable(stream, definition);
+                good.Count, $"Featurising {split} with {backbone.Name}", progress, cancellationToken).ToList();
+            var view = mlContext.Data.LoadFromEnumerable(computed, definition);
             try
             {
                 if (File.Exists(keyPath)) File.Delete(keyPath);

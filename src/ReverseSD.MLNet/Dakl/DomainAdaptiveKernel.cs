@@ -138,7 +138,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         VectorColumns.Require(inputSchema, _options.InputColumnName, "input data (DAKL input)");
-        return VectorColumns.WithOutputs(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1)));
+        return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>

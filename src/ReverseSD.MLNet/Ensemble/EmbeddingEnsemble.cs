@@ -91,7 +91,7 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
     {
         foreach (string name in _options.InputColumnNames)
             VectorColumns.Require(inputSchema, name, "input data (ensemble member)");
-        return VectorColumns.WithOutputs(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1)));
+        return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>

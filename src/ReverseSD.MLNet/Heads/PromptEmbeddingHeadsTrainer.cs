@@ -193,7 +193,14 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         RequireVector(inputSchema, _options.LabelColumnName, "target embedding");
         if (_options.Configuration != HeadConfiguration.Vanilla)
             RequireVector(inputSchema, _options.VocabularyLabelsColumnName, "vocabulary labels");
-        return OutputSchemaShapes.Add(inputSchema, _options);
+        var outputs = new List<(string, DataViewType)> { (_options.OutputColumnName, SchemaShapes.FloatVector) };
+        if (_options.Configuration != HeadConfiguration.Vanilla)
+        {
+            outputs.Add((_options.ProbabilitiesColumnName, SchemaShapes.FloatVector));
+            outputs.Add((ReverseSdModelFormat.VocabularyWordsColumnName, SchemaShapes.TextVector));
+        }
+        outputs.Add((ReverseSdModelFormat.InfoColumnName, SchemaShapes.TextVector));
+        return SchemaShapes.WithColumns(inputSchema, [.. outputs]);
     }
 
     internal static void Validate(Options o)
@@ -329,39 +336,5 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         var column = found[^1];
         if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' must be a known-size Single vector; it is {column.Kind} of {column.ItemType}.");
-    }
-}
-
-/// <summary>
-/// Builds the trainer's output <see cref="SchemaShape"/> through public API only: ML.NET keeps SchemaShape.Column's
-/// constructor internal, so the added columns come from a never-fitted CustomMapping estimator's GetOutputSchema.
-/// </summary>
-internal static class OutputSchemaShapes
-{
-    private sealed class NoColumns;
-
-    private sealed class HeadsOutput
-    {
-        [VectorType(1)] public float[] Embedding { get; set; } = [];
-        [VectorType(1)] public float[] Probabilities { get; set; } = [];
-        [VectorType(1)] public string[] Words { get; set; } = [];
-        [VectorType(1)] public string[] Info { get; set; } = [];
-    }
-
-    public static SchemaShape Add(SchemaShape input, PromptEmbeddingHeadsTrainer.Options o)
-    {
-        var definition = SchemaDefinition.Create(typeof(HeadsOutput));
-        definition[nameof(HeadsOutput.Embedding)].ColumnName = o.OutputColumnName;
-        definition[nameof(HeadsOutput.Probabilities)].ColumnName = o.ProbabilitiesColumnName;
-        definition[nameof(HeadsOutput.Words)].ColumnName = ReverseSdModelFormat.VocabularyWordsColumnName;
-        definition[nameof(HeadsOutput.Info)].ColumnName = ReverseSdModelFormat.InfoColumnName;
-        if (o.Configuration == HeadConfiguration.Vanilla)
-        {
-            definition.RemoveAll(c => c.MemberName is nameof(HeadsOutput.Probabilities) or nameof(HeadsOutput.Words));
-        }
-        var mapping = new MLContext().Transforms.CustomMapping<NoColumns, HeadsOutput>(
-            (_, _) => throw new InvalidOperationException("Only used for its output schema."), contractName: null,
-            outputSchemaDefinition: definition);
-        return mapping.GetOutputSchema(input);
     }
 }

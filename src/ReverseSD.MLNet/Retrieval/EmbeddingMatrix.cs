@@ -100,24 +100,4 @@ internal static class VectorColumns
         if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType is not NumberDataViewType n || n.RawType != typeof(float))
             throw new ReverseSdInputException($"Column '{columnName}' of the {role} is not a known-size float vector.");
     }
-
-    /// <summary>
-    /// The input shape plus output columns (replacing same-named ones). SchemaShape.Column has no public constructor, so the
-    /// output columns come from ML.NET's internal SchemaShape.Create over a schema holding them.
-    /// </summary>
-    public static SchemaShape WithOutputs(SchemaShape input, params (string Name, DataViewType Type)[] outputs)
-    {
-        var builder = new DataViewSchema.Builder();
-        foreach (var (name, type) in outputs) builder.AddColumn(name, type);
-        var added = (SchemaShape)CreateShape.Invoke(null, [builder.ToSchema()])!;
-        var names = new HashSet<string>(outputs.Select(o => o.Name), StringComparer.Ordinal);
-        return new SchemaShape(input.Where(c => !names.Contains(c.Name)).Concat(added));
-    }
-
-    /// <summary>The SchemaShape of a schema (ML.NET's internal SchemaShape.Create).</summary>
-    public static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)CreateShape.Invoke(null, [schema])!;
-
-    private static readonly System.Reflection.MethodInfo CreateShape =
-        typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public, [typeof(DataViewSchema)])
-        ?? throw new InvalidOperationException("ML.NET's SchemaShape.Create(DataViewSchema) was not found.");
 }

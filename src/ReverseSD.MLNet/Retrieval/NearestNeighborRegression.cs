@@ -79,7 +79,7 @@ public sealed class NearestNeighborRegressionEstimator : IEstimator<NearestNeigh
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         VectorColumns.Require(inputSchema, _options.FeatureColumnName, "input data (feature column)");
-        return VectorColumns.WithOutputs(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1)));
+        return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>

@@ -72,9 +72,9 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         VectorColumns.Require(inputSchema, _options.InputColumnName, "input data");
-        return VectorColumns.WithOutputs(inputSchema,
+        return SchemaShapes.WithColumns(inputSchema,
             (_options.PromptsColumnName, new VectorDataViewType(TextDataViewType.Instance, 1)),
-            (_options.ScoresColumnName, new VectorDataViewType(NumberDataViewType.Single, 1)));
+            (_options.ScoresColumnName, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>

@@ -91,29 +91,6 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
         if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
             throw new ReverseSdInputException(SentenceEmbeddingTransformer.WrongTypeMessage(_options.InputColumnName, $"{column.Kind} of {column.ItemType}"));
 
-        var columns = inputSchema.Where(c => c.Name != _options.OutputColumnName).ToList();
-        columns.Add(EmbeddingColumnShape(_options.OutputColumnName));
-        return new SchemaShape(columns);
-    }
-
-    /// <summary>
-    /// The shape of a 384-d float vector column. SchemaShape.Column has no public constructor (nor does
-    /// SchemaShape.Create), so the shape is taken from ML.NET's own CustomMapping estimator with a renamed output.
-    /// </summary>
-    private static SchemaShape.Column EmbeddingColumnShape(string name)
-    {
-        var definition = SchemaDefinition.Create(typeof(EmbeddingRow));
-        definition[0].ColumnName = name;
-        var mapping = new MLContext().Transforms.CustomMapping<NoColumns, EmbeddingRow>(
-            (_, _) => { }, contractName: null, outputSchemaDefinition: definition);
-        return mapping.GetOutputSchema(new SchemaShape([])).Single(c => c.Name == name);
-    }
-
-    private sealed class NoColumns;
-
-    private sealed class EmbeddingRow
-    {
-        [VectorType(SentenceEncoder.Dimension)]
-        public float[] Embedding { get; set; } = [];
+        return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 }

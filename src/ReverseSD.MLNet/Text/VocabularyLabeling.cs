@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -69,9 +68,7 @@ public sealed class VocabularyLabelingEstimator : IEstimator<VocabularyLabelingT
             throw MissingColumn(inputSchema.Select(c => c.Name));
         if (found[^1].Kind != SchemaShape.Column.VectorKind.Scalar || found[^1].ItemType is not TextDataViewType)
             throw WrongType(found[^1].ItemType + (found[^1].Kind == SchemaShape.Column.VectorKind.Scalar ? "" : " vector"));
-        var columns = inputSchema.Where(c => c.Name != _options.OutputColumnName).ToList();
-        columns.Add(SchemaShapeColumns.FloatVector(_options.OutputColumnName));
-        return new SchemaShape(columns);
+        return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>
@@ -186,20 +183,4 @@ public static class VocabularyCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         return new VocabularyLabelingEstimator(options);
     }
-}
-
-/// <summary>
-/// ML.NET keeps <c>SchemaShape.Column</c>'s constructor internal, so an estimator outside ML.NET cannot describe a new
-/// column in <c>GetOutputSchema</c> through public API; this calls that constructor by reflection.
-/// </summary>
-internal static class SchemaShapeColumns
-{
-    private static readonly ConstructorInfo ColumnConstructor =
-        typeof(SchemaShape.Column).GetConstructors(BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
-            .SingleOrDefault(c => c.GetParameters().Length == 5 && c.GetParameters()[0].ParameterType == typeof(string))
-        ?? throw new InvalidOperationException("This ML.NET version has no SchemaShape.Column(string, VectorKind, DataViewType, bool, SchemaShape) constructor.");
-
-    /// <summary>A known-size vector of floats.</summary>
-    public static SchemaShape.Column FloatVector(string name) =>
-        (SchemaShape.Column)ColumnConstructor.Invoke([name, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, null]);
 }

@@ -92,13 +92,3 @@ internal static class BackboneTestData
         public float[] F { get; set; } = [];
     }
 }
-
-/// <summary>ML.NET keeps <c>SchemaShape.Create(DataViewSchema)</c> internal; tests reach it by reflection to call GetOutputSchema as ML.NET's own tests do.</summary>
-internal static class Shapes
-{
-    private static readonly System.Reflection.MethodInfo CreateMethod =
-        typeof(Microsoft.ML.SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic, [typeof(Microsoft.ML.DataViewSchema)])
-        ?? throw new InvalidOperationException("SchemaShape.Create(DataViewSchema) not found");
-
-    public static Microsoft.ML.SchemaShape Of(Microsoft.ML.DataViewSchema schema) => (Microsoft.ML.SchemaShape)CreateMethod.Invoke(null, [schema])!;
-}

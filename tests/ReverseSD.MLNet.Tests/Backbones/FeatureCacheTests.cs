@@ -43,6 +43,8 @@ public sealed class FeatureCacheTests
         for (int i = 0; i < a.Count; i++) Assert.Equal(a[i].ImageFeatures, b[i].ImageFeatures);
         Assert.Equal(3, ((VectorDataViewType)second.Data.Schema["ImageFeatures"].Type).Size);
         Assert.Contains(reports, r => r.Stage.StartsWith("Featurising train", StringComparison.Ordinal) && r.Done == 5 && r.Total == 5);
+        // Each image goes through the backbone once: the featurising pass completes exactly once.
+        Assert.Single(reports, r => r.Stage.StartsWith("Featurising train", StringComparison.Ordinal) && r.Done == r.Total);
     }
 
     [Fact]

@@ -169,10 +169,10 @@ public sealed class ImageBackboneTests
         var noPath = ml.Data.LoadFromEnumerable(new[] { new { Prompt = "a cat" } });
         var numberPath = ml.Data.LoadFromEnumerable(new[] { new NumberRow() });
 
-        var missing = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(Shapes.Of(noPath.Schema)));
+        var missing = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(noPath.Schema)));
         Assert.Contains("'ImagePath'", missing.Message);
         Assert.Contains("Prompt", missing.Message);
-        var wrong = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(Shapes.Of(numberPath.Schema)));
+        var wrong = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(numberPath.Schema)));
         Assert.Contains("must be text", wrong.Message);
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(noPath));
     }
@@ -187,7 +187,7 @@ public sealed class ImageBackboneTests
         var estimator = ml.Transforms.ApplyImageBackbone(backbone, outputColumnName: "Feat", inputColumnName: "File");
 
         Assert.Same(backbone, estimator.Backbone);
-        var shape = estimator.GetOutputSchema(Shapes.Of(data.Schema));
+        var shape = estimator.GetOutputSchema(SchemaShapes.Of(data.Schema));
         Assert.Contains(shape, c => c.Name == "Feat");
         using var transformer = estimator.Fit(data);
         Assert.Equal(3, ((VectorDataViewType)transformer.Transform(data).Schema["Feat"].Type).Size);

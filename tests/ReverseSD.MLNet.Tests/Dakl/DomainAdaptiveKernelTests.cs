@@ -113,7 +113,7 @@ public sealed class DomainAdaptiveKernelTests
         {
             TargetDomainData = target, TargetDomainColumnName = "EnsembleEmbedding", InputColumnName = "Missing",
         });
-        Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(VectorColumns.ShapeOf(train.Schema)));
+        Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(train.Schema)));
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(train));
     }
 }

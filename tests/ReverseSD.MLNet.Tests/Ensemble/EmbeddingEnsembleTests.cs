@@ -138,6 +138,6 @@ public sealed class EmbeddingEnsembleTests
         Assert.Throws<ArgumentException>(() => ml.Transforms.CombineEmbeddings(["A", "B"], "Out", EnsembleCombination.WeightedMean, [1]));
         Assert.Throws<ArgumentException>(() => ml.Transforms.CombineEmbeddings(["A", "B"], "Out", EnsembleCombination.Mean, [1, 1]));
         var data = Load(ml, [Hand], 3);
-        Assert.Throws<ReverseSdInputException>(() => ml.Transforms.CombineEmbeddings(["A", "Missing"]).GetOutputSchema(VectorColumns.ShapeOf(data.Schema)));
+        Assert.Throws<ReverseSdInputException>(() => ml.Transforms.CombineEmbeddings(["A", "Missing"]).GetOutputSchema(SchemaShapes.Of(data.Schema)));
     }
 }

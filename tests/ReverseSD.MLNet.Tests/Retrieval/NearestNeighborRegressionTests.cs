@@ -87,7 +87,7 @@ public sealed class NearestNeighborRegressionTests
         var ml = new MLContext(seed: 1);
         var (train, _, _, _, _) = Data(ml);
         var estimator = ml.Regression.Trainers.NearestNeighborPrompts(featureColumnName: "NoSuchColumn");
-        var error = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(VectorColumns.ShapeOf(train.Schema)));
+        var error = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(train.Schema)));
         Assert.Contains("NoSuchColumn", error.Message);
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(train));
     }

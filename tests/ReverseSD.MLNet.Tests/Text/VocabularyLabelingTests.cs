@@ -78,13 +78,13 @@ public sealed class VocabularyLabelingTests
         var noPrompt = ml.Data.LoadFromEnumerable(new[] { new { Caption = "a cat" } });
         var numberPrompt = ml.Data.LoadFromEnumerable(new[] { new { Prompt = 1f } });
 
-        var missing = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(Shapes.Of(noPrompt.Schema)));
+        var missing = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(noPrompt.Schema)));
         Assert.Contains("'Prompt'", missing.Message);
         Assert.Contains("Caption", missing.Message);
-        Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(Shapes.Of(numberPrompt.Schema)));
+        Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(numberPrompt.Schema)));
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(noPrompt));
 
-        var shape = estimator.GetOutputSchema(Shapes.Of(Prompts(ml, "cat").Schema));
+        var shape = estimator.GetOutputSchema(SchemaShapes.Of(Prompts(ml, "cat").Schema));
         var labels = shape.Single(c => c.Name == "VocabularyLabels");
         Assert.Equal(SchemaShape.Column.VectorKind.Vector, labels.Kind);
         Assert.Equal(NumberDataViewType.Single, labels.ItemType);
