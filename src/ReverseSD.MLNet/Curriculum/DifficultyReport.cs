@@ -66,8 +66,11 @@ public sealed class DifficultyReport
         if (NoiseAuroc is double auroc)
             model.Subtitle = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"AUROC of difficulty vs is_noisy: {auroc:F4} ({Pairs.Count(p => p.IsNoisy)} noisy of {Pairs.Count} pairs)");
-        // The Skia exporter measures text with real fonts (the core exporter's estimate misplaces titles and tick labels).
-        AtomicFile.Write(path, stream => new OxyPlot.SkiaSharp.SvgExporter { Width = 800, Height = 450 }.Export(model, stream));
+        // Text stays text; Skia measures it with real fonts and the baseline workaround places it right in renderers that
+        // ignore SVG's dominant-baseline (e.g. librsvg): without both, titles are clipped and tick labels overlap the ticks.
+        using var measurer = new OxyPlot.SkiaSharp.SkiaRenderContext();
+        AtomicFile.Write(path, stream => new SvgExporter { Width = 800, Height = 450, TextMeasurer = measurer, UseVerticalTextAlignmentWorkaround = true }
+            .Export(model, stream));
     }
 
     /// <summary>Writes the per-pair scores and the chunk of each pair as CSV (file_name,prompt,difficulty,chunk,is_noisy).</summary>
