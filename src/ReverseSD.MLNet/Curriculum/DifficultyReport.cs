@@ -55,7 +55,7 @@ public sealed class DifficultyReport
         }
         model.Series.Add(clean);
         if (noisy.Items.Count > 0) model.Series.Add(noisy);
-        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "difficulty = 1 − mean cosine over the preliminary epochs" });
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "difficulty = 1 − (weighted) mean cosine over the preliminary epochs" });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = "pairs", Minimum = 0 });
         foreach (var (name, chunk) in new[] { ("easy | medium", Chunks.Easy), ("medium | hard", Chunks.Medium) })
         {
