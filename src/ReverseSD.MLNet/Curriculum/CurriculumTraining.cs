@@ -11,7 +11,7 @@ namespace ReverseSD.MLNet.Curriculum;
 /// (NumberOfEpochs × batches per pass over all pairs) on growing prefixes: easy, easy+medium, all.
 /// Model selection is the ordinary rule over the whole of phase 2: after every pass over the current stage's pairs the
 /// validation mean cosine is measured and the best pass's weights are kept (the last pass without validation data).
-/// Callers hold <see cref="PromptEmbeddingHeadsTrainer.TorchRandomGate"/>.
+/// Callers hold <see cref="TorchRandom.Gate"/>.
 /// </summary>
 internal static class CurriculumTraining
 {

@@ -87,7 +87,7 @@ internal sealed record HeadsTrainingResult(
 /// weights of the epoch with the best validation mean cosine (the last epoch without validation data).
 /// Loss L = L1 + λ·L2 (Eq. 1, standard BCE-with-logits for L2; see paper-summary.md on Eq. 3).
 /// Deterministic for a given seed: batches come from a seeded <see cref="Random"/>, and the caller seeds torch
-/// before building the network while holding <see cref="PromptEmbeddingHeadsTrainer.TorchRandomGate"/> until training ends
+/// before building the network while holding <see cref="TorchRandom.Gate"/> until training ends
 /// (torch's generator is process-wide; dropout draws from it).
 /// </summary>
 internal static class HeadsTrainingLoop

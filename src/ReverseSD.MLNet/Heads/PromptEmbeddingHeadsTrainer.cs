@@ -112,12 +112,6 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         public CurriculumOptions Curriculum { get; set; } = new();
     }
 
-    /// <summary>
-    /// Held by every seeded heads training from <c>torch.manual_seed</c> to its last step, because torch's default random
-    /// generator is shared by the whole process; a curriculum driving <see cref="HeadsTrainingLoop"/> takes it too.
-    /// </summary>
-    internal static readonly Lock TorchRandomGate = new();
-
     private readonly MLContext _mlContext;
     private readonly Options _options;
 
@@ -155,7 +149,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         using var trainTensors = train;
         using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
         // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
-        lock (TorchRandomGate)
+        lock (TorchRandom.Gate)
         {
             if (_options.Curriculum.Enabled)
                 return CurriculumTraining.Fit(_mlContext, _options, featureSize, embeddingSize, vocabularySize, device, trainTensors, validation, words, trainData);
@@ -181,7 +175,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         using var train = ReadTensors(trainData, device, "training data");
         if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
         using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
-        lock (TorchRandomGate)
+        lock (TorchRandom.Gate)
             return CurriculumTraining.ScoreDifficulty(_options, featureSize, embeddingSize, vocabularySize, device, train, validation);
     }
 

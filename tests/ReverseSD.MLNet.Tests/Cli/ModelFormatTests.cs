@@ -28,8 +28,13 @@ public sealed class ModelFormatTests
         var images = ml.Data.LoadFromEnumerable(new[] { new ImageOnly { ImagePath = image } });
         var pixels = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.ResizeImages("Image", 4, 4))
             .Append(ml.Transforms.ExtractPixels("ImageFeatures", "Image")).Fit(images);
-        torch.manual_seed(1);
-        using var network = new PromptHeadsNetwork(HeadConfiguration.Vanilla, 48, 384, 0, [], 0);
+        PromptHeadsNetwork network;
+        lock (TorchRandom.Gate)
+        {
+            torch.manual_seed(1);
+            network = new PromptHeadsNetwork(HeadConfiguration.Vanilla, 48, 384, 0, [], 0);
+        }
+        using var disposeNetwork = network;
         network.eval();
         var columns = new HeadsGraphColumns("ImageFeatures", "PredictedEmbedding", "VocabularyProbabilities", "VocabularyWords", "ModelInfo");
         byte[] old = PromptHeadsOnnxCompiler.Compile(network, [], columns, formatVersion: "reversesd-model/0");

@@ -85,7 +85,7 @@ public sealed class CurriculumTrainingTests
 
         // Replay only the schedule from a freshly seeded network: the result must be the very same weights.
         byte[] replayed;
-        lock (PromptEmbeddingHeadsTrainer.TorchRandomGate)
+        lock (TorchRandom.Gate)
         {
             using var tensors = new HeadsTensors(rows.Select(r => r.ImageFeatures).ToArray(), rows.Select(r => r.PromptEmbedding).ToArray(),
                 rows.Select(r => r.VocabularyLabels).ToArray(), torch.CPU);

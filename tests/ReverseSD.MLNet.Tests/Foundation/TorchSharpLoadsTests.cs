@@ -8,6 +8,7 @@ public sealed class TorchSharpLoadsTests
     [Fact]
     public void AdamStepsOnATinyLinearLayerReduceItsLoss()
     {
+        using var gate = TorchRandom.Gate.EnterScope();   // torch's default generator is process-wide
         torch.manual_seed(7);
         using var layer = nn.Linear(4, 1);
         using var x = torch.randn(32, 4);

@@ -66,7 +66,7 @@ public sealed class PromptEmbeddingHeadsTrainerTests
     [InlineData(HeadConfiguration.EmbeddingFeedsVocabulary)]
     public void CompiledOnnxGraphMatchesTheTorchForwardPass(HeadConfiguration configuration)
     {
-        using var gate = PromptEmbeddingHeadsTrainer.TorchRandomGate.EnterScope();
+        using var gate = TorchRandom.Gate.EnterScope();
         var ml = new MLContext(1);
         var rows = GeneratedHeadsData.Rows(96, 1);
         var data = ml.Data.LoadFromEnumerable(rows);
@@ -149,7 +149,7 @@ public sealed class PromptEmbeddingHeadsTrainerTests
     [Fact]
     public void TrainingLoopRunsAStagedScheduleAndReportsEveryTrainingSampleCosinePerEpoch()
     {
-        using var gate = PromptEmbeddingHeadsTrainer.TorchRandomGate.EnterScope();
+        using var gate = TorchRandom.Gate.EnterScope();
         var rows = GeneratedHeadsData.Rows(100, 1);
         var options = Options(HeadConfiguration.EmbeddingFeedsVocabulary);
         using var tensors = new HeadsTensors(rows.Select(r => r.ImageFeatures).ToArray(), rows.Select(r => r.PromptEmbedding).ToArray(),
