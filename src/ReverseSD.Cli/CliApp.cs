@@ -33,6 +33,11 @@ internal static class CliApp
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
             data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
         });
+        config.AddBranch("ablate", ablate =>
+        {
+            ablate.SetDescription("Ablation tables of the paper on a data set folder.");
+            ablate.AddCommand<Commands.AblateEnsembleCommand>("ensemble").WithDescription("Every combination of ensemble members with its test mean cosine (Table 9), with and without DAKL.");
+        });
         config.AddBranch("bench", bench =>
         {
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
