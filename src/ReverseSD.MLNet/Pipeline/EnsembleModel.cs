@@ -152,8 +152,7 @@ public static class ReverseSdEnsemble
         ArgumentNullException.ThrowIfNull(options);
         Check(options);
         var backbones = options.Members.Select(m => ImageBackbone.Resolve(m.Backbone, m.Preprocessing)).ToList();
-        if (options.AdaptToDirectory != null && !Directory.Exists(options.AdaptToDirectory))
-            throw new ReverseSdInputException($"The target-domain folder '{options.AdaptToDirectory}' (--adapt-to) does not exist.");
+        (List<string> Good, int Skipped)? adaptTo = options.AdaptToDirectory == null ? null : TargetDomainImages(options.AdaptToDirectory);
 
         var members = new List<ReverseSdTrainedModel>();
         var disposables = new List<IDisposable>();
@@ -164,7 +163,7 @@ public static class ReverseSdEnsemble
                 string prefix = $"member {k + 1}/{options.Members.Count} ({options.Members[k].Backbone}): ";
                 members.Add(ReverseSdModel.Train(mlContext, dataDirectory, options.Members[k], Prefixed(progress, prefix), cancellationToken));
             }
-            return Build(mlContext, dataDirectory, options, backbones, members, disposables, progress, cancellationToken);
+            return Build(mlContext, dataDirectory, options, backbones, members, adaptTo, disposables, progress, cancellationToken);
         }
         catch
         {
@@ -223,7 +222,7 @@ public static class ReverseSdEnsemble
     }
 
     private static ReverseSdEnsembleTrainedModel Build(MLContext ml, string dataDirectory, ReverseSdEnsembleOptions options,
-        IReadOnlyList<ImageBackbone> backbones, IReadOnlyList<ReverseSdTrainedModel> members, List<IDisposable> disposables,
+        IReadOnlyList<ImageBackbone> backbones, IReadOnlyList<ReverseSdTrainedModel> members, (List<string> Good, int Skipped)? adaptTo, List<IDisposable> disposables,
         IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
         int m = members.Count;
@@ -269,9 +268,10 @@ public static class ReverseSdEnsemble
         // Target-domain images for DAKL: the validation and test images (features only) or another folder.
         float[][][] targetDomain;
         int targetDomainSkipped = 0;
-        if (options.AdaptToDirectory != null)
+        if (adaptTo is var (goodImages, skippedImages))
         {
-            (targetDomain, targetDomainSkipped) = PredictFolder(ml, members, options.AdaptToDirectory, cancellationToken);
+            targetDomain = PredictImages(ml, members, goodImages, cancellationToken);
+            targetDomainSkipped = skippedImages;
         }
         else
         {
@@ -305,8 +305,6 @@ public static class ReverseSdEnsemble
         {
             var ensembleTrain = PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(trainView), ensembleColumn).ToArray();
             var ensembleTarget = targetDomain[0].Length == 0 ? [] : PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(MemberView(targetDomain, null)), ensembleColumn).ToArray();
-            if (ensembleTarget.Length == 0)
-                throw new ReverseSdInputException($"DAKL needs unlabelled target-domain images; '{options.AdaptToDirectory}' has no readable image.");
             dakl = FitDakl(ml, options, ensembleTrain, targets["train"], ensembleTarget, d, progress);
             disposables.Add(dakl);
             daklTest = Apply(dakl, ensembleTest, EnsembleColumn, Output, d);
@@ -422,23 +420,31 @@ public static class ReverseSdEnsemble
     private static float[][] Apply(ITransformer transformer, float[][] input, string inputColumn, string outputColumn, int size)
         => PromptEmbeddingEvaluator.ReadVectors(transformer.Transform(new VectorTableDataView((inputColumn, size, input))), outputColumn).ToArray();
 
-    /// <summary>Each member's prediction on the readable images of a folder, through its own backbone + heads chain.</summary>
-    private static (float[][][] Predictions, int Skipped) PredictFolder(MLContext ml, IReadOnlyList<ReverseSdTrainedModel> members, string folder,
-        CancellationToken cancellationToken)
+    /// <summary>The readable images of a target-domain folder (checked before any training) and the count of unreadable ones.</summary>
+    private static (List<string> Good, int Skipped) TargetDomainImages(string folder)
     {
+        if (!Directory.Exists(folder))
+            throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) does not exist.");
         string[] extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
         var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
+            .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
         var good = files.Where(f => ImageValidation.FindProblem(f) == null).ToList();
         if (good.Count == 0) throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) has no readable image.");
+        return (good, files.Count - good.Count);
+    }
+
+    /// <summary>Each member's prediction on images, through its own backbone + heads chain.</summary>
+    private static float[][][] PredictImages(MLContext ml, IReadOnlyList<ReverseSdTrainedModel> members, List<string> images,
+        CancellationToken cancellationToken)
+    {
         var result = new float[members.Count][][];
         for (int k = 0; k < members.Count; k++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var input = ml.Data.LoadFromEnumerable(good.Select(p => new ImagePathRow { ImagePath = Path.GetFullPath(p) }).ToList());
+            var input = ml.Data.LoadFromEnumerable(images.Select(p => new ImagePathRow { ImagePath = p }).ToList());
             result[k] = PromptEmbeddingEvaluator.ReadVectors(members[k].Model.Transform(input), Output).ToArray();
         }
-        return (result, files.Count - good.Count);
+        return result;
     }
 
     private sealed class ImagePathRow
