@@ -17,7 +17,7 @@ public sealed class ReverseSdEnsembleOptions
     /// <summary>One training setup per member (its backbone and heads); each member is trained as by <see cref="ReverseSdModel.Train"/>.</summary>
     public IReadOnlyList<ReverseSdTrainingOptions> Members { get; set; } = [];
 
-    /// <summary>How the members' embeddings are combined (paper §4.9); a weighted mean fits its weights on the validation split.</summary>
+    /// <summary>How the members' embeddings are combined (paper §4.9); a weighted mean fits its weights on the validation split (on the training split when there is none).</summary>
     public EnsembleCombination Combination { get; set; } = EnsembleCombination.Mean;
 
     /// <summary>Fits DAKL (paper §3, Eq. 5–7) on the ensemble embedding.</summary>

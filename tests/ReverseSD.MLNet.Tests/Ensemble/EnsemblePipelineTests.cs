@@ -175,6 +175,37 @@ public sealed class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFixture<Tin
         Assert.Equal(tiny.Model.Rows[3].Metrics.MeanCosine, rows[2].MeanCosineWithDakl!.Value, 4);
     }
 
+    [Fact]
+    public void TrainCommandWithTwoBackbonesAndDaklPrintsTheTable8RowsAndSavesOneZip()
+    {
+        Environment.SetEnvironmentVariable("CI", "true");
+        string zip = tiny.Directory.File("cli-ensemble.zip"), report = tiny.Directory.File("cli-report.json");
+        var result = TinyTrainedModel.Run("train", "--data", tiny.Data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--dakl",
+            "--dakl-gamma", "0.1", "--dakl-alpha", "1", "--knn-baseline", "3", "--epochs", "3", "--vocab", "30", "--batch", "16",
+            "--cache-dir", tiny.Directory.File("cache"), "--report", report);
+        Assert.True(result.ExitCode == 0, result.Output);
+        foreach (string row in new[] { "member 1: resnet18-64", "member 2: resnet18-96", "ensemble (mean)", "ensemble + DAKL", "kNN regression", "mean-embedding baseline" })
+            Assert.Contains(row, result.Output);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        // Same data, options and seed as the fixture: the CLI's model is the library's.
+        Assert.Equal(tiny.Model.Report.TestMeanCosine, json.RootElement.GetProperty("test_mean_cosine").GetDouble(), 6);
+        Assert.Equal("40", json.RootElement.GetProperty("options").GetProperty("dakl_centroids").GetString());
+        Assert.True(File.Exists(zip));
+    }
+
+    [Fact]
+    public void AblateEnsembleCommandPrintsEveryCombinationWithAndWithoutDakl()
+    {
+        Environment.SetEnvironmentVariable("CI", "true");
+        var result = TinyTrainedModel.Run("ablate", "ensemble", "--data", tiny.Data, "--backbone", "resnet18-64,resnet18-96",
+            "--epochs", "3", "--vocab", "30", "--dakl-gamma", "0.1", "--dakl-alpha", "1", "--cache-dir", tiny.Directory.File("cache"));
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("+ DAKL", result.Output);
+        Assert.Contains("DAKL r = 40, p = 20", result.Output);
+        // One table line per combination of the two members (each has at least one ✓).
+        Assert.Equal(3, result.Output.Split('\n').Count(l => l.Contains('✓')));
+    }
+
     private sealed class EnsembleRow
     {
         public float[] EnsembleEmbedding { get; set; } = [];
