@@ -28,7 +28,7 @@ public sealed class TinyEnsemble : IDisposable
 
     public ReverseSdEnsembleTrainedModel Model { get; }
 
-    public ReverseSdEnsembleTrainedModel Train(string data) => ReverseSdEnsemble.Train(ML, data, new ReverseSdEnsembleOptions
+    public ReverseSdEnsembleTrainedModel Train(string data, string? adaptTo = null) => ReverseSdEnsemble.Train(ML, data, new ReverseSdEnsembleOptions
     {
         Members = new[] { "resnet18-64", "resnet18-96" }.Select(b => new ReverseSdTrainingOptions
         {
@@ -41,6 +41,7 @@ public sealed class TinyEnsemble : IDisposable
         DaklGamma = 0.1f,
         DaklAlpha = 1f,
         KnnNeighbors = 3,
+        AdaptToDirectory = adaptTo,
     });
 
     public IDataView TestImages() => ML.Data.LoadFromEnumerable(
@@ -162,6 +163,25 @@ public sealed class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFixture<Tin
         Assert.Equal(tiny.Model.Dakl!.Statistics.TargetDomainSamples, changed.Dakl!.Statistics.TargetDomainSamples);
         // The evaluation did read the new prompts: the scores moved.
         Assert.NotEqual(tiny.Model.Report.TestMeanCosine, changed.Report.TestMeanCosine, 3);
+    }
+
+    [Fact]
+    public void AdaptToAFolderOfTheValidationAndTestImagesGivesTheSameModelAsTheDefaultTargetDomain()
+    {
+        using var folder = new TempDirectory();
+        foreach (var (split, prefix) in new[] { ("validation", "a"), ("test", "b") })
+            foreach (var pair in ImageFolderDataset.Read(tiny.Data, split))
+                File.Copy(Path.Combine(tiny.Data, split, pair.FileName), folder.File($"{prefix}-{pair.FileName}"));
+        File.WriteAllText(folder.File("notes.txt"), "not an image");
+
+        // Target rows from the images through each member's saved chain instead of the cached features: same kernel, same model.
+        using var adapted = tiny.Train(tiny.Data, folder.Path);
+        Assert.Equal(20, adapted.Dakl!.Statistics.TargetDomainSamples);
+        Assert.Equal(Path.GetFullPath(folder.Path), adapted.Report.Options["dakl_target_domain"]);
+        Assert.Equal("validation+test images", tiny.Model.Report.Options["dakl_target_domain"]);
+        var images = tiny.TestImages();
+        VectorData.AssertClose(VectorData.ReadColumn(tiny.Model.Model.Transform(images), "PredictedEmbedding"),
+            VectorData.ReadColumn(adapted.Model.Transform(images), "PredictedEmbedding"), 1e-4);
     }
 
     [Fact]
