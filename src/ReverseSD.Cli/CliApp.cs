@@ -40,8 +40,9 @@ internal static class CliApp
         });
         config.AddBranch("ablate", ablate =>
         {
-            ablate.SetDescription("Ablation tables over several seeds on cached features.");
+            ablate.SetDescription("Ablation tables of the paper on a data set folder (cached features).");
             ablate.AddCommand<Commands.AblateHeadsCommand>("heads").WithDescription("Paper Table 1: vanilla / + MLC / + MLC + CL, mean ± std over seeds, paired t-tests.");
+            ablate.AddCommand<Commands.AblateEnsembleCommand>("ensemble").WithDescription("Every combination of ensemble members with its test mean cosine (Table 9), with and without DAKL.");
         });
         config.AddBranch("bench", bench =>
         {

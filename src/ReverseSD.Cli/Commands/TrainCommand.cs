@@ -24,7 +24,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         public string Out { get; init; } = "model.zip";
 
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess).")]
+        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); several, comma separated, train an ensemble.")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocess <SPEC>")]
@@ -103,9 +103,44 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
         public string DifficultyWeighting { get; init; } = "mean";
 
+        [CommandOption("--ensemble <RULE>")]
+        [Description("Ensemble rule for several backbones: mean (default), weighted (weights fitted on the validation split) or median.")]
+        public string? Ensemble { get; init; }
+
+        [CommandOption("--dakl")]
+        [Description("Fit DAKL (domain-adaptive kernel ridge) on the ensemble embedding; target domain: validation + test images, or --adapt-to.")]
+        public bool Dakl { get; init; }
+
+        [CommandOption("--dakl-centroids <R>")]
+        [Description("DAKL's number of k-means centroids r, capped at the training set size (default 10000).")]
+        public int DaklCentroids { get; init; } = 10_000;
+
+        [CommandOption("--dakl-gamma <G>")]
+        [Description("DAKL's γ of the RBF transformation (default 0.001).")]
+        public float DaklGamma { get; init; } = 0.001f;
+
+        [CommandOption("--dakl-alpha <A>")]
+        [Description("DAKL's ridge penalty α (default 10).")]
+        public float DaklAlpha { get; init; } = 10f;
+
+        [CommandOption("--adapt-to <DIR>")]
+        [Description("Folder of unlabelled target-domain images for DAKL (default: the validation and test images, never their prompts).")]
+        public string? AdaptTo { get; init; }
+
+        [CommandOption("--knn-baseline <K>")]
+        [Description("k of the kNN regression baseline in the first backbone's feature space, reported for ensembles (default 10; 0: none).")]
+        public int KnnBaseline { get; init; } = 10;
+
+        /// <summary>True when these settings train an ensemble (several backbones or DAKL) rather than one model.</summary>
+        public bool IsEnsemble => Backbones.Count > 1 || Dakl;
+
+        /// <summary>The backbones of --backbone, split at commas.</summary>
+        public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+            if (EnsembleTraining.Validate(this) is { } ensembleError) return ValidationResult.Error(ensembleError);
             if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
             if (TrainOptions.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
@@ -145,6 +180,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var ml = new MLContext(settings.Seed);
+        if (settings.IsEnsemble) return EnsembleTraining.Run(console, ml, settings, cancellationToken);
         using var trained = ConsoleProgress.Run(console, "training",
             progress => ReverseSdModel.Train(ml, settings.Data, settings.ToOptions(), progress, cancellationToken));
         trained.Save(settings.Out);

@@ -400,11 +400,25 @@ public static partial class ReverseSdModel
 
     private static string FormatVersion(MLContext ml, ITransformer model)
     {
-        // The heads graph is the chain's last stage; run it on one all-zero feature row to read its constant ModelInfo output.
+        // The heads graph is the chain's last stage (in an ensemble model, the first member's heads sit before the ensemble
+        // stages): run the last stage that reads the backbone's "ImageFeatures" on one all-zero row to read its constant ModelInfo.
         var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
         if (stages.Count == 0) return "(empty model)";
-        var last = stages[^1];
-        var prefix = new TransformerChain<ITransformer>(stages.Take(stages.Count - 1).ToArray());
+        string? lastStageProblem = null;
+        for (int i = stages.Count - 1; i >= 0; i--)
+        {
+            string? version = FormatVersionOfStage(ml, stages, i, out string? problem);
+            if (version != null) return version;
+            lastStageProblem ??= problem;
+        }
+        return lastStageProblem!;
+    }
+
+    private static string? FormatVersionOfStage(MLContext ml, List<ITransformer> stages, int index, out string? problem)
+    {
+        problem = null;
+        var stage = stages[index];
+        var prefix = new TransformerChain<ITransformer>(stages.Take(index).ToArray());
         DataViewSchema features;
         try
         {
@@ -412,26 +426,34 @@ public static partial class ReverseSdModel
         }
         catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException)
         {
-            return "(not a ReverseSD model: it does not read an 'ImagePath' column)";
+            problem = "(not a ReverseSD model: it does not read an 'ImagePath' column)";
+            return null;
         }
         var column = features.GetColumnOrNull("ImageFeatures");
         if (column is not { Type: VectorDataViewType { Size: > 0 } vector })
-            return "(not a ReverseSD model: no 'ImageFeatures' stage)";
+        {
+            problem = "(not a ReverseSD model: no 'ImageFeatures' stage)";
+            return null;
+        }
         var definition = SchemaDefinition.Create(typeof(FeatureRow));
         definition[nameof(FeatureRow.ImageFeatures)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, vector.Size);
         var dummy = ml.Data.LoadFromEnumerable([new FeatureRow { ImageFeatures = new float[vector.Size] }], definition);
         IDataView scored;
         try
         {
-            scored = last.Transform(dummy);
+            scored = stage.Transform(dummy);
+            if (scored.Schema.GetColumnOrNull(ReverseSdModelFormat.InfoColumnName) == null)
+            {
+                problem = "(unversioned: no 'ModelInfo' output)";
+                return null;
+            }
+            return Strings(scored, ReverseSdModelFormat.InfoColumnName).FirstOrDefault()?.FirstOrDefault() ?? "(empty ModelInfo)";
         }
-        catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException)
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException or ArgumentException or ReverseSdInputException)
         {
-            return "(not a ReverseSD model: its last stage does not read 'ImageFeatures')";
+            problem = "(not a ReverseSD model: its last stage does not read 'ImageFeatures')";
+            return null;
         }
-        if (scored.Schema.GetColumnOrNull(ReverseSdModelFormat.InfoColumnName) == null)
-            return "(unversioned: no 'ModelInfo' output)";
-        return Strings(scored, ReverseSdModelFormat.InfoColumnName).FirstOrDefault()?.FirstOrDefault() ?? "(empty ModelInfo)";
     }
 
     private sealed class FeatureRow
