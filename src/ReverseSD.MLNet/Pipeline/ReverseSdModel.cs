@@ -101,38 +101,16 @@ public static partial class ReverseSdModel
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
-        CheckDataDirectory(dataDirectory, "train");
-        CheckDataDirectory(dataDirectory, "test");
-        if (options.VocabularySize < 1) throw new ReverseSdInputException($"The vocabulary size must be at least 1; got {options.VocabularySize}.");
+        var data = Prepare(mlContext, dataDirectory, options, withTest: true, progress, cancellationToken);
+        var (train, validation, test) = (data.Train, data.Validation, data.Test!);
+        bool vanilla = options.Heads.Configuration == HeadConfiguration.Vanilla;
+        IReadOnlyList<string> words = vanilla ? [] : data.Words;
+        if (vanilla)
+            foreach (var split in new[] { train, validation, test })
+                if (split != null) split.Labels = null;
+        var headsOptions = HeadsOptionsFor(options.Heads, data, progress, cancellationToken);
+        headsOptions.VocabularyWords = vanilla ? null : words;
         var backbone = ImageBackbone.Resolve(options.Backbone, options.Preprocessing);
-        string cache = options.CacheDirectory ?? Path.Combine(dataDirectory, ".cache");
-        Directory.CreateDirectory(cache);
-        bool hasValidation = File.Exists(Path.Combine(dataDirectory, "validation", ImageFolderDataset.MetadataFileName));
-
-        var train = Featurise(mlContext, backbone, dataDirectory, "train", cache, progress, cancellationToken);
-        var validation = hasValidation ? Featurise(mlContext, backbone, dataDirectory, "validation", cache, progress, cancellationToken) : null;
-        var test = Featurise(mlContext, backbone, dataDirectory, "test", cache, progress, cancellationToken);
-
-        using (var encoder = SentenceEncoder.Load())
-        {
-            foreach (var split in new[] { train, validation, test })
-                if (split != null) split.Targets = Encode(encoder, split.Prompts, split.Name, progress, cancellationToken);
-            if (test.VisualPrompts.All(v => v.Length > 0))
-                test.VisualTargets = Encode(encoder, test.VisualPrompts, "test (visual prompts)", progress, cancellationToken);
-        }
-
-        var headsOptions = options.Heads;
-        IReadOnlyList<string> words = [];
-        if (headsOptions.Configuration != HeadConfiguration.Vanilla)
-        {
-            var vocabulary = Vocabulary.Build(train.Prompts, options.VocabularySize);
-            words = vocabulary.Words;
-            foreach (var split in new[] { train, validation, test })
-                if (split != null) split.Labels = split.Prompts.Select(p => MultiHot(vocabulary, p)).ToArray();
-        }
-        headsOptions.VocabularyWords = words.Count > 0 ? words : null;
-        headsOptions.Progress ??= progress;
-        headsOptions.CancellationToken = cancellationToken;
 
         var trainer = mlContext.Regression.Trainers.PromptEmbeddingHeads(headsOptions);
         var heads = trainer.Fit(HeadsData(mlContext, train, words.Count), validation == null ? null : HeadsData(mlContext, validation, words.Count));

@@ -80,6 +80,8 @@ public static partial class ReverseSdModel
         {
             foreach (var split in new[] { train, validation, test })
                 if (split != null) split.Targets = Encode(encoder, split.Prompts, split.Name, progress, cancellationToken);
+            if (test != null && test.VisualPrompts.All(v => v.Length > 0))
+                test.VisualTargets = Encode(encoder, test.VisualPrompts, "test (visual prompts)", progress, cancellationToken);
         }
         // Labels are built whenever a vocabulary head may be trained; vanilla heads ignore the column.
         var vocabulary = Vocabulary.Build(train.Prompts, options.VocabularySize);
