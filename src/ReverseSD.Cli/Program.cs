@@ -1,6 +1,18 @@
 using ReverseSD.Cli;
 using Spectre.Console.Cli;
 
-var app = new CommandApp();
-app.Configure(CliApp.Configure);
-return await app.RunAsync(args);
+// ML.NET's OnnxTransformer writes every ONNX model it loads to a temporary file and deletes it only when the
+// transformer is disposed. Give this process its own temporary folder and remove it on exit, so nothing is left behind.
+string scratch = Path.Combine(Path.GetTempPath(), $"reversesd-{Environment.ProcessId}-{Guid.NewGuid():N}");
+Directory.CreateDirectory(scratch);
+Environment.SetEnvironmentVariable("TMPDIR", scratch);
+try
+{
+    var app = new CommandApp();
+    app.Configure(CliApp.Configure);
+    return await app.RunAsync(args);
+}
+finally
+{
+    try { Directory.Delete(scratch, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
