@@ -369,7 +369,7 @@ public static class ReverseSdEnsemble
                         var candidate = FitDakl(ml, options, ensembleTrain, targets["train"], ensembleTarget, d, null, gamma, alpha);
                         double cosine = PromptEmbeddingEvaluator.Evaluate(Apply(candidate, ensembleValidation, EnsembleColumn, Output, d), targets["validation"]).MeanCosine;
                         grid.Add(new DaklGridPoint(gamma, alpha, cosine));
-                        if (grid.Count == 1 || cosine > grid.Take(grid.Count - 1).Max(p => p.ValidationMeanCosine))
+                        if (grid.Count == 1 || Score(cosine) > grid.Take(grid.Count - 1).Max(p => Score(p.ValidationMeanCosine)))
                         {
                             dakl?.Dispose();
                             dakl = candidate;
@@ -380,8 +380,9 @@ public static class ReverseSdEnsemble
                         }
                         progress?.Report(new ProgressReport("DAKL validation grid", grid.Count, total, $"γ = {F(gamma)}, α = {F(alpha)}: {cosine:F4}"));
                     }
-                var best = grid.First(p => p.ValidationMeanCosine == grid.Max(q => q.ValidationMeanCosine));
-                selection = new DaklSelectionResult(true, best.Gamma, best.Alpha, best.ValidationMeanCosine > plainValidation, plainValidation, grid);
+                // The first grid point with the highest validation cosine (a NaN cosine, from a degenerate fit, never wins).
+                var best = grid.First(p => Score(p.ValidationMeanCosine) == grid.Max(q => Score(q.ValidationMeanCosine)));
+                selection = new DaklSelectionResult(true, best.Gamma, best.Alpha, Score(best.ValidationMeanCosine) > plainValidation, plainValidation, grid);
             }
             else
             {
@@ -555,6 +556,8 @@ public static class ReverseSdEnsemble
     }
 
     private static float[][] Rows(float[] flat, int d) => Enumerable.Range(0, flat.Length / d).Select(i => flat.AsSpan(i * d, d).ToArray()).ToArray();
+
+    private static double Score(double cosine) => double.IsNaN(cosine) ? double.NegativeInfinity : cosine;
 
     private static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 
