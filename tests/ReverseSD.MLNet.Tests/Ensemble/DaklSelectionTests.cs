@@ -11,20 +11,13 @@ namespace ReverseSD.MLNet.Tests.Ensemble;
 /// <summary>DAKL's γ/α chosen on the validation split (on the fixture of <see cref="EnsemblePipelineTests"/>).</summary>
 public sealed partial class EnsemblePipelineTests
 {
-    private static void SmallGrid(ReverseSdEnsembleOptions o)
-    {
-        o.DaklSelection = DaklSelectionMode.Validation;
-        o.DaklGammaGrid = [0.01f, 0.1f, 1f];
-        o.DaklAlphaGrid = [0.1f, 1f];
-    }
-
     private IDataView Images(string data, string split) => tiny.ML.Data.LoadFromEnumerable(ImageFolderDataset.Read(data, split)
         .Select(p => new TinyEnsemble.ImageOnly { ImagePath = Path.GetFullPath(Path.Combine(data, split, p.FileName)) }).ToList());
 
     [Fact]
     public void ValidationSelectionPicksTheGridPointWithTheBestRecordedValidationCosine()
     {
-        using var selected = tiny.Train(tiny.Data, change: SmallGrid);
+        var selected = tiny.Selected;
         var s = selected.DaklSelection!;
         Assert.True(s.OnValidation);
         Assert.Equal([(0.01f, 0.1f), (0.01f, 1f), (0.1f, 0.1f), (0.1f, 1f), (1f, 0.1f), (1f, 1f)], s.Grid.Select(p => (p.Gamma, p.Alpha)));
@@ -102,8 +95,8 @@ public sealed partial class EnsemblePipelineTests
         }
         ImageFolderDataset.Write(data, "test", ImageFolderDataset.Read(data, "test").Select((p, i) => p with { Prompt = $"an unrelated caption {i} about trains" }));
 
-        using var original = tiny.Train(tiny.Data, change: SmallGrid);
-        using var changed = tiny.Train(data, change: SmallGrid);
+        var original = tiny.Selected;
+        using var changed = tiny.Train(data, change: TinyEnsemble.SmallGrid);
         var a = original.DaklSelection!;
         var b = changed.DaklSelection!;
         Assert.Equal(a.Grid.Select(p => p.ValidationMeanCosine), b.Grid.Select(p => p.ValidationMeanCosine));

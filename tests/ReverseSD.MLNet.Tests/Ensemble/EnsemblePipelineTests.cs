@@ -28,6 +28,18 @@ public sealed class TinyEnsemble : IDisposable
 
     public ReverseSdEnsembleTrainedModel Model { get; }
 
+    /// <summary>The same ensemble with DAKL's γ ∈ {0.01, 0.1, 1} and α ∈ {0.1, 1} chosen on validation, trained on first use.</summary>
+    public ReverseSdEnsembleTrainedModel Selected => _selected ??= Train(Data, change: SmallGrid);
+
+    private ReverseSdEnsembleTrainedModel? _selected;
+
+    public static void SmallGrid(ReverseSdEnsembleOptions o)
+    {
+        o.DaklSelection = DaklSelectionMode.Validation;
+        o.DaklGammaGrid = [0.01f, 0.1f, 1f];
+        o.DaklAlphaGrid = [0.1f, 1f];
+    }
+
     public ReverseSdEnsembleTrainedModel Train(string data, string? adaptTo = null, Action<ReverseSdEnsembleOptions>? change = null)
     {
         var options = Options(adaptTo);
@@ -63,6 +75,7 @@ public sealed class TinyEnsemble : IDisposable
     public void Dispose()
     {
         Model.Dispose();
+        _selected?.Dispose();
         Directory.Dispose();
     }
 }
