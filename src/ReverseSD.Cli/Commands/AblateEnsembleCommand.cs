@@ -99,6 +99,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
             }).ToList(),
             Combination = EnsembleTraining.ParseCombination(Ensemble)!.Value,
             UseDakl = !NoDakl,
+            DaklSelection = DaklSelectionMode.Fixed,
             DaklCentroids = DaklCentroids,
             DaklGamma = DaklGamma,
             DaklAlpha = DaklAlpha,
@@ -128,7 +129,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
         }
         console.Write(table);
         console.WriteLine($"test split, n = {trained.Test.Count}; ensemble rule {trained.Combiner.Combination}"
-            + (settings.NoDakl ? "" : $"; DAKL r = {trained.Dakl!.Statistics.Centroids}, p = {trained.Dakl.Statistics.TargetDomainSamples}, γ = {settings.DaklGamma.ToString("G4", CultureInfo.InvariantCulture)}, α = {settings.DaklAlpha.ToString("G4", CultureInfo.InvariantCulture)} (target domain: validation + test images)"));
+            + (settings.NoDakl ? "" : $"; DAKL r = {trained.Dakl!.Statistics.Centroids}, p = {trained.Dakl.Statistics.TargetDomainSamples}, γ = {settings.DaklGamma.ToString("G4", CultureInfo.InvariantCulture)}, α = {settings.DaklAlpha.ToString("G4", CultureInfo.InvariantCulture)} fixed, not chosen on validation (target domain: validation + test images)"));
         return 0;
     }
 

@@ -18,6 +18,18 @@ internal static class EnsembleTraining
         _ => null,
     };
 
+    /// <summary>A comma-separated list of positive finite numbers, or null when malformed.</summary>
+    public static IReadOnlyList<float>? ParseGrid(string text)
+    {
+        var values = new List<float>();
+        foreach (string part in text.Split(','))
+        {
+            if (!float.TryParse(part.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || !(v > 0) || float.IsInfinity(v)) return null;
+            values.Add(v);
+        }
+        return values;
+    }
+
     /// <summary>Checks the ensemble options of `train`; null when fine, else the one-line error.</summary>
     public static string? Validate(TrainCommand.Settings s)
     {
@@ -31,8 +43,13 @@ internal static class EnsembleTraining
         if (s.Ensemble != null && backbones.Count < 2 && !s.Dakl) return "--ensemble needs at least two backbones in --backbone (e.g. resnet18,resnet18-288).";
         if (s.AdaptTo != null && !s.Dakl) return "--adapt-to only applies with --dakl.";
         if (s.DaklCentroids < 1) return "--dakl-centroids must be at least 1.";
-        if (!(s.DaklGamma > 0) || float.IsInfinity(s.DaklGamma)) return "--dakl-gamma must be a positive number.";
-        if (!(s.DaklAlpha > 0) || float.IsInfinity(s.DaklAlpha)) return "--dakl-alpha must be a positive number.";
+        if (s.DaklGamma is float g && (!(g > 0) || float.IsInfinity(g))) return "--dakl-gamma must be a positive number.";
+        if (s.DaklAlpha is float a && (!(a > 0) || float.IsInfinity(a))) return "--dakl-alpha must be a positive number.";
+        if ((s.DaklGridGamma != null || s.DaklGridAlpha != null) && !s.Dakl) return "--dakl-grid-gamma and --dakl-grid-alpha only apply with --dakl.";
+        if ((s.DaklGridGamma != null || s.DaklGridAlpha != null) && (s.DaklGamma != null || s.DaklAlpha != null))
+            return "--dakl-grid-gamma/--dakl-grid-alpha choose γ and α on validation; --dakl-gamma/--dakl-alpha fix them: give one kind, not both.";
+        if (s.DaklGridGamma != null && ParseGrid(s.DaklGridGamma) == null) return $"--dakl-grid-gamma must be positive numbers separated by commas (e.g. 0.001,0.01,0.1,1); got '{s.DaklGridGamma}'.";
+        if (s.DaklGridAlpha != null && ParseGrid(s.DaklGridAlpha) == null) return $"--dakl-grid-alpha must be positive numbers separated by commas (e.g. 0.01,0.1,1,10); got '{s.DaklGridAlpha}'.";
         if (s.KnnBaseline < 0) return "--knn-baseline must be >= 0 (0 leaves the kNN baseline out).";
         return null;
     }
@@ -49,8 +66,11 @@ internal static class EnsembleTraining
         Combination = ParseCombination(s.Ensemble)!.Value,
         UseDakl = s.Dakl,
         DaklCentroids = s.DaklCentroids,
-        DaklGamma = s.DaklGamma,
-        DaklAlpha = s.DaklAlpha,
+        DaklSelection = s.DaklGamma != null || s.DaklAlpha != null ? DaklSelectionMode.Fixed : DaklSelectionMode.Validation,
+        DaklGamma = s.DaklGamma ?? 0.001f,
+        DaklAlpha = s.DaklAlpha ?? 10f,
+        DaklGammaGrid = s.DaklGridGamma == null ? new ReverseSdEnsembleOptions().DaklGammaGrid : ParseGrid(s.DaklGridGamma)!,
+        DaklAlphaGrid = s.DaklGridAlpha == null ? new ReverseSdEnsembleOptions().DaklAlphaGrid : ParseGrid(s.DaklGridAlpha)!,
         AdaptToDirectory = s.AdaptTo,
         KnnNeighbors = s.KnnBaseline,
     };
@@ -86,11 +106,36 @@ internal static class EnsembleTraining
                 t == null ? "" : t.PValue.ToString("G3", CultureInfo.InvariantCulture));
         }
         console.Write(table);
+        PrintDaklSelection(console, trained.DaklSelection);
         if (trained.Combiner.Weights.Count > 0)
             console.MarkupLineInterpolated($"ensemble weights (fitted on validation): {string.Join(", ", trained.MemberNames.Zip(trained.Combiner.Weights, (n, w) => $"{n} {w.ToString("F3", CultureInfo.InvariantCulture)}"))}");
         if (trained.Report.CeilingMeanCosine is double ceiling)
             console.MarkupLineInterpolated($"visual-only ceiling: {F(ceiling)}");
         console.MarkupLine("vocabulary words and probabilities in the saved model: from member 1.");
+    }
+
+    /// <summary>Prints how DAKL's γ and α were chosen: the validation grid when selected on validation, and whether the saved model uses DAKL.</summary>
+    public static void PrintDaklSelection(IAnsiConsole console, DaklSelectionResult? selection)
+    {
+        if (selection == null) return;
+        string G(float v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        if (!selection.OnValidation)
+        {
+            console.MarkupLineInterpolated($"DAKL: fixed γ = {G(selection.Gamma)}, α = {G(selection.Alpha)} (not chosen on validation).");
+            return;
+        }
+        var alphas = selection.Grid.Select(p => p.Alpha).Distinct().ToList();
+        var grid = new Table().AddColumn("validation mean cosine: γ (rows) × α (columns)");
+        foreach (float a in alphas) grid.AddColumn(new TableColumn(G(a)).RightAligned());
+        foreach (var row in selection.Grid.GroupBy(p => p.Gamma))
+            grid.AddRow([G(row.Key), .. alphas.Select(a => row.Where(p => p.Alpha == a).Select(p =>
+                (p.Gamma == selection.Gamma && p.Alpha == selection.Alpha ? "*" : "") + F(p.ValidationMeanCosine)).FirstOrDefault() ?? "")]);
+        console.Write(grid);
+        double plain = selection.PlainEnsembleValidationMeanCosine!.Value;
+        if (selection.Used)
+            console.MarkupLineInterpolated($"DAKL: chosen on validation γ = {G(selection.Gamma)}, α = {G(selection.Alpha)} (* above; plain ensemble on validation {F(plain)}): the saved model applies DAKL.");
+        else
+            console.MarkupLineInterpolated($"DAKL: NOT USED. No grid point beat the plain ensemble on validation ({F(plain)}); the saved model is the plain ensemble. The DAKL row above is the best grid point (γ = {G(selection.Gamma)}, α = {G(selection.Alpha)}) for reference.");
     }
 
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);

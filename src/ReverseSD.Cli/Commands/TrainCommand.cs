@@ -116,12 +116,20 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         public int DaklCentroids { get; init; } = 10_000;
 
         [CommandOption("--dakl-gamma <G>")]
-        [Description("DAKL's γ of the RBF transformation (default 0.001).")]
-        public float DaklGamma { get; init; } = 0.001f;
+        [Description("DAKL's γ of the RBF transformation; given (or --dakl-alpha given), γ and α are fixed instead of chosen on validation (fixed default 0.001).")]
+        public float? DaklGamma { get; init; }
 
         [CommandOption("--dakl-alpha <A>")]
-        [Description("DAKL's ridge penalty α (default 10).")]
-        public float DaklAlpha { get; init; } = 10f;
+        [Description("DAKL's ridge penalty α; given (or --dakl-gamma given), γ and α are fixed instead of chosen on validation (fixed default 10).")]
+        public float? DaklAlpha { get; init; }
+
+        [CommandOption("--dakl-grid-gamma <LIST>")]
+        [Description("γ values DAKL's validation selection tries, comma separated (default 0.001,0.01,0.1,1).")]
+        public string? DaklGridGamma { get; init; }
+
+        [CommandOption("--dakl-grid-alpha <LIST>")]
+        [Description("α values DAKL's validation selection tries, comma separated (default 0.01,0.1,1,10).")]
+        public string? DaklGridAlpha { get; init; }
 
         [CommandOption("--adapt-to <DIR>")]
         [Description("Folder of unlabelled target-domain images for DAKL (default: the validation and test images, never their prompts).")]

@@ -26,10 +26,19 @@ public sealed class ReverseSdEnsembleOptions
     /// <summary>DAKL's r, capped at the training set size (paper: 10,000).</summary>
     public int DaklCentroids { get; set; } = 10_000;
 
-    /// <summary>DAKL's γ (paper Table 10: 0.001).</summary>
+    /// <summary>How DAKL's γ and α are chosen: on the validation split over the grids (default; fixed when there is no validation split) or fixed.</summary>
+    public DaklSelectionMode DaklSelection { get; set; } = DaklSelectionMode.Validation;
+
+    /// <summary>The γ values tried by validation selection (paper Table 10 tunes γ on validation).</summary>
+    public IReadOnlyList<float> DaklGammaGrid { get; set; } = [0.001f, 0.01f, 0.1f, 1f];
+
+    /// <summary>The α values tried by validation selection.</summary>
+    public IReadOnlyList<float> DaklAlphaGrid { get; set; } = [0.01f, 0.1f, 1f, 10f];
+
+    /// <summary>DAKL's γ when the selection is fixed (paper Table 10: 0.001).</summary>
     public float DaklGamma { get; set; } = 0.001f;
 
-    /// <summary>DAKL's ridge penalty α (official code: 10).</summary>
+    /// <summary>DAKL's ridge penalty α when the selection is fixed (official code: 10).</summary>
     public float DaklAlpha { get; set; } = 10f;
 
     /// <summary>Folder of unlabelled target-domain images for DAKL; null uses the validation and test images (never their prompts).</summary>
@@ -38,6 +47,32 @@ public sealed class ReverseSdEnsembleOptions
     /// <summary>k of the kNN regression baseline in the first member's feature space (paper §4.10); 0 leaves it out.</summary>
     public int KnnNeighbors { get; set; } = 10;
 }
+
+/// <summary>How DAKL's γ and α are chosen by <see cref="ReverseSdEnsemble.Train"/>.</summary>
+public enum DaklSelectionMode
+{
+    /// <summary>Fit DAKL at every grid point, keep the best validation mean cosine, and keep no DAKL unless it beats the plain ensemble on validation.</summary>
+    Validation = 0,
+
+    /// <summary>Use <see cref="ReverseSdEnsembleOptions.DaklGamma"/> and <see cref="ReverseSdEnsembleOptions.DaklAlpha"/> as given.</summary>
+    Fixed = 1,
+}
+
+/// <summary>One DAKL grid point and the validation mean cosine of the ensemble + DAKL fitted with it.</summary>
+/// <param name="Gamma">DAKL's γ.</param>
+/// <param name="Alpha">DAKL's α.</param>
+/// <param name="ValidationMeanCosine">Mean cosine on the validation split.</param>
+public sealed record DaklGridPoint(float Gamma, float Alpha, double ValidationMeanCosine);
+
+/// <summary>How DAKL's settings were chosen and whether the saved model uses DAKL.</summary>
+/// <param name="OnValidation">True when chosen on the validation split; false when fixed.</param>
+/// <param name="Gamma">The chosen (or fixed) γ.</param>
+/// <param name="Alpha">The chosen (or fixed) α.</param>
+/// <param name="Used">True when the saved model applies DAKL; false when no grid point beat the plain ensemble on validation.</param>
+/// <param name="PlainEnsembleValidationMeanCosine">The plain ensemble's validation mean cosine; null when fixed.</param>
+/// <param name="Grid">Every grid point with its validation mean cosine, in grid order; empty when fixed.</param>
+public sealed record DaklSelectionResult(bool OnValidation, float Gamma, float Alpha, bool Used, double? PlainEnsembleValidationMeanCosine,
+    IReadOnlyList<DaklGridPoint> Grid);
 
 /// <summary>One row of the ensemble's test evaluation (paper Table 8 layout), with a paired t-test against the row above.</summary>
 /// <param name="Name">What was evaluated.</param>
@@ -59,7 +94,7 @@ public sealed class ReverseSdEnsembleTrainedModel : IDisposable
 
     internal ReverseSdEnsembleTrainedModel(MLContext mlContext, ITransformer model, IReadOnlyList<ReverseSdTrainedModel> members,
         IReadOnlyList<string> memberNames, EmbeddingEnsembleTransformer combiner, DomainAdaptiveKernelTransformer? dakl,
-        IReadOnlyList<EnsembleEvaluationRow> rows, EvaluationReport report, CosineMetrics test, CosineMetrics baseline,
+        DaklSelectionResult? daklSelection, IReadOnlyList<EnsembleEvaluationRow> rows, EvaluationReport report, CosineMetrics test, CosineMetrics baseline,
         IReadOnlyList<string> testImages, EnsembleData data, ReverseSdEnsembleOptions options)
     {
         _mlContext = mlContext;
@@ -68,6 +103,7 @@ public sealed class ReverseSdEnsembleTrainedModel : IDisposable
         MemberNames = memberNames;
         Combiner = combiner;
         Dakl = dakl;
+        DaklSelection = daklSelection;
         Rows = rows;
         Report = report;
         Test = test;
@@ -89,8 +125,11 @@ public sealed class ReverseSdEnsembleTrainedModel : IDisposable
     /// <summary>The fitted combiner (its weights when a weighted mean).</summary>
     public EmbeddingEnsembleTransformer Combiner { get; }
 
-    /// <summary>The fitted DAKL stage, or null.</summary>
+    /// <summary>The fitted DAKL stage of the saved chain, or null (no DAKL asked, or it lost to the plain ensemble on validation).</summary>
     public DomainAdaptiveKernelTransformer? Dakl { get; }
+
+    /// <summary>How DAKL's γ and α were chosen and whether DAKL is used; null without DAKL.</summary>
+    public DaklSelectionResult? DaklSelection { get; }
 
     /// <summary>Test rows: each member, the ensemble, ensemble + DAKL, the kNN baseline and the mean-embedding baseline.</summary>
     public IReadOnlyList<EnsembleEvaluationRow> Rows { get; }
@@ -98,7 +137,7 @@ public sealed class ReverseSdEnsembleTrainedModel : IDisposable
     /// <summary>The saved model's test evaluation (against the mean-embedding baseline) and the options used.</summary>
     public EvaluationReport Report { get; }
 
-    /// <summary>Per-sample test cosines of the saved model (ensemble + DAKL when fitted, else the ensemble).</summary>
+    /// <summary>Per-sample test cosines of the saved model (ensemble + DAKL when used, else the ensemble).</summary>
     public CosineMetrics Test { get; }
 
     /// <summary>Per-sample test cosines of the mean-embedding baseline.</summary>
@@ -175,7 +214,7 @@ public static class ReverseSdEnsemble
 
     /// <summary>
     /// Every non-empty combination of the members (paper Table 9 order) with its test mean cosine; with <paramref name="withDakl"/>,
-    /// DAKL is refitted on each combination's ensemble embeddings with the model's DAKL settings.
+    /// DAKL is refitted on each combination's ensemble embeddings with the model's chosen (or fixed) γ and α.
     /// </summary>
     public static IReadOnlyList<EnsembleAblationResult> Ablate(MLContext mlContext, ReverseSdEnsembleTrainedModel model, bool withDakl,
         IProgress<ProgressReport>? progress = null)
@@ -201,7 +240,9 @@ public static class ReverseSdEnsemble
             double? adapted = null;
             if (withDakl)
             {
-                using var dakl = FitDakl(mlContext, model.Options, Combine(data.Train), data.TrainTargets, Combine(data.TargetDomain), d, null);
+                var chosen = model.DaklSelection;
+                using var dakl = FitDakl(mlContext, model.Options, Combine(data.Train), data.TrainTargets, Combine(data.TargetDomain), d, null,
+                    chosen?.Gamma ?? model.Options.DaklGamma, chosen?.Alpha ?? model.Options.DaklAlpha);
                 adapted = PromptEmbeddingEvaluator.Evaluate(Apply(dakl, test, EnsembleColumn, Output, d), data.TestTargets).MeanCosine;
             }
             results.Add(new EnsembleAblationResult(subset.Select(i => model.MemberNames[i]).ToArray(), plain, adapted));
@@ -218,6 +259,14 @@ public static class ReverseSdEnsemble
         if (o.DaklCentroids < 1) throw new ReverseSdInputException($"DAKL's number of centroids r must be at least 1; got {o.DaklCentroids}.");
         if (!(o.DaklGamma > 0) || float.IsInfinity(o.DaklGamma)) throw new ReverseSdInputException($"DAKL's γ must be a positive finite number; got {o.DaklGamma}.");
         if (!(o.DaklAlpha > 0) || float.IsInfinity(o.DaklAlpha)) throw new ReverseSdInputException($"DAKL's α must be a positive finite number; got {o.DaklAlpha}.");
+        if (!Enum.IsDefined(o.DaklSelection)) throw new ReverseSdInputException($"Unknown DAKL selection {o.DaklSelection}.");
+        if (o.UseDakl && o.DaklSelection == DaklSelectionMode.Validation)
+        {
+            if (o.DaklGammaGrid is not { Count: > 0 } || o.DaklAlphaGrid is not { Count: > 0 })
+                throw new ReverseSdInputException("DAKL's validation selection needs at least one γ and one α in its grids.");
+            if (o.DaklGammaGrid.Concat(o.DaklAlphaGrid).Any(v => !(v > 0) || float.IsInfinity(v)))
+                throw new ReverseSdInputException($"DAKL's γ and α grids take positive finite numbers; got γ {string.Join(",", o.DaklGammaGrid)} and α {string.Join(",", o.DaklAlphaGrid)}.");
+        }
         if (o.KnnNeighbors < 0) throw new ReverseSdInputException($"The kNN baseline's k must be >= 0 (0 leaves it out); got {o.KnnNeighbors}.");
     }
 
@@ -301,13 +350,47 @@ public static class ReverseSdEnsemble
 
         DomainAdaptiveKernelTransformer? dakl = null;
         float[][]? daklTest = null;
+        DaklSelectionResult? selection = null;
         if (options.UseDakl)
         {
             var ensembleTrain = PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(trainView), ensembleColumn).ToArray();
             var ensembleTarget = targetDomain[0].Length == 0 ? [] : PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(MemberView(targetDomain, null)), ensembleColumn).ToArray();
-            dakl = FitDakl(ml, options, ensembleTrain, targets["train"], ensembleTarget, d, progress);
-            disposables.Add(dakl);
-            daklTest = Apply(dakl, ensembleTest, EnsembleColumn, Output, d);
+            if (options.DaklSelection == DaklSelectionMode.Validation && validationView != null)
+            {
+                // Paper Table 10 tunes γ on validation: fit DAKL per grid point, score the validation split only (never the test labels).
+                var ensembleValidation = PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(validationView), ensembleColumn).ToArray();
+                double plainValidation = PromptEmbeddingEvaluator.Evaluate(ensembleValidation, targets["validation"]).MeanCosine;
+                var grid = new List<DaklGridPoint>();
+                int total = options.DaklGammaGrid.Count * options.DaklAlphaGrid.Count;
+                foreach (float gamma in options.DaklGammaGrid)
+                    foreach (float alpha in options.DaklAlphaGrid)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var candidate = FitDakl(ml, options, ensembleTrain, targets["train"], ensembleTarget, d, null, gamma, alpha);
+                        double cosine = PromptEmbeddingEvaluator.Evaluate(Apply(candidate, ensembleValidation, EnsembleColumn, Output, d), targets["validation"]).MeanCosine;
+                        grid.Add(new DaklGridPoint(gamma, alpha, cosine));
+                        if (grid.Count == 1 || Score(cosine) > grid.Take(grid.Count - 1).Max(p => Score(p.ValidationMeanCosine)))
+                        {
+                            dakl?.Dispose();
+                            dakl = candidate;
+                        }
+                        else
+                        {
+                            candidate.Dispose();
+                        }
+                        progress?.Report(new ProgressReport("DAKL validation grid", grid.Count, total, $"γ = {F(gamma)}, α = {F(alpha)}: {cosine:F4}"));
+                    }
+                // The first grid point with the highest validation cosine (a NaN cosine, from a degenerate fit, never wins).
+                var best = grid.First(p => Score(p.ValidationMeanCosine) == grid.Max(q => Score(q.ValidationMeanCosine)));
+                selection = new DaklSelectionResult(true, best.Gamma, best.Alpha, Score(best.ValidationMeanCosine) > plainValidation, plainValidation, grid);
+            }
+            else
+            {
+                dakl = FitDakl(ml, options, ensembleTrain, targets["train"], ensembleTarget, d, progress, options.DaklGamma, options.DaklAlpha);
+                selection = new DaklSelectionResult(false, options.DaklGamma, options.DaklAlpha, true, null, []);
+            }
+            disposables.Add(dakl!);
+            daklTest = Apply(dakl!, ensembleTest, EnsembleColumn, Output, d);
         }
 
         // Test rows (Table 8 layout): members, ensemble, ensemble + DAKL, kNN baseline, mean baseline.
@@ -322,9 +405,12 @@ public static class ReverseSdEnsemble
         var finalMetrics = ensembleMetrics;
         if (dakl != null)
         {
-            finalMetrics = PromptEmbeddingEvaluator.Evaluate(daklTest!, testTargets);
+            var daklMetrics = PromptEmbeddingEvaluator.Evaluate(daklTest!, testTargets);
+            if (selection!.Used) finalMetrics = daklMetrics;
             var s = dakl.Statistics;
-            rows.Add(($"ensemble + DAKL (r = {s.Centroids}, p = {s.TargetDomainSamples}, γ = {F(options.DaklGamma)}, α = {F(options.DaklAlpha)})", finalMetrics));
+            string how = !selection.OnValidation ? "fixed"
+                : selection.Used ? "best on validation" : "best on validation, NOT USED: the plain ensemble was better on validation";
+            rows.Add(($"ensemble + DAKL (r = {s.Centroids}, p = {s.TargetDomainSamples}, γ = {F(selection.Gamma)}, α = {F(selection.Alpha)}, {how})", daklMetrics));
         }
         if (options.KnnNeighbors > 0)
         {
@@ -357,8 +443,17 @@ public static class ReverseSdEnsemble
             reportOptions["dakl_target_domain_samples"] = s.TargetDomainSamples.ToString(CultureInfo.InvariantCulture);
             reportOptions["dakl_target_domain"] = options.AdaptToDirectory == null ? (hasValidation ? "validation+test images" : "test images") : Path.GetFullPath(options.AdaptToDirectory);
             reportOptions["dakl_target_domain_skipped"] = targetDomainSkipped.ToString(CultureInfo.InvariantCulture);
-            reportOptions["dakl_gamma"] = F(options.DaklGamma);
-            reportOptions["dakl_alpha"] = F(options.DaklAlpha);
+            reportOptions["dakl_gamma"] = F(selection!.Gamma);
+            reportOptions["dakl_alpha"] = F(selection.Alpha);
+            reportOptions["dakl_selection"] = selection.OnValidation ? "validation"
+                : options.DaklSelection == DaklSelectionMode.Validation ? "fixed (no validation split)" : "fixed";
+            reportOptions["dakl_used"] = selection.Used ? "true" : "false";
+            reportOptions["dakl_test_mean_cosine"] = F(rows.First(r => r.Name.StartsWith("ensemble + DAKL", StringComparison.Ordinal)).Metrics.MeanCosine);
+            if (selection.OnValidation)
+            {
+                reportOptions["dakl_plain_ensemble_validation_mean_cosine"] = F(selection.PlainEnsembleValidationMeanCosine!.Value);
+                reportOptions["dakl_validation_grid"] = string.Join("; ", selection.Grid.Select(p => $"gamma={F(p.Gamma)} alpha={F(p.Alpha)}: {F(p.ValidationMeanCosine)}"));
+            }
             reportOptions["ensemble_test_mean_cosine"] = F(ensembleMetrics.MeanCosine);
         }
         var report = new EvaluationReport
@@ -375,19 +470,26 @@ public static class ReverseSdEnsemble
             Options = reportOptions,
         };
 
-        var chain = Chain(ml, members, combiner, dakl, d);
+        var used = selection is { Used: true } ? dakl : null;
+        var chain = Chain(ml, members, combiner, used, options.UseDakl, d);
         var data = new EnsembleData(predictions["train"], hasValidation ? predictions["validation"] : null, predictions["test"], targetDomain,
             targets["train"], hasValidation ? targets["validation"] : null, testTargets, d);
-        return new ReverseSdEnsembleTrainedModel(ml, chain, members, memberNames, combiner, dakl, evaluated, report, finalMetrics, baseline,
+        if (dakl != null && used == null)
+        {
+            dakl.Dispose();
+            disposables.Remove(dakl);
+        }
+        return new ReverseSdEnsembleTrainedModel(ml, chain, members, memberNames, combiner, used, selection, evaluated, report, finalMetrics, baseline,
             paths["test"], data, options);
     }
 
     /// <summary>
     /// The saved chain: members last to first (so the first member's vocabulary columns and ModelInfo stay visible), each
-    /// member's embedding copied to its own column, then the combiner and DAKL writing "PredictedEmbedding".
+    /// member's embedding copied to its own column, then the combiner and DAKL writing "PredictedEmbedding" (a copy of the
+    /// ensemble embedding when the combiner wrote "EnsembleEmbedding" for a DAKL that lost on validation).
     /// </summary>
     private static TransformerChain<ITransformer> Chain(MLContext ml, IReadOnlyList<ReverseSdTrainedModel> members,
-        EmbeddingEnsembleTransformer combiner, DomainAdaptiveKernelTransformer? dakl, int d)
+        EmbeddingEnsembleTransformer combiner, DomainAdaptiveKernelTransformer? dakl, bool combinerWritesEnsembleColumn, int d)
     {
         var stages = new List<ITransformer>();
         var schema = new VectorTableDataView((Output, d, []));
@@ -398,11 +500,12 @@ public static class ReverseSdEnsemble
         }
         stages.Add(combiner);
         if (dakl != null) stages.Add(dakl);
+        else if (combinerWritesEnsembleColumn) stages.Add(ml.Transforms.CopyColumns(Output, EnsembleColumn).Fit(new VectorTableDataView((EnsembleColumn, d, []))));
         return new TransformerChain<ITransformer>(stages.ToArray());
     }
 
     private static DomainAdaptiveKernelTransformer FitDakl(MLContext ml, ReverseSdEnsembleOptions options, float[][] ensembleTrain, float[][] trainTargets,
-        float[][] ensembleTargetDomain, int d, IProgress<ProgressReport>? progress)
+        float[][] ensembleTargetDomain, int d, IProgress<ProgressReport>? progress, float gamma, float alpha)
         => ml.Regression.Trainers.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
         {
             InputColumnName = EnsembleColumn,
@@ -411,8 +514,8 @@ public static class ReverseSdEnsemble
             // Features only: the target-domain view has no label column, so no prompt of it can reach the fit.
             TargetDomainData = new VectorTableDataView((EnsembleColumn, d, ensembleTargetDomain)),
             NumberOfCentroids = options.DaklCentroids,
-            Gamma = options.DaklGamma,
-            Alpha = options.DaklAlpha,
+            Gamma = gamma,
+            Alpha = alpha,
             Seed = options.Members[0].Heads.Seed,
             Progress = progress,
         }).Fit(new VectorTableDataView((EnsembleColumn, d, ensembleTrain), (Label, d, trainTargets)));
@@ -453,6 +556,8 @@ public static class ReverseSdEnsemble
     }
 
     private static float[][] Rows(float[] flat, int d) => Enumerable.Range(0, flat.Length / d).Select(i => flat.AsSpan(i * d, d).ToArray()).ToArray();
+
+    private static double Score(double cosine) => double.IsNaN(cosine) ? double.NegativeInfinity : cosine;
 
     private static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 

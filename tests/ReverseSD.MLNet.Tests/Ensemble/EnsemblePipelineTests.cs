@@ -28,7 +28,26 @@ public sealed class TinyEnsemble : IDisposable
 
     public ReverseSdEnsembleTrainedModel Model { get; }
 
-    public ReverseSdEnsembleTrainedModel Train(string data, string? adaptTo = null) => ReverseSdEnsemble.Train(ML, data, new ReverseSdEnsembleOptions
+    /// <summary>The same ensemble with DAKL's γ ∈ {0.01, 0.1, 1} and α ∈ {0.1, 1} chosen on validation, trained on first use.</summary>
+    public ReverseSdEnsembleTrainedModel Selected => _selected ??= Train(Data, change: SmallGrid);
+
+    private ReverseSdEnsembleTrainedModel? _selected;
+
+    public static void SmallGrid(ReverseSdEnsembleOptions o)
+    {
+        o.DaklSelection = DaklSelectionMode.Validation;
+        o.DaklGammaGrid = [0.01f, 0.1f, 1f];
+        o.DaklAlphaGrid = [0.1f, 1f];
+    }
+
+    public ReverseSdEnsembleTrainedModel Train(string data, string? adaptTo = null, Action<ReverseSdEnsembleOptions>? change = null)
+    {
+        var options = Options(adaptTo);
+        change?.Invoke(options);
+        return ReverseSdEnsemble.Train(ML, data, options);
+    }
+
+    private ReverseSdEnsembleOptions Options(string? adaptTo) => new()
     {
         Members = new[] { "resnet18-64", "resnet18-96" }.Select(b => new ReverseSdTrainingOptions
         {
@@ -38,11 +57,12 @@ public sealed class TinyEnsemble : IDisposable
             Heads = new PromptEmbeddingHeadsTrainer.Options { NumberOfEpochs = 3, BatchSize = 16, Device = HeadsDevice.Cpu },
         }).ToList(),
         UseDakl = true,
+        DaklSelection = DaklSelectionMode.Fixed,
         DaklGamma = 0.1f,
         DaklAlpha = 1f,
         KnnNeighbors = 3,
         AdaptToDirectory = adaptTo,
-    });
+    };
 
     public IDataView TestImages() => ML.Data.LoadFromEnumerable(
         ImageFolderDataset.Read(Data, "test").Select(p => new ImageOnly { ImagePath = Path.GetFullPath(Path.Combine(Data, "test", p.FileName)) }).ToList());
@@ -55,11 +75,12 @@ public sealed class TinyEnsemble : IDisposable
     public void Dispose()
     {
         Model.Dispose();
+        _selected?.Dispose();
         Directory.Dispose();
     }
 }
 
-public sealed class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFixture<TinyEnsemble>
+public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFixture<TinyEnsemble>
 {
     [Fact]
     public void EvaluationHasARowPerMemberThenEnsembleDaklKnnAndMeanBaselineWithTTests()
