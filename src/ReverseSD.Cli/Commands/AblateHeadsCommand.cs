@@ -12,12 +12,8 @@ namespace ReverseSD.Cli.Commands;
 internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateHeadsCommand.Settings>
 {
     /// <summary>Options of `ablate heads`.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : HeadsCommandSettings
     {
-        [CommandOption("--data <DIR>")]
-        [Description("Data set folder with train/, test/ (and optionally validation/) metadata.csv.")]
-        public string Data { get; init; } = "";
-
         [CommandOption("--out <DIR>")]
         [Description("Folder for ablation.json and ablation.md (default ./ablation).")]
         public string Out { get; init; } = "ablation";
@@ -25,10 +21,6 @@ internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateH
         [CommandOption("--seeds <N>")]
         [Description("Models per row, seeds --seed, --seed+1, ... (default 3).")]
         public int Seeds { get; init; } = 3;
-
-        [CommandOption("--seed <S>")]
-        [Description("First seed (default 1).")]
-        public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
 
         [CommandOption("--epochs <N>")]
         [Description("Training epochs of every model; the curriculum row trains the same number of steps (default 20).")]
@@ -46,77 +38,31 @@ internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateH
         [Description("Epochs of the curriculum's preliminary run (default: --epochs).")]
         public int? CurriculumEpochs { get; init; }
 
-        [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
-        [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3).")]
-        public string? CurriculumShares { get; init; }
-
-        [CommandOption("--curriculum-thresholds <EASY_MAX,MEDIUM_MAX>")]
-        [Description("With --curriculum thresholds: explicit difficulty thresholds instead of shares.")]
-        public string? CurriculumThresholds { get; init; }
-
-        [CommandOption("--difficulty-weighting <NAME>")]
-        [Description("mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
-        public string DifficultyWeighting { get; init; } = "mean";
-
-        [CommandOption("--lr <RATE>")]
-        [Description("Learning rate (default 0.001).")]
-        public double LearningRate { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.LearningRate;
-
-        [CommandOption("--batch <N>")]
-        [Description("Batch size (default 64).")]
-        public int Batch { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.BatchSize;
-
         [CommandOption("--lambda <WEIGHT>")]
         [Description("λ, weight of the vocabulary loss in the MLC rows (default 0.1).")]
         public float Lambda { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.VocabularyWeight;
 
-        [CommandOption("--vocab <SIZE>")]
-        [Description("Vocabulary size m (default 1000).")]
-        public int Vocab { get; init; } = 1000;
-
-        [CommandOption("--backbone <NAME>")]
-        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess).")]
-        public string Backbone { get; init; } = "resnet18";
-
-        [CommandOption("--preprocess <SPEC>")]
-        [Description("Preprocessing of an ONNX backbone: compact spec or JSON file.")]
-        public string? Preprocess { get; init; }
-
-        [CommandOption("--cache-dir <DIR>")]
-        [Description("Folder of the backbone feature cache (default DATA/.cache).")]
-        public string? CacheDir { get; init; }
-
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+            if (ValidateShared() is { } shared) return shared;
             if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
             if (TrainOptions.ParseHead(Head) is null or HeadConfiguration.Vanilla) return ValidationResult.Error($"--head must be 1, 2 or 3; got '{Head}'.");
-            if (Batch < 2) return ValidationResult.Error("--batch must be at least 2.");
-            if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
-            if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting, curriculumRequired: true);
         }
 
-        public ReverseSdTrainingOptions ToOptions() => new()
+        public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
         {
-            Backbone = Backbone,
-            Preprocessing = Preprocess,
-            VocabularySize = Vocab,
-            CacheDirectory = CacheDir,
-            Heads = new PromptEmbeddingHeadsTrainer.Options
-            {
-                Configuration = TrainOptions.ParseHead(Head)!.Value,
-                VocabularyWeight = Lambda,
-                NumberOfEpochs = Epochs,
-                LearningRate = LearningRate,
-                BatchSize = Batch,
-                Seed = Seed,
-                Device = HeadsDevice.Cpu,
-                Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
-            },
-        };
+            Configuration = TrainOptions.ParseHead(Head)!.Value,
+            VocabularyWeight = Lambda,
+            NumberOfEpochs = Epochs,
+            LearningRate = LearningRate,
+            BatchSize = Batch,
+            Seed = Seed,
+            Device = HeadsDevice.Cpu,
+            Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
+        });
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

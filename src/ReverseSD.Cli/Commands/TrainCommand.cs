@@ -13,23 +13,11 @@ namespace ReverseSD.Cli.Commands;
 internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Settings>
 {
     /// <summary>Options of `train`.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : HeadsCommandSettings
     {
-        [CommandOption("--data <DIR>")]
-        [Description("Data set folder with train/, test/ (and optionally validation/) metadata.csv.")]
-        public string Data { get; init; } = "";
-
         [CommandOption("--out <PATH>")]
         [Description("Model zip to write (default model.zip).")]
         public string Out { get; init; } = "model.zip";
-
-        [CommandOption("--backbone <NAME>")]
-        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); several, comma separated, train an ensemble.")]
-        public string Backbone { get; init; } = "resnet18";
-
-        [CommandOption("--preprocess <SPEC>")]
-        [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
-        public string? Preprocess { get; init; }
 
         [CommandOption("--head <CONFIG>")]
         [Description("Head configuration: vanilla, 1 (independent), 2 (vocabulary feeds embedding) or 3 (embedding feeds vocabulary; default).")]
@@ -39,25 +27,9 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("λ, weight of the vocabulary loss (default 0.1).")]
         public float Lambda { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.VocabularyWeight;
 
-        [CommandOption("--vocab <SIZE>")]
-        [Description("Vocabulary size m (default 1000).")]
-        public int Vocab { get; init; } = 1000;
-
         [CommandOption("--epochs <N>")]
         [Description("Training epochs (default 20).")]
         public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
-
-        [CommandOption("--lr <RATE>")]
-        [Description("Learning rate (default 0.001).")]
-        public double LearningRate { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.LearningRate;
-
-        [CommandOption("--batch <N>")]
-        [Description("Batch size (default 64).")]
-        public int Batch { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.BatchSize;
-
-        [CommandOption("--seed <S>")]
-        [Description("Seed of weights, dropout and batch order (default 1).")]
-        public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
 
         [CommandOption("--hidden <SIZES>")]
         [Description("Hidden layer sizes of the embedding head, comma separated (default none: one linear layer as in the paper).")]
@@ -75,10 +47,6 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("auto (default), cpu or cuda (CUDA is untested).")]
         public string Device { get; init; } = "auto";
 
-        [CommandOption("--cache-dir <DIR>")]
-        [Description("Folder of the backbone feature cache (default DATA/.cache).")]
-        public string? CacheDir { get; init; }
-
         [CommandOption("--report <PATH>")]
         [Description("Report JSON to write (per-sample cosines beside it); default: none.")]
         public string? Report { get; init; }
@@ -90,18 +58,6 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [CommandOption("--curriculum-epochs <E>")]
         [Description("Epochs of the curriculum's preliminary (difficulty scoring) run (default: --epochs).")]
         public int? CurriculumEpochs { get; init; }
-
-        [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
-        [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3; the rest is hard).")]
-        public string? CurriculumShares { get; init; }
-
-        [CommandOption("--curriculum-thresholds <EASY_MAX,MEDIUM_MAX>")]
-        [Description("With --curriculum thresholds: explicit difficulty thresholds (difficulty = 1 − mean cosine) instead of shares.")]
-        public string? CurriculumThresholds { get; init; }
-
-        [CommandOption("--difficulty-weighting <NAME>")]
-        [Description("mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
-        public string DifficultyWeighting { get; init; } = "mean";
 
         [CommandOption("--ensemble <RULE>")]
         [Description("Ensemble rule for several backbones: mean (default), weighted (weights fitted on the validation split) or median.")]
@@ -147,42 +103,32 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+            if (ValidateShared() is { } shared) return shared;
             if (EnsembleTraining.Validate(this) is { } ensembleError) return ValidationResult.Error(ensembleError);
             if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
             if (TrainOptions.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
             if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
-            if (Batch < 2) return ValidationResult.Error("--batch must be at least 2.");
-            if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
-            if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting);
         }
 
         /// <summary>The library options these settings describe.</summary>
-        public ReverseSdTrainingOptions ToOptions() => new()
+        public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
         {
-            Backbone = Backbone,
-            Preprocessing = Preprocess,
-            VocabularySize = Vocab,
-            CacheDirectory = CacheDir,
-            Heads = new PromptEmbeddingHeadsTrainer.Options
-            {
-                Configuration = TrainOptions.ParseHead(Head)!.Value,
-                VocabularyWeight = Lambda,
-                NumberOfEpochs = Epochs,
-                LearningRate = LearningRate,
-                BatchSize = Batch,
-                Seed = Seed,
-                HiddenLayerSizes = TrainOptions.ParseHidden(Hidden)!,
-                Optimizer = Optimizer == "adamw" ? HeadsOptimizer.AdamW : HeadsOptimizer.Adam,
-                WeightDecay = WeightDecay,
-                Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
-                Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
-            },
-        };
+            Configuration = TrainOptions.ParseHead(Head)!.Value,
+            VocabularyWeight = Lambda,
+            NumberOfEpochs = Epochs,
+            LearningRate = LearningRate,
+            BatchSize = Batch,
+            Seed = Seed,
+            HiddenLayerSizes = TrainOptions.ParseHidden(Hidden)!,
+            Optimizer = Optimizer == "adamw" ? HeadsOptimizer.AdamW : HeadsOptimizer.Adam,
+            WeightDecay = WeightDecay,
+            Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
+            Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
+        });
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

@@ -1,0 +1,75 @@
+using System.ComponentModel;
+using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Pipeline;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>Options shared by the commands that train heads on a data set folder: train, ablate heads, analyze difficulty.</summary>
+internal abstract class HeadsCommandSettings : CommandSettings
+{
+    [CommandOption("--data <DIR>")]
+    [Description("Data set folder with train/, test/ (and optionally validation/) metadata.csv.")]
+    public string Data { get; init; } = "";
+
+    [CommandOption("--backbone <NAME>")]
+    [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
+    public string Backbone { get; init; } = "resnet18";
+
+    [CommandOption("--preprocess <SPEC>")]
+    [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
+    public string? Preprocess { get; init; }
+
+    [CommandOption("--cache-dir <DIR>")]
+    [Description("Folder of the backbone feature cache (default DATA/.cache).")]
+    public string? CacheDir { get; init; }
+
+    [CommandOption("--vocab <SIZE>")]
+    [Description("Vocabulary size m (default 1000).")]
+    public int Vocab { get; init; } = 1000;
+
+    [CommandOption("--lr <RATE>")]
+    [Description("Learning rate (default 0.001).")]
+    public double LearningRate { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.LearningRate;
+
+    [CommandOption("--batch <N>")]
+    [Description("Batch size (default 64).")]
+    public int Batch { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.BatchSize;
+
+    [CommandOption("--seed <S>")]
+    [Description("Seed of weights, dropout and batch order (default 1).")]
+    public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
+
+    [CommandOption("--difficulty-weighting <NAME>")]
+    [Description("Curriculum difficulty: mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
+    public string DifficultyWeighting { get; init; } = "mean";
+
+    [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
+    [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3; the rest is hard).")]
+    public string? CurriculumShares { get; init; }
+
+    [CommandOption("--curriculum-thresholds <EASY_MAX,MEDIUM_MAX>")]
+    [Description("With --curriculum thresholds: explicit difficulty thresholds (difficulty = 1 − mean cosine) instead of shares.")]
+    public string? CurriculumThresholds { get; init; }
+
+    /// <summary>The checks every such command makes; null when they pass.</summary>
+    protected ValidationResult? ValidateShared()
+    {
+        if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+        if (Batch < 2) return ValidationResult.Error("--batch must be at least 2.");
+        if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
+        if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
+        return null;
+    }
+
+    /// <summary>The library options: these settings' data side with <paramref name="heads"/>.</summary>
+    protected ReverseSdTrainingOptions TrainingOptions(PromptEmbeddingHeadsTrainer.Options heads) => new()
+    {
+        Backbone = Backbone,
+        Preprocessing = Preprocess,
+        VocabularySize = Vocab,
+        CacheDirectory = CacheDir,
+        Heads = heads,
+    };
+}
