@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
+using ReverseSD.MLNet.Onnx;
 
 namespace ReverseSD.MLNet.Heads;
 
@@ -11,13 +12,12 @@ namespace ReverseSD.MLNet.Heads;
 /// </summary>
 public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
 {
-    private readonly OnnxTransformer _onnx;
-    private bool _disposed;
+    private readonly CompiledTransformer _compiled;
 
     internal PromptEmbeddingHeadsTransformer(OnnxTransformer onnx, byte[] onnxModel, HeadConfiguration configuration,
         IReadOnlyList<string> vocabularyWords, IReadOnlyList<HeadsEpochSummary> epochs, int bestEpoch)
     {
-        _onnx = onnx;
+        _compiled = new CompiledTransformer(onnx, [], "heads input");
         OnnxModel = onnxModel;
         Configuration = configuration;
         VocabularyWords = vocabularyWords;
@@ -50,38 +50,17 @@ public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
     public bool IsRowToRowMapper => true;
 
     /// <summary>Adds the prediction columns; throws when the feature column is missing or has the wrong size.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _onnx.GetOutputSchema(inputSchema);
-    }
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
 
     /// <summary>Returns a row-to-row mapper over <paramref name="inputSchema"/>.</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return ((ITransformer)_onnx).GetRowToRowMapper(inputSchema);
-    }
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
 
     /// <summary>Scores <paramref name="input"/> lazily.</summary>
-    public IDataView Transform(IDataView input)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _onnx.Transform(input);
-    }
+    public IDataView Transform(IDataView input) => _compiled.Transform(input);
 
     /// <summary>Saves the wrapped OnnxTransformer (ML.NET's own format), so the model loads without this library.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ((ICanSaveModel)_onnx).Save(ctx);
-    }
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
 
     /// <summary>Releases the ONNX Runtime session; idempotent.</summary>
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _onnx.Dispose();
-    }
+    public void Dispose() => _compiled.Dispose();
 }

@@ -2,7 +2,9 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
 
-namespace ReverseSD.MLNet.Retrieval;
+using ReverseSD.MLNet.Retrieval;
+
+namespace ReverseSD.MLNet.Onnx;
 
 /// <summary>
 /// The shared body of this library's fitted stages that score through a compiled ONNX graph: schema checks on the
