@@ -81,7 +81,7 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
         Row(result.KMeansIterationsRun >= 0 ? $"k-means ({result.KMeansIterationsRun} iterations run)" : "k-means (ML.NET: iterations not reported)", result.KMeans);
         Row("centroid targets (nearest sample)", result.CentroidTargets);
         Row("kernel (D Dᵀ, D 1)", result.Kernel);
-        Row("solve (Cholesky + Woodbury)" + (result.UsedFloat64Solve && !bench.UseFloat64 ? ", float32 failed: float64" : ""), result.Solve);
+        Row("solve (Cholesky + Woodbury, float64)" + (result.UsedFloat64Kernel && !bench.UseFloat64 ? "; float32 kernel too inaccurate, rebuilt in float64" : ""), result.Solve);
         Row("W = K_DA[C,:]ᵀ A", result.Weights);
         Row("ONNX compile", result.OnnxCompile);
         Row("fit total (without data)", result.KMeans + result.CentroidTargets + result.Kernel + result.Solve + result.Weights + result.OnnxCompile);

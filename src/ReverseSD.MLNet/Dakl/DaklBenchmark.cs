@@ -10,7 +10,7 @@ internal sealed record DaklBenchmarkSettings(int Centroids, int TargetDomainSamp
 
 /// <summary>Measured times (wall clock) and memory of a DAKL fit benchmark.</summary>
 internal sealed record DaklBenchmarkResult(TimeSpan DataGeneration, TimeSpan KMeans, TimeSpan CentroidTargets, TimeSpan Kernel, TimeSpan Solve,
-    TimeSpan Weights, TimeSpan OnnxCompile, int KMeansIterationsRun, long OnnxBytes, bool UsedFloat64Solve, long PeakWorkingSetBytes, long WorkingSetBeforeBytes, int TorchThreads);
+    TimeSpan Weights, TimeSpan OnnxCompile, int KMeansIterationsRun, long OnnxBytes, bool UsedFloat64Kernel, long PeakWorkingSetBytes, long WorkingSetBeforeBytes, int TorchThreads);
 
 /// <summary>Times each step of a DAKL fit (k-means, centroid targets, kernel, solve, W, ONNX compile) on random unit vectors.</summary>
 internal static class DaklBenchmark
@@ -46,7 +46,7 @@ internal static class DaklBenchmark
         long onnxBytes = solution.Compile("EnsembleEmbedding", "PredictedEmbedding").LongLength;
         var compile = clock.Elapsed;
         var t = solution.Timings;
-        return new DaklBenchmarkResult(generation, kMeans, targetsTime, t.Kernel, t.Solve, t.Weights, compile, iterations, onnxBytes, t.UsedFloat64Solve,
+        return new DaklBenchmarkResult(generation, kMeans, targetsTime, t.Kernel, t.Solve, t.Weights, compile, iterations, onnxBytes, t.Float64Kernel,
             Process.GetCurrentProcess().PeakWorkingSet64, before, torch.get_num_threads());
     }
 

@@ -65,8 +65,9 @@ public sealed class DomainAdaptiveKernelOptions
     public int Seed { get; set; }
 
     /// <summary>
-    /// Builds the kernel and solves in float64 instead of float32 (about 2.5× slower). float32 agrees with a float64 reference to
-    /// about 1e-4 at the paper's γ = 0.001, α = 10, but loses accuracy for large γ with small α; float64 agrees to about 1e-6.
+    /// Builds the kernel in float64 instead of float32 (about 2.5× slower; the solve is always float64). Without it a float32 kernel
+    /// is rebuilt in float64 automatically when a small α makes the ridge system too ill-conditioned for float32
+    /// (<see cref="DaklFitStatistics.UsedFloat64Kernel"/>).
     /// </summary>
     public bool UseFloat64 { get; set; }
 
@@ -86,9 +87,10 @@ public sealed class DomainAdaptiveKernelOptions
 /// <param name="Kernel">time to build the kernel terms D Dᵀ and D 1.</param>
 /// <param name="Solve">Cholesky + Woodbury solve.</param>
 /// <param name="Weights">time to precompute W = K_DA[C, :]ᵀ A.</param>
-/// <param name="UsedFloat64Solve">true when float32 Cholesky failed and float64 was used.</param>
+/// <param name="UsedFloat64Kernel">true when the kernel was built in float64 (asked for, or a float32 kernel was too inaccurate for the small α).</param>
+/// <param name="ConditionNumberBound">upper bound on the condition number of the ridge system αI + D Dᵀ (large with a small α).</param>
 public sealed record DaklFitStatistics(int TrainingSamples, int Centroids, int TargetDomainSamples, TimeSpan KMeans, TimeSpan CentroidTargets,
-    TimeSpan Kernel, TimeSpan Solve, TimeSpan Weights, bool UsedFloat64Solve);
+    TimeSpan Kernel, TimeSpan Solve, TimeSpan Weights, bool UsedFloat64Kernel, double ConditionNumberBound);
 
 /// <summary>
 /// Domain-adaptive kernel learning (DAKL, paper §3 "Meta-regression", Eq. 5–7): k-means centroids of the training embeddings and
@@ -181,7 +183,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         var t = solution.Timings;
         _options.Progress?.Report(new ProgressReport("DAKL kernel ridge", 1, 1,
             $"kernel {t.Kernel.TotalSeconds:F1} s, solve {t.Solve.TotalSeconds:F1} s, weights {t.Weights.TotalSeconds:F1} s"));
-        var statistics = new DaklFitStatistics(z.Rows, centroids.Rows, targetDomain?.Rows ?? 0, kMeansTime, targetsTime, t.Kernel, t.Solve, t.Weights, t.UsedFloat64Solve);
+        var statistics = new DaklFitStatistics(z.Rows, centroids.Rows, targetDomain?.Rows ?? 0, kMeansTime, targetsTime, t.Kernel, t.Solve, t.Weights, t.Float64Kernel, t.ConditionBound);
         return DomainAdaptiveKernelTransformer.Create(_mlContext, solution, _options.InputColumnName, _options.OutputColumnName, input, statistics);
     }
 }

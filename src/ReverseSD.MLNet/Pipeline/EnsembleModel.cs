@@ -448,6 +448,8 @@ public static class ReverseSdEnsemble
             reportOptions["dakl_selection"] = selection.OnValidation ? "validation"
                 : options.DaklSelection == DaklSelectionMode.Validation ? "fixed (no validation split)" : "fixed";
             reportOptions["dakl_used"] = selection.Used ? "true" : "false";
+            reportOptions["dakl_kernel_precision"] = s.UsedFloat64Kernel ? "float64" : "float32";
+            reportOptions["dakl_condition_number_bound"] = s.ConditionNumberBound.ToString("G3", CultureInfo.InvariantCulture);
             reportOptions["dakl_test_mean_cosine"] = F(rows.First(r => r.Name.StartsWith("ensemble + DAKL", StringComparison.Ordinal)).Metrics.MeanCosine);
             if (selection.OnValidation)
             {

@@ -68,7 +68,7 @@ public sealed class DaklReferenceTests
     private static float[][] ScoreWithOnnx(MLContext ml, DaklSolution solution, float[][] inputs)
     {
         var data = VectorData.Load(ml, inputs.Select(x => new Row { EnsembleEmbedding = x }).ToArray(), ("EnsembleEmbedding", solution.InputSize));
-        var statistics = new DaklFitStatistics(0, 0, 0, default, default, default, default, default, false);
+        var statistics = new DaklFitStatistics(0, 0, 0, default, default, default, default, default, false, 0);
         using var model = DomainAdaptiveKernelTransformer.Create(ml, solution, "EnsembleEmbedding", "PredictedEmbedding", data, statistics);
         return VectorData.ReadColumn(model.Transform(data), "PredictedEmbedding");
     }
@@ -92,6 +92,45 @@ public sealed class DaklReferenceTests
         Console.WriteLine($"DAKL vs plain loops, gamma {gamma}, alpha {alpha}, float64 {float64}: max |difference| {VectorData.MaxDifference(expected, ScoreWithOnnx(new MLContext(1), solution, queries)):G3}");
         VectorData.AssertClose(expected, solution.Predict(EmbeddingMatrix.FromRows(queries)).Chunk(12).ToArray(), tolerance);
         VectorData.AssertClose(expected, ScoreWithOnnx(new MLContext(1), solution, queries), tolerance);
+    }
+
+    /// <summary>Unit vectors around one direction (pairwise cosine about 0.8, like an ensemble's predicted embeddings) and targets linear in them.</summary>
+    private static (float[][] Centroids, float[][] Targets, float[][] TargetDomain) ClusteredEmbeddings(int r, int p, int d, int t, int seed)
+    {
+        var random = new Random(seed);
+        var mean = Enumerable.Range(0, d).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var projection = VectorData.Random(random, d, t);
+        float[][] Rows(int n) => Enumerable.Range(0, n)
+            .Select(_ => VectorData.Normalise(mean.Select(v => v + 0.6f * (float)(random.NextDouble() * 2 - 1)).ToArray())).ToArray();
+        float[] Target(float[] x) => VectorData.Normalise(Enumerable.Range(0, t).Select(j => Enumerable.Range(0, d).Sum(i => x[i] * projection[i][j]) + 0.3f * (float)random.NextDouble()).ToArray());
+        var centroids = Rows(r);
+        return (centroids, centroids.Select(Target).ToArray(), Rows(p));
+    }
+
+    // Before the float64 solve and weights, a float32 fit put errors of 0.09 (γ = 0.01, α = 0.01) and 0.44 (α = 1e-4) into predictions on data like these.
+    [Theory]
+    [InlineData(0.01f, 0.01f, false)]
+    [InlineData(1f, 0.01f, true)]
+    [InlineData(0.01f, 1e-4f, true)]
+    [InlineData(0.001f, 10f, false)]
+    public void SmallAlphaCornerMatchesAFloat64PlainLoopReference(float gamma, float alpha, bool expectFloat64Kernel)
+    {
+        var (centroids, targets, targetDomain) = ClusteredEmbeddings(300, 200, 64, 32, 5);
+        var expected = PlainLoopDakl(centroids, targets, targetDomain, targetDomain, gamma, alpha);
+        var solution = DaklKernelRidge.Fit(EmbeddingMatrix.FromRows(centroids), EmbeddingMatrix.FromRows(targets), EmbeddingMatrix.FromRows(targetDomain), gamma, alpha);
+        var actual = ScoreWithOnnx(new MLContext(1), solution, targetDomain);
+        Console.WriteLine($"DAKL small-alpha corner, gamma {gamma}, alpha {alpha}: condition bound {solution.Timings.ConditionBound:G3}, float64 kernel {solution.Timings.Float64Kernel}, max |difference| {VectorData.MaxDifference(expected, actual):G3}");
+        Assert.Equal(expectFloat64Kernel, solution.Timings.Float64Kernel);
+        VectorData.AssertClose(expected, actual, 1e-3);
+    }
+
+    [Fact]
+    public void RidgeSystemTooIllConditionedForFloat64IsRejectedAskingForALargerAlpha()
+    {
+        var (centroids, targets, targetDomain) = ClusteredEmbeddings(60, 40, 16, 8, 3);
+        var error = Assert.Throws<ReverseSdInputException>(() => DaklKernelRidge.Fit(EmbeddingMatrix.FromRows(centroids), EmbeddingMatrix.FromRows(targets),
+            EmbeddingMatrix.FromRows(targetDomain), 1f, 1e-15f));
+        Assert.Contains("raise α", error.Message);
     }
 
     [Fact]
