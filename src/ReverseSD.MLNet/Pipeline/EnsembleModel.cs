@@ -418,7 +418,7 @@ public static class ReverseSdEnsemble
             using var knn = ml.Regression.Trainers.NearestNeighborPrompts(ColumnNames.ImageFeatures, Label, Output, options.KnnNeighbors)
                 .Fit(new VectorTableDataView((ColumnNames.ImageFeatures, f, firstFeatures["train"]), (Label, d, targets["train"])));
             var knnTest = Apply(knn, firstFeatures["test"], ColumnNames.ImageFeatures, Output, f);
-            rows.Add(($"kNN regression (k = {options.KnnNeighbors}, {memberNames[0]} features)", PromptEmbeddingEvaluator.Evaluate(knnTest, testTargets)));
+            rows.Add(($"kNN regression, image-to-image variant (k = {options.KnnNeighbors} nearest training images in {memberNames[0]} feature space, similarity-weighted mean of their prompt embeddings)", PromptEmbeddingEvaluator.Evaluate(knnTest, testTargets)));
         }
         var meanEmbedding = PromptEmbeddingEvaluator.MeanEmbedding(targets["train"]);
         var baseline = PromptEmbeddingEvaluator.EvaluateConstant(meanEmbedding, testTargets);
@@ -433,6 +433,7 @@ public static class ReverseSdEnsemble
             ["ensemble_weights"] = string.Join(",", combiner.Weights.Select(w => F(w))),
             ["dakl"] = options.UseDakl ? "true" : "false",
             ["knn_baseline"] = options.KnnNeighbors.ToString(CultureInfo.InvariantCulture),
+            ["knn_baseline_variant"] = options.KnnNeighbors > 0 ? "image-to-image (not the paper's §4.10 CLIP image-to-prompt variant)" : "none",
         };
         for (int k = 0; k < m; k++)
             reportOptions[$"member_{k + 1}_test_mean_cosine"] = F(rows[k].Metrics.MeanCosine);

@@ -91,7 +91,7 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
         Assert.StartsWith("member 2: resnet18-96", names[1]);
         Assert.StartsWith("ensemble (mean)", names[2]);
         Assert.StartsWith("ensemble + DAKL (r = 40, p = 20", names[3]);
-        Assert.StartsWith("kNN regression (k = 3", names[4]);
+        Assert.StartsWith("kNN regression, image-to-image variant (k = 3", names[4]);
         Assert.Equal("mean-embedding baseline", names[5]);
         Assert.Null(tiny.Model.Rows[0].VersusPrevious);
         Assert.All(tiny.Model.Rows.Skip(1), r => Assert.Equal(9, r.VersusPrevious!.DegreesOfFreedom));
