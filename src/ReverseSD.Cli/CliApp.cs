@@ -37,6 +37,7 @@ internal static class CliApp
         {
             analyze.SetDescription("Analyses of the training data and the models.");
             analyze.AddCommand<Commands.AnalyzeDifficultyCommand>("difficulty").WithDescription("Curriculum difficulty of every training pair: histogram, AUROC vs label noise, examples (paper Fig. 9).");
+            analyze.AddCommand<Commands.AnalyzeSeedsCommand>("seeds").WithDescription("How much predictions move with the generation seed (paper §4.7), for the model and the kNN baseline.");
         });
         config.AddBranch("ablate", ablate =>
         {

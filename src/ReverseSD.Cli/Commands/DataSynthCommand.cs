@@ -44,12 +44,17 @@ internal sealed class DataSynthCommand(IAnsiConsole console) : Command<DataSynth
         [Description("Random seed; the same arguments give byte-identical files (default 0).")]
         public int Seed { get; init; }
 
+        [CommandOption("--seeds-per-prompt <S>")]
+        [Description("Images per prompt, each with its own generation seed (positions, sizes, turns, shades vary; content does not); for 'analyze seeds' (default 1).")]
+        public int SeedsPerPrompt { get; init; } = 1;
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required: the folder to write the data set to.");
             if (Train < 1 || Validation < 0 || Test < 0) return ValidationResult.Error("--train must be at least 1, --validation and --test at least 0.");
             if (Size is < 32 or > 2048) return ValidationResult.Error("--size must be between 32 and 2048.");
             if (!(LabelNoise >= 0 && LabelNoise <= 1)) return ValidationResult.Error("--label-noise must be a fraction between 0 and 1.");
+            if (SeedsPerPrompt is < 1 or > 100) return ValidationResult.Error("--seeds-per-prompt must be between 1 and 100.");
             return ValidationResult.Success();
         }
     }
@@ -59,7 +64,7 @@ internal sealed class DataSynthCommand(IAnsiConsole console) : Command<DataSynth
         var options = new SyntheticBenchmarkOptions
         {
             Train = settings.Train, Validation = settings.Validation, Test = settings.Test, ImageSize = settings.Size,
-            LabelNoise = settings.LabelNoise, DomainShift = settings.DomainShift, Seed = settings.Seed,
+            LabelNoise = settings.LabelNoise, DomainShift = settings.DomainShift, Seed = settings.Seed, SeedsPerPrompt = settings.SeedsPerPrompt,
         };
         var summary = ConsoleProgress.Run(console, "generating images",
             progress => SyntheticBenchmark.Generate(options, settings.Out, progress, cancellationToken));
@@ -69,7 +74,7 @@ internal sealed class DataSynthCommand(IAnsiConsole console) : Command<DataSynth
         table.AddRow("test", summary.Test.ToString(CultureInfo.InvariantCulture));
         console.Write(table);
         console.MarkupLineInterpolated(
-            $"noisy training pairs: {summary.NoisyPairs}, distinct visual prompts: {summary.UniqueVisualPrompts}, domain shift: {(settings.DomainShift ? "on" : "off")}");
+            $"noisy training pairs: {summary.NoisyPairs}, distinct visual prompts: {summary.UniqueVisualPrompts}, domain shift: {(settings.DomainShift ? "on" : "off")}, images per prompt: {summary.SeedsPerPrompt}");
         console.MarkupLineInterpolated($"wrote {summary.OutputDirectory} in {summary.Elapsed.TotalSeconds:F1} s");
         return 0;
     }

@@ -27,6 +27,12 @@ public sealed class SyntheticBenchmarkOptions
 
     /// <summary>Seed of every random choice; the same options give byte-identical files.</summary>
     public int Seed { get; set; }
+
+    /// <summary>
+    /// Images rendered per prompt, each with its own seed (paper §4.7, robustness to the generation seed): the seed moves,
+    /// resizes, turns and shades the shapes the prompt names but never changes them. 1 (default) gives one image per prompt.
+    /// </summary>
+    public int SeedsPerPrompt { get; set; } = 1;
 }
 
 /// <summary>What <see cref="SyntheticBenchmark.Generate"/> wrote.</summary>
@@ -37,8 +43,9 @@ public sealed class SyntheticBenchmarkOptions
 /// <param name="NoisyPairs">Training pairs whose image belongs to another prompt.</param>
 /// <param name="UniqueVisualPrompts">Distinct visual-only prompts over all splits.</param>
 /// <param name="Elapsed">Wall-clock time of the generation.</param>
+/// <param name="SeedsPerPrompt">Images per prompt; the pair counts include every copy.</param>
 public sealed record SyntheticBenchmarkSummary(
-    string OutputDirectory, int Train, int Validation, int Test, int NoisyPairs, int UniqueVisualPrompts, TimeSpan Elapsed);
+    string OutputDirectory, int Train, int Validation, int Test, int NoisyPairs, int UniqueVisualPrompts, TimeSpan Elapsed, int SeedsPerPrompt = 1);
 
 /// <summary>
 /// Generates the project's benchmark: pictures of one to three groups of coloured shapes (count, size, colour, shape,
@@ -54,7 +61,10 @@ public static class SyntheticBenchmark
     /// <summary>Domain name of validation and test under domain shift.</summary>
     public const string TargetDomain = "target";
 
-    /// <summary>Writes DIR/{train,validation,test}/ PNG files and metadata.csv (columns file_name, prompt, visual_prompt, seed, is_noisy, domain).</summary>
+    /// <summary>
+    /// Writes DIR/{train,validation,test}/ PNG files and metadata.csv (columns file_name, prompt, visual_prompt, seed, is_noisy, domain);
+    /// with <see cref="SyntheticBenchmarkOptions.SeedsPerPrompt"/> S &gt; 1 every prompt has S rows (files NNNNNN-K.png, one seed each).
+    /// </summary>
     /// <param name="options">Sizes and dials; validated here.</param>
     /// <param name="outputDirectory">The data set folder; existing files of the same names are replaced.</param>
     /// <param name="progress">Receives one report per image.</param>
@@ -67,7 +77,8 @@ public static class SyntheticBenchmark
         Validate(options);
         var clock = Stopwatch.StartNew();
         int[] sizes = [options.Train, options.Validation, options.Test];
-        int total = sizes.Sum(), done = 0, noisyTotal = 0;
+        int copies = options.SeedsPerPrompt;
+        int total = sizes.Sum() * copies, done = 0, noisyTotal = 0;
         var visualPrompts = new HashSet<string>(StringComparer.Ordinal);
         for (int s = 0; s < 3; s++)
         {
@@ -76,8 +87,8 @@ public static class SyntheticBenchmark
             Directory.CreateDirectory(dir);
             bool target = options.DomainShift && s > 0;
             var noisy = s == 0 ? NoisyIndices(options, sizes[0]) : [];
-            noisyTotal += noisy.Count;
-            var pairs = new ImagePromptPair[sizes[s]];
+            noisyTotal += noisy.Count * copies;
+            var pairs = new ImagePromptPair[sizes[s] * copies];
             var parallel = new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount };
             // Each image depends only on (seed, split, index): the thread schedule cannot change any file.
             Parallel.For(0, sizes[s], parallel, i =>
@@ -89,18 +100,36 @@ public static class SyntheticBenchmark
                 bool isNoisy = noisy.Contains(i);
                 // Label noise: the picture comes from an independent scene, the prompt stays.
                 var drawn = isNoisy ? Scene.Sample(new Random(unchecked((int)DeriveSeed(options.Seed, 3, i))), target) : scene;
-                string fileName = $"{i:D6}.png";
-                AtomicFile.WriteAllBytes(Path.Combine(dir, fileName), SceneRenderer.RenderPng(drawn, options.ImageSize, rng));
-                pairs[i] = new ImagePromptPair(fileName, text.Prompt, text.Visual, imageSeed, isNoisy, target ? TargetDomain : SourceDomain);
-                progress?.Report(new ProgressReport("synth", Interlocked.Increment(ref done), total));
+                if (copies == 1)
+                {
+                    string fileName = $"{i:D6}.png";
+                    AtomicFile.WriteAllBytes(Path.Combine(dir, fileName), SceneRenderer.RenderPng(drawn, options.ImageSize, rng));
+                    pairs[i] = new ImagePromptPair(fileName, text.Prompt, text.Visual, imageSeed, isNoisy, target ? TargetDomain : SourceDomain);
+                    progress?.Report(new ProgressReport("synth", Interlocked.Increment(ref done), total));
+                    return;
+                }
+                // One generation seed per copy: it draws the copy's shade, jitter, sizes and turns; the scene (content) is shared.
+                for (int k = 0; k < copies; k++)
+                {
+                    long copySeed = DeriveSeed(options.Seed, 10 + s, checked(i * copies + k));
+                    var copyRng = new Random(unchecked((int)copySeed));
+                    float shade = (float)(copyRng.NextDouble() * 2 - 1) * MaximumSeedShade;
+                    string fileName = $"{i:D6}-{k}.png";
+                    AtomicFile.WriteAllBytes(Path.Combine(dir, fileName), SceneRenderer.RenderPng(drawn, options.ImageSize, copyRng, shade));
+                    pairs[i * copies + k] = new ImagePromptPair(fileName, text.Prompt, text.Visual, copySeed, isNoisy, target ? TargetDomain : SourceDomain);
+                    progress?.Report(new ProgressReport("synth", Interlocked.Increment(ref done), total));
+                }
             });
             cancellationToken.ThrowIfCancellationRequested();
             ImageFolderDataset.Write(outputDirectory, split, pairs);
             foreach (var p in pairs) visualPrompts.Add(p.VisualPrompt!);
         }
-        return new SyntheticBenchmarkSummary(
-            Path.GetFullPath(outputDirectory), options.Train, options.Validation, options.Test, noisyTotal, visualPrompts.Count, clock.Elapsed);
+        return new SyntheticBenchmarkSummary(Path.GetFullPath(outputDirectory), options.Train * copies, options.Validation * copies, options.Test * copies,
+            noisyTotal, visualPrompts.Count, clock.Elapsed, copies);
     }
+
+    /// <summary>Largest shade change a generation seed makes: shapes mixed up to this fraction toward white or black.</summary>
+    internal const float MaximumSeedShade = 0.2f;
 
     private static void Validate(SyntheticBenchmarkOptions o)
     {
@@ -110,6 +139,8 @@ public static class SyntheticBenchmark
             throw new ReverseSdInputException($"synthetic benchmark ImageSize {o.ImageSize} must be between 32 and 2048 pixels.");
         if (!(o.LabelNoise >= 0 && o.LabelNoise <= 1))
             throw new ReverseSdInputException($"synthetic benchmark LabelNoise {o.LabelNoise} must be a fraction between 0 and 1.");
+        if (o.SeedsPerPrompt is < 1 or > 100)
+            throw new ReverseSdInputException($"synthetic benchmark SeedsPerPrompt {o.SeedsPerPrompt} must be between 1 and 100.");
     }
 
     /// <summary>Exactly round(LabelNoise · n) training indices, chosen by a seeded shuffle.</summary>
@@ -304,7 +335,8 @@ internal static class SceneRenderer
 {
     private const int Flat = 0, Outline = 1, Gradient = 2, Noisy = 3, Pixel = 4, Blur = 5;
 
-    public static byte[] RenderPng(Scene scene, int size, Random rng)
+    /// <summary>Renders a scene; <paramref name="shade"/> in [−1, 1] mixes the shapes' colours toward white (&gt; 0) or black (&lt; 0).</summary>
+    public static byte[] RenderPng(Scene scene, int size, Random rng, float shade = 0)
     {
         var info = new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var bitmap = new SKBitmap(info);
@@ -316,7 +348,7 @@ internal static class SceneRenderer
                 int small = Math.Max(8, size / 5);
                 using var lowRes = new SKBitmap(new SKImageInfo(small, small, SKColorType.Rgba8888, SKAlphaType.Premul));
                 using (var lowCanvas = new SKCanvas(lowRes))
-                    DrawScene(lowCanvas, scene, small, Flat, rng, antialias: false);
+                    DrawScene(lowCanvas, scene, small, Flat, rng, antialias: false, shade);
                 using var paint = new SKPaint { FilterQuality = SKFilterQuality.None, IsAntialias = false };
                 canvas.DrawBitmap(lowRes, new SKRect(0, 0, size, size), paint);
             }
@@ -324,7 +356,7 @@ internal static class SceneRenderer
             {
                 using var sharp = new SKBitmap(info);
                 using (var sharpCanvas = new SKCanvas(sharp))
-                    DrawScene(sharpCanvas, scene, size, Flat, rng, antialias: true);
+                    DrawScene(sharpCanvas, scene, size, Flat, rng, antialias: true, shade);
                 canvas.Clear(SyntheticVocabulary.Backgrounds[scene.Background].Color);
                 float sigma = size * 0.02f;
                 using var paint = new SKPaint { ImageFilter = SKImageFilter.CreateBlur(sigma, sigma, SKShaderTileMode.Clamp) };
@@ -332,7 +364,7 @@ internal static class SceneRenderer
             }
             else
             {
-                DrawScene(canvas, scene, size, scene.Style == Noisy ? Flat : scene.Style, rng, antialias: true);
+                DrawScene(canvas, scene, size, scene.Style == Noisy ? Flat : scene.Style, rng, antialias: true, shade);
             }
         }
         if (scene.Style == Noisy) AddNoise(bitmap, rng, sigma: 30);
@@ -341,7 +373,7 @@ internal static class SceneRenderer
         return data.ToArray();
     }
 
-    private static void DrawScene(SKCanvas canvas, Scene scene, int size, int style, Random rng, bool antialias)
+    private static void DrawScene(SKCanvas canvas, Scene scene, int size, int style, Random rng, bool antialias, float shade)
     {
         var bg = SyntheticVocabulary.Backgrounds[scene.Background].Color;
         if (style == Gradient)
@@ -357,6 +389,7 @@ internal static class SceneRenderer
         foreach (var group in scene.Groups)
         {
             var color = SyntheticVocabulary.Colors[group.Color].Color;
+            if (shade != 0) color = Mix(color, shade > 0 ? SKColors.White : SKColors.Black, Math.Abs(shade));
             float baseRadius = size * (group.Big ? 0.115f : 0.065f) * scale;
             for (int k = 0; k < group.Count; k++)
             {

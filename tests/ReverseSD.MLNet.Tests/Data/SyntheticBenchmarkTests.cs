@@ -30,6 +30,50 @@ public sealed class SyntheticBenchmarkTests
     }
 
     [Fact]
+    public void SeedsPerPromptRendersEachPromptThatManyTimesWithItsOwnSeed()
+    {
+        using var one = new TempDirectory();
+        using var three = new TempDirectory();
+        var options = Small();
+        SyntheticBenchmark.Generate(options, one.Path);
+        options.SeedsPerPrompt = 3;
+        var summary = SyntheticBenchmark.Generate(options, three.Path);
+        Assert.Equal((40 * 3, 12 * 3, 12 * 3, 3), (summary.Train, summary.Validation, summary.Test, summary.SeedsPerPrompt));
+        var single = ImageFolderDataset.Read(one.Path, "test");
+        var copies = ImageFolderDataset.Read(three.Path, "test");
+        Assert.Equal(36, copies.Count);
+        for (int i = 0; i < single.Count; i++)
+        {
+            var group = copies.Skip(3 * i).Take(3).ToList();
+            Assert.All(group, c => Assert.Equal((single[i].Prompt, single[i].VisualPrompt), (c.Prompt, c.VisualPrompt)));
+            Assert.Equal(3, group.Select(c => c.Seed).Distinct().Count());
+            Assert.Equal(3, group.Select(c => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(three.Path, "test", c.FileName))))).Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void ImagesOfOnePromptAreCloserToEachOtherThanToOtherPrompts()
+    {
+        using var dir = new TempDirectory();
+        var options = Small();
+        options.SeedsPerPrompt = 3;
+        SyntheticBenchmark.Generate(options, dir.Path);
+        var pairs = ImageFolderDataset.Read(dir.Path, "test");
+        var pixels = pairs.Select(p =>
+        {
+            using var bitmap = SKBitmap.Decode(Path.Combine(dir.Path, "test", p.FileName));
+            return bitmap.Pixels.SelectMany(c => new double[] { c.Red, c.Green, c.Blue }).ToArray();
+        }).ToArray();
+        double Distance(int a, int b) => Math.Sqrt(pixels[a].Zip(pixels[b], (x, y) => (x - y) * (x - y)).Sum());
+        var same = new List<double>();
+        var other = new List<double>();
+        for (int a = 0; a < pairs.Count; a++)
+            for (int b = a + 1; b < pairs.Count; b++)
+                (a / 3 == b / 3 ? same : other).Add(Distance(a, b));
+        Assert.True(same.Average() < 0.6 * other.Average(), $"same prompt {same.Average():F0}, other prompts {other.Average():F0}");
+    }
+
+    [Fact]
     public void LabelNoiseMarksThatFractionOfTrainingPairsOnly()
     {
         using var dir = new TempDirectory();
