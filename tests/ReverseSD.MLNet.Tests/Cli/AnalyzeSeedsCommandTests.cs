@@ -9,13 +9,13 @@ public sealed class AnalyzeSeedsCommandTests(TinyTrainedModel tiny) : IClassFixt
     public void ReportsTheSeedStatisticForTheModelAndTheImageToImageKnnBaseline()
     {
         string data = tiny.Directory.File("seeds-data");
-        var synth = TinyTrainedModel.Run("data", "synth", "--out", data, "--train", "12", "--validation", "0", "--test", "4",
+        var synth = CliRunner.Run("data", "synth", "--out", data, "--train", "12", "--validation", "0", "--test", "4",
             "--size", "64", "--seed", "9", "--seeds-per-prompt", "3");
         Assert.True(synth.ExitCode == 0, synth.Output);
         Assert.Equal(12, ImageFolderDataset.Read(data, "test").Count);
 
         string report = tiny.Directory.File("seeds.json");
-        var result = TinyTrainedModel.Run("analyze", "seeds", "--model", tiny.Model, "--data", data, "--knn-baseline", "3", "--out", report);
+        var result = CliRunner.Run("analyze", "seeds", "--model", tiny.Model, "--data", data, "--knn-baseline", "3", "--out", report);
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.Contains("kNN regression baseline", result.Output);
         using var json = JsonDocument.Parse(File.ReadAllText(report));
@@ -34,7 +34,7 @@ public sealed class AnalyzeSeedsCommandTests(TinyTrainedModel tiny) : IClassFixt
     [Fact]
     public void DataWithOneImagePerPromptIsBadInput()
     {
-        var result = TinyTrainedModel.Run("analyze", "seeds", "--model", tiny.Model, "--data", tiny.Data, "--out", tiny.Directory.File("none.json"));
+        var result = CliRunner.Run("analyze", "seeds", "--model", tiny.Model, "--data", tiny.Data, "--out", tiny.Directory.File("none.json"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--seeds-per-prompt", result.Output);
     }
