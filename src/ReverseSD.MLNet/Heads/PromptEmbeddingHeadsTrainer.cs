@@ -111,6 +111,12 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>The paper's curriculum (§3): none by default.</summary>
         public CurriculumOptions Curriculum { get; set; } = new();
 
+        /// <summary>
+        /// Validation rows in the trainer's input schema (e.g. the backbone's output on the validation images), used by
+        /// <see cref="Fit(IDataView)"/> inside an estimator chain to keep the best epoch; <see cref="Fit(IDataView, IDataView)"/> overrides it.
+        /// </summary>
+        public IDataView? ValidationData { get; set; }
+
         /// <summary>A copy that later changes to this instance do not reach.</summary>
         internal Options Clone()
         {
@@ -138,8 +144,8 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         _cancellationToken = cancellationToken;
     }
 
-    /// <summary>Trains on <paramref name="input"/> for the configured number of epochs (last epoch kept).</summary>
-    public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, null);
+    /// <summary>Trains on <paramref name="input"/>; keeps the best epoch on <see cref="Options.ValidationData"/> when set, else the last epoch.</summary>
+    public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, _options.ValidationData);
 
     /// <summary>Trains on <paramref name="trainData"/>; with <paramref name="validationData"/>, keeps the epoch with the best validation mean cosine.</summary>
     public PromptEmbeddingHeadsTransformer Fit(IDataView trainData, IDataView? validationData)
@@ -270,6 +276,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     private (HeadsColumns Train, HeadsColumns? Validation, IReadOnlyList<string> Words) ReadSplits(IDataView trainData, IDataView? validationData)
     {
         bool textLabel = trainData.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType;
+        trainData = CacheInputs(trainData);
         Vocabulary? vocabulary = null;
         if (textLabel && _options.Configuration != HeadConfiguration.Vanilla)
             vocabulary = Vocabulary.Build(ReadTexts(trainData, _options.LabelColumnName), _options.VocabularySize);
@@ -278,12 +285,20 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         HeadsColumns? validation = null;
         if (validationData != null)
         {
-            validation = ReadColumns(validationData, "validation data", vocabulary);
+            validation = ReadColumns(CacheInputs(validationData), "validation data", vocabulary);
             if (validation.FeatureSize != train.FeatureSize || validation.EmbeddingSize != train.EmbeddingSize || validation.VocabularySize != train.VocabularySize)
                 throw new ReverseSdInputException("The validation data's column sizes differ from the training data's.");
         }
         var words = vocabulary?.Words ?? VocabularyWords(trainData.Schema, train.VocabularySize);
         return (train, validation, words);
+    }
+
+    /// <summary>The input columns cached, so an image backbone upstream runs once although the columns are read one by one.</summary>
+    private IDataView CacheInputs(IDataView data)
+    {
+        var present = new[] { _options.FeatureColumnName, _options.LabelColumnName, _options.VocabularyLabelsColumnName }
+            .Where(c => data.Schema.GetColumnOrNull(c) != null).Distinct().ToArray();
+        return present.Length == 0 ? data : _mlContext.Data.Cache(data, present);
     }
 
     private HeadsColumns ReadColumns(IDataView data, string what, Vocabulary? vocabulary)
