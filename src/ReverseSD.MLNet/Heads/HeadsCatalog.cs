@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Heads;
 
@@ -17,8 +16,8 @@ public static class HeadsCatalog
         double learningRate = PromptEmbeddingHeadsTrainer.Defaults.LearningRate,
         int batchSize = PromptEmbeddingHeadsTrainer.Defaults.BatchSize,
         int seed = PromptEmbeddingHeadsTrainer.Defaults.Seed,
-        string featureColumnName = "ImageFeatures", string labelColumnName = "Prompt",
-        string vocabularyLabelsColumnName = "VocabularyLabels", string outputColumnName = "PredictedEmbedding")
+        string featureColumnName = ColumnNames.ImageFeatures, string labelColumnName = ColumnNames.Prompt,
+        string vocabularyLabelsColumnName = ColumnNames.VocabularyLabels, string outputColumnName = ColumnNames.PredictedEmbedding)
         => PromptEmbeddingHeads(catalog, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = configuration,

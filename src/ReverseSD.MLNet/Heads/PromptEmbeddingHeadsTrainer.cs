@@ -52,22 +52,22 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     public sealed class Options
     {
         /// <summary>Input column of image features (known-size Single vector).</summary>
-        public string FeatureColumnName { get; set; } = "ImageFeatures";
+        public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
         /// <summary>Label column: the prompt text (targets and vocabulary labels derived at Fit), or the prompt's sentence embedding s(y).</summary>
-        public string LabelColumnName { get; set; } = "Prompt";
+        public string LabelColumnName { get; set; } = ColumnNames.Prompt;
 
         /// <summary>Vocabulary size m (paper: 1000) of the vocabulary built from the training prompts when the label is text.</summary>
         public int VocabularySize { get; set; } = Vocabulary.DefaultSize;
 
         /// <summary>Multi-hot vocabulary labels column (paper Eq. 2) read when the label is an embedding; its slot names, when present, name the words.</summary>
-        public string VocabularyLabelsColumnName { get; set; } = "VocabularyLabels";
+        public string VocabularyLabelsColumnName { get; set; } = ColumnNames.VocabularyLabels;
 
         /// <summary>Output column of the predicted, L2-normalised embedding.</summary>
-        public string OutputColumnName { get; set; } = "PredictedEmbedding";
+        public string OutputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
         /// <summary>Output column of the vocabulary head's sigmoid probabilities.</summary>
-        public string ProbabilitiesColumnName { get; set; } = "VocabularyProbabilities";
+        public string ProbabilitiesColumnName { get; set; } = ColumnNames.VocabularyProbabilities;
 
         /// <summary>Head wiring (Fig. 3) or the embedding head alone.</summary>
         public HeadConfiguration Configuration { get; set; } = Defaults.Configuration;
@@ -190,14 +190,14 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        RequireVector(inputSchema, _options.FeatureColumnName, "features");
+        InputColumns.RequireFloatVector(inputSchema, _options.FeatureColumnName, "heads' input (image features)");
         bool textLabel = inputSchema.Any(c => c.Name == _options.LabelColumnName)
             && inputSchema.Last(c => c.Name == _options.LabelColumnName) is { Kind: SchemaShape.Column.VectorKind.Scalar, ItemType: TextDataViewType };
         if (!textLabel)
         {
-            RequireVector(inputSchema, _options.LabelColumnName, "label (prompt text or target embedding)");
+            InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "heads' input (label: prompt text or target embedding)");
             if (_options.Configuration != HeadConfiguration.Vanilla)
-                RequireVector(inputSchema, _options.VocabularyLabelsColumnName, "vocabulary labels");
+                InputColumns.RequireFloatVector(inputSchema, _options.VocabularyLabelsColumnName, "heads' input (vocabulary labels)");
         }
         var outputs = new List<(string, DataViewType)> { (_options.OutputColumnName, SchemaShapes.FloatVector) };
         if (_options.Configuration != HeadConfiguration.Vanilla)
@@ -303,11 +303,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
     private HeadsColumns ReadColumns(IDataView data, string what, Vocabulary? vocabulary)
     {
-        int featureSize = KnownSizeVector(data.Schema, _options.FeatureColumnName, "features", what);
+        int featureSize = InputColumns.RequireFloatVector(data.Schema, _options.FeatureColumnName, $"heads' {what} (image features)");
         float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
-        var label = data.Schema.GetColumnOrNull(_options.LabelColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(data), $"The {what} has no label column '{_options.LabelColumnName}' (prompt text or target embedding).");
-        if (label.Type is TextDataViewType)
+        if (data.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
         {
             var prompts = ReadTexts(data, _options.LabelColumnName);
             float[][] targets;
@@ -316,9 +314,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             var labels = vocabulary == null ? null : prompts.Select(p => VocabularyLabelsDataView.DenseLabels(p, vocabulary)).ToArray();
             return new HeadsColumns(features, targets, labels, featureSize, SentenceEncoder.Dimension, vocabulary?.Count ?? 0);
         }
-        int embeddingSize = KnownSizeVector(data.Schema, _options.LabelColumnName, "target embedding", what);
+        int embeddingSize = InputColumns.RequireFloatVector(data.Schema, _options.LabelColumnName, $"heads' {what} (label: prompt text or target embedding)");
         int vocabularySize = _options.Configuration == HeadConfiguration.Vanilla
-            ? 0 : KnownSizeVector(data.Schema, _options.VocabularyLabelsColumnName, "vocabulary labels", what);
+            ? 0 : InputColumns.RequireFloatVector(data.Schema, _options.VocabularyLabelsColumnName, $"heads' {what} (vocabulary labels)");
         return new HeadsColumns(features, ReadVectors(data, _options.LabelColumnName, what),
             vocabularySize == 0 ? null : ReadVectors(data, _options.VocabularyLabelsColumnName, what), featureSize, embeddingSize, vocabularySize);
     }
@@ -372,24 +370,5 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             rows.Add(row);
         }
         return rows.ToArray();
-    }
-
-    private static int KnownSizeVector(DataViewSchema schema, string name, string role, string what)
-    {
-        var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The {what} has no {role} column '{name}'.");
-        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, Size: > 0 } vector || n != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' of the {what} must be a known-size Single vector; it is {column.Type}.");
-        return vector.Size;
-    }
-
-    private static void RequireVector(SchemaShape schema, string name, string role)
-    {
-        var found = schema.Where(c => c.Name == name).ToList();
-        if (found.Count == 0)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The input has no {role} column '{name}'.");
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' must be a known-size Single vector; it is {column.Kind} of {column.ItemType}.");
     }
 }

@@ -10,13 +10,13 @@ public static class ReverseSdModelFormat
     public const string Version = "reversesd-model/1";
 
     /// <summary>Name of the one-string output column that carries <see cref="Version"/>.</summary>
-    public const string InfoColumnName = "ModelInfo";
+    public const string InfoColumnName = ColumnNames.ModelInfo;
 
     /// <summary>Name of the output column that carries the vocabulary words (same order as "VocabularyProbabilities").</summary>
-    public const string VocabularyWordsColumnName = "VocabularyWords";
+    public const string VocabularyWordsColumnName = ColumnNames.VocabularyWords;
 
     /// <summary>The column a saved model reads: the image file path.</summary>
-    public const string ImagePathColumnName = "ImagePath";
+    public const string ImagePathColumnName = ColumnNames.ImagePath;
 
     /// <summary>The input schema of a saved model: one "ImagePath" text column.</summary>
     internal static DataViewSchema ImageInputSchema(MLContext mlContext) =>
@@ -71,7 +71,7 @@ public static class ReverseSdModelFormat
             problem = "(not a ReverseSD model: it does not read an 'ImagePath' column)";
             return null;
         }
-        var column = features.GetColumnOrNull("ImageFeatures");
+        var column = features.GetColumnOrNull(ColumnNames.ImageFeatures);
         if (column is not { Type: VectorDataViewType { Size: > 0 } vector })
         {
             problem = "(not a ReverseSD model: no 'ImageFeatures' stage)";

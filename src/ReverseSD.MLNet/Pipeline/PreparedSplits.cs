@@ -11,9 +11,9 @@ namespace ReverseSD.MLNet.Pipeline;
 internal sealed class PreparedSplit
 {
     /// <summary>The column names the facades train and score the heads on.</summary>
-    public const string FeaturesColumn = "ImageFeatures";
-    public const string TargetColumn = "PromptEmbedding";
-    public const string LabelsColumn = "VocabularyLabels";
+    public const string FeaturesColumn = ColumnNames.ImageFeatures;
+    public const string TargetColumn = ColumnNames.PromptEmbedding;
+    public const string LabelsColumn = ColumnNames.VocabularyLabels;
 
     /// <summary>"train", "validation" or "test".</summary>
     public required string Name { get; init; }
@@ -125,11 +125,11 @@ internal sealed class PreparedSplits
             Directory.CreateDirectory(cache);
             var result = FeatureCache.GetOrCompute(ml, backbones[k].Backbone, dataDirectory, split, cache, progress, cancellationToken);
             if (result.Rows == 0) throw new ReverseSdInputException($"The '{split}' split of '{dataDirectory}' has no readable image.");
-            var imagePaths = result.Data.GetColumn<string>("ImagePath").ToList();
+            var imagePaths = result.Data.GetColumn<string>(ColumnNames.ImagePath).ToList();
             if (paths == null)
             {
                 paths = imagePaths;
-                prompts = result.Data.GetColumn<string>("Prompt").ToList();
+                prompts = result.Data.GetColumn<string>(ColumnNames.Prompt).ToList();
                 visualPrompts = result.Data.GetColumn<string>("VisualPrompt").ToList();
                 skipped = result.Skipped.Count;
             }

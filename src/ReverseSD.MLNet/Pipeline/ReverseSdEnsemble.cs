@@ -15,9 +15,9 @@ namespace ReverseSD.MLNet.Pipeline;
 /// </summary>
 public static class ReverseSdEnsemble
 {
-    internal const string EnsembleColumn = "EnsembleEmbedding";
-    internal const string OutputColumn = "PredictedEmbedding";
-    internal const string LabelColumn = "PromptEmbedding";
+    internal const string EnsembleColumn = ColumnNames.EnsembleEmbedding;
+    internal const string OutputColumn = ColumnNames.PredictedEmbedding;
+    internal const string LabelColumn = ColumnNames.PromptEmbedding;
 
     /// <summary>Name of a member's copied embedding column inside the saved chain (1-based).</summary>
     public static string MemberColumnName(int member) => $"MemberEmbedding{member}";

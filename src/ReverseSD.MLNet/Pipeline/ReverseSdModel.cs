@@ -128,9 +128,9 @@ public static class ReverseSdModel
         skipped = bad;
         if (good.Count == 0) return [];
         var scored = model.Transform(mlContext.Data.LoadFromEnumerable(good.Select(p => new ImageInput { ImagePath = p }).ToList()));
-        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, "PredictedEmbedding");
-        bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
-        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, "VocabularyProbabilities") : null;
+        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
+        bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
+        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
         var words = hasWords ? ReverseSdModelFormat.ReadTextVectors(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
         return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
             probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
@@ -167,7 +167,7 @@ public static class ReverseSdModel
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = rows.Skip(start).Take(chunk).Select(r => new ImageInput { ImagePath = r.ImagePath }).ToList();
-            predicted.AddRange(PromptEmbeddingEvaluator.ReadVectors(model.Transform(mlContext.Data.LoadFromEnumerable(batch)), "PredictedEmbedding"));
+            predicted.AddRange(PromptEmbeddingEvaluator.ReadVectors(model.Transform(mlContext.Data.LoadFromEnumerable(batch)), ColumnNames.PredictedEmbedding));
             progress?.Report(new ProgressReport("scoring " + split, predicted.Count, rows.Count));
         }
         var options = new Dictionary<string, string>
