@@ -51,6 +51,16 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     /// <summary>Options of <see cref="PromptEmbeddingHeadsTrainer"/>.</summary>
     public sealed class Options
     {
+        /// <summary>A copy, so that changing these options after the trainer is built changes nothing.</summary>
+        internal Options Clone()
+        {
+            var copy = (Options)MemberwiseClone();
+            copy.HiddenLayerSizes = HiddenLayerSizes?.ToArray()!;
+            copy.VocabularyWords = VocabularyWords?.ToArray();
+            copy.Curriculum = Curriculum?.Clone()!;
+            return copy;
+        }
+
         /// <summary>Input column of image features (known-size Single vector).</summary>
         public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
@@ -143,6 +153,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         _progress = progress;
         _cancellationToken = cancellationToken;
     }
+
+    /// <summary>The options this trainer was built with (a copy).</summary>
+    internal Options Settings => _options;
 
     /// <summary>Trains on <paramref name="input"/>; keeps the best epoch on <see cref="Options.ValidationData"/> when set, else the last epoch.</summary>
     public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, _options.ValidationData);

@@ -211,9 +211,8 @@ public static class ReverseSdEnsemble
     {
         if (!Directory.Exists(folder))
             throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) does not exist.");
-        string[] extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
         var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
+            .Where(ImageFiles.HasImageExtension).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
         var good = files.Where(f => ImageValidation.FindProblem(f) == null).ToList();
         if (good.Count == 0) throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) has no readable image.");
         return (good, files.Count - good.Count);
