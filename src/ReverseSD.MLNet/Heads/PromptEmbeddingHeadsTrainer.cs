@@ -126,15 +126,6 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <see cref="Fit(IDataView)"/> inside an estimator chain to keep the best epoch; <see cref="Fit(IDataView, IDataView)"/> overrides it.
         /// </summary>
         public IDataView? ValidationData { get; set; }
-
-        /// <summary>A copy that later changes to this instance do not reach.</summary>
-        internal Options Clone()
-        {
-            var copy = (Options)MemberwiseClone();
-            copy.HiddenLayerSizes = (int[])HiddenLayerSizes?.Clone()!;
-            copy.Curriculum = Curriculum?.Clone()!;
-            return copy;
-        }
     }
 
     private readonly MLContext _mlContext;
