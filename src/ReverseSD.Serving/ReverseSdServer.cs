@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.OpenApi;
 using ReverseSD.MLNet.Pipeline;
 
 namespace ReverseSD.Serving;
@@ -122,16 +123,41 @@ public static class ReverseSdServer
             .WithSummary("Ready: the model is loaded.");
 
         var v1 = endpoints.MapGroup("/v1").RequireRateLimiting(ScoringPolicy);
+        // The request bodies are described for OpenAPI by a transformer, not by Accepts metadata: Accepts would make
+        // routing answer a wrong content type with a bare 415, where the API promises a 400 problem that says what to send.
         v1.MapPost("/predict", PredictAsync)
-            .Accepts<IFormFile>("multipart/form-data", "image/png", "image/jpeg")
+            .AddOpenApiOperationTransformer((operation, _, _) => { operation.RequestBody = ImageRequestBody(batch: false); return Task.CompletedTask; })
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Predict the prompt of one image: a form field 'image', or a raw PNG/JPEG body.");
         v1.MapPost("/predict/batch", PredictBatchAsync)
-            .Accepts<IFormFileCollection>("multipart/form-data")
+            .AddOpenApiOperationTransformer((operation, _, _) => { operation.RequestBody = ImageRequestBody(batch: true); return Task.CompletedTask; })
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Predict the prompts of several images (one file part each); results in upload order.");
+    }
+
+    private static OpenApiRequestBody ImageRequestBody(bool batch)
+    {
+        var file = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+        var form = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Object,
+            Properties = new Dictionary<string, IOpenApiSchema>
+            {
+                [batch ? "images" : "image"] = batch ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = file } : file,
+            },
+        };
+        var content = new Dictionary<string, OpenApiMediaType> { ["multipart/form-data"] = new() { Schema = form } };
+        if (!batch)
+            foreach (string type in UploadReader.ImageContentTypes)
+                content[type] = new OpenApiMediaType { Schema = file };
+        return new OpenApiRequestBody
+        {
+            Required = true,
+            Description = batch ? "One file part per image (any field name), in order." : "The image in the form field 'image', or the raw image as the body.",
+            Content = content,
+        };
     }
 
     private static async Task<Results<Ok<PredictionResponse>, ProblemHttpResult>> PredictAsync(

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using ReverseSD.MLNet.Backbones;
@@ -99,6 +100,6 @@ internal static class UploadReader
     }
 
     private static ProblemHttpResult TooLarge(ServeOptions options) => TypedResults.Problem(
-        $"The upload is over the limit of {options.MaxUploadBytes:N0} bytes (--max-upload-mb).",
+        string.Create(CultureInfo.InvariantCulture, $"The upload is over the limit of {options.MaxUploadBytes:N0} bytes (--max-upload-mb)."),
         statusCode: StatusCodes.Status413PayloadTooLarge, title: "Upload too large", type: Problems.UploadTooLarge);
 }
