@@ -59,6 +59,6 @@ public sealed class ServeOptions
         if (MaxUploadBytes < 1024) throw new MLNet.ReverseSdInputException($"--max-upload-mb gives {MaxUploadBytes} bytes; it must be at least 1 KB.");
         if (MaxBatchImages < 1) throw new MLNet.ReverseSdInputException($"The batch limit must be >= 1; got {MaxBatchImages}.");
         if (TopWords < 0) throw new MLNet.ReverseSdInputException($"--top-words must be >= 0; got {TopWords}.");
-        if (ShutdownSeconds < 0) throw new MLNet.ReverseSdInputException($"The shutdown timeout must be >= 0; got {ShutdownSeconds}.");
+        if (ShutdownSeconds < 0) throw new MLNet.ReverseSdInputException($"--shutdown-timeout must be >= 0 seconds; got {ShutdownSeconds}.");
     }
 }

@@ -42,6 +42,11 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         [DefaultValue(ServeOptions.Defaults.TopWords)]
         public int TopWords { get; init; } = ServeOptions.Defaults.TopWords;
 
+        [CommandOption("--shutdown-timeout <SECONDS>")]
+        [Description("After Ctrl-C or SIGTERM, seconds in-flight requests get to finish before they are cut (default 30).")]
+        [DefaultValue(ServeOptions.Defaults.ShutdownSeconds)]
+        public int ShutdownTimeout { get; init; } = ServeOptions.Defaults.ShutdownSeconds;
+
         /// <summary>The server options these settings give.</summary>
         public ServeOptions ToOptions() => new()
         {
@@ -51,6 +56,7 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
             MaxQueue = MaxQueue,
             MaxUploadBytes = MaxUploadMb * 1024L * 1024,
             TopWords = TopWords,
+            ShutdownSeconds = ShutdownTimeout,
         };
 
         public override Spectre.Console.ValidationResult Validate()

@@ -63,7 +63,7 @@ public sealed class ImagePixelLimitTests(ServeFixture fixture)
         var check = ImageFileCheck.Check(data.ToArray());
         Assert.True(check.IsValid, check.Problem);
         Assert.Equal((37, 23), (check.Width, check.Height));
-        var truncated = ImageFileCheck.Check(data.ToArray()[..(data.ToArray().Length / 2)]);
+        var truncated = ImageFileCheck.Check(data.ToArray()[..^20]);
         Assert.False(truncated.IsValid);
         Assert.Equal((37, 23), (truncated.Width, truncated.Height));
     }
