@@ -71,6 +71,17 @@ public sealed class ServeCommandTests(ServeFixture fixture)
         }
     }
 
+    [Fact]
+    public void AMissingModelIsBadInputWithExitCode2()
+    {
+        var result = Cli.TinyTrainedModel.Run("serve", "--model", "no-such-model.zip", "--urls", "http://127.0.0.1:0");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("no-such-model.zip", result.Output);
+        var badOption = Cli.TinyTrainedModel.Run("serve", "--model", fixture.Tiny.Model, "--max-concurrency", "0");
+        Assert.Equal(2, badOption.ExitCode);
+        Assert.Contains("--max-concurrency", badOption.Output);
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
