@@ -20,7 +20,7 @@ namespace ReverseSD.Cli.Commands;
 /// concurrent clients, stops, and prints requests/s, latency percentiles, errors and memory next to batch predict's
 /// images/s on the same images in the same run.
 /// </summary>
-internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<BenchServeCommand.Settings>
+internal sealed class BenchServeCommand(IAnsiConsole console, CliStreams streams) : AsyncCommand<BenchServeCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
     {
@@ -81,7 +81,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<Ben
                 for (int p = 0; p < passes; p++)
                     scored += ReverseSdModel.Predict(ml, transformer, images, 10, out _).Count;
                 predictImagesPerSecond = scored / clock.Elapsed.TotalSeconds;
-                Console.Error.WriteLine($"batch predict: {scored} images in {clock.Elapsed.TotalSeconds:F1} s");
+                streams.Error.WriteLine($"batch predict: {scored} images in {clock.Elapsed.TotalSeconds:F1} s");
             }
 
             // 2. The server on a loopback port, loaded once, then the bounded load.
@@ -101,7 +101,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<Ben
             await ServeLoadTest.RunAsync(address, bytes, settings.Concurrency, settings.Concurrency, null, cancellationToken);
             var progress = new Progress<int>(n =>
             {
-                if (n % Math.Max(1, settings.Requests / 10) == 0) Console.Error.WriteLine($"bench serve: {n}/{settings.Requests} requests answered");
+                if (n % Math.Max(1, settings.Requests / 10) == 0) streams.Error.WriteLine($"bench serve: {n}/{settings.Requests} requests answered");
             });
             var result = await ServeLoadTest.RunAsync(address, bytes, settings.Requests, settings.Concurrency, progress, cancellationToken);
             await app.StopAsync(CancellationToken.None);
@@ -121,7 +121,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<Ben
             table.AddRow("load average (1 min)", LoadAverage());
             table.AddRow("processors", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture));
             console.Write(table);
-            if (result.FirstError != null) Console.Error.WriteLine($"first error: {result.FirstError}");
+            if (result.FirstError != null) streams.Error.WriteLine($"first error: {result.FirstError}");
             return result.Errors == 0 ? 0 : CliApp.Failure;
         }
         finally
@@ -144,7 +144,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<Ben
         return PredictCommand.ExpandImages([Path.Combine(data, "test")]);
     }
 
-    private static string TrainSmallModel(string work, CancellationToken cancellationToken)
+    private string TrainSmallModel(string work, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         string data = Path.Combine(work, "train-data");
@@ -158,7 +158,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console) : AsyncCommand<Ben
         }, null, cancellationToken);
         string model = Path.Combine(work, "model.zip");
         trained.Save(model);
-        Console.Error.WriteLine($"no --model: trained a small model on a generated benchmark in {clock.Elapsed.TotalSeconds:F0} s");
+        streams.Error.WriteLine($"no --model: trained a small model on a generated benchmark in {clock.Elapsed.TotalSeconds:F0} s");
         return model;
     }
 

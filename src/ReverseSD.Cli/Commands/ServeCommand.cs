@@ -9,7 +9,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd serve`: the HTTP scoring API and web page over a saved model, until Ctrl-C or SIGTERM.</summary>
-internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
+internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeCommand.Settings>
 {
     /// <summary>Options of `serve`.</summary>
     public sealed class Settings : CommandSettings
@@ -81,10 +81,10 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         await app.StartAsync(CancellationToken.None);
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         // Diagnostics go to stderr; the first line names the addresses so scripts can wait for it.
-        Console.Error.WriteLine($"listening on {string.Join(", ", addresses)} (model {scoring.Model.File}, {options.MaxConcurrency} scorers); Ctrl-C or SIGTERM stops it");
+        streams.Error.WriteLine($"listening on {string.Join(", ", addresses)} (model {scoring.Model.File}, {options.MaxConcurrency} scorers); Ctrl-C or SIGTERM stops it");
         // Ctrl-C and SIGTERM stop the host: it stops accepting, lets in-flight requests finish (up to the shutdown timeout), then returns.
         await app.WaitForShutdownAsync(CancellationToken.None);
-        Console.Error.WriteLine("stopped: in-flight requests finished");
+        streams.Error.WriteLine("stopped: in-flight requests finished");
         return 0;
     }
 }
