@@ -18,7 +18,7 @@ public static class Problems
     /// <summary>The image has no bytes.</summary>
     public const string EmptyImage = "urn:reversesd:problem:empty-image";
 
-    /// <summary>The bytes are not a PNG, JPEG or WebP image.</summary>
+    /// <summary>The bytes are not an image (PNG, JPEG, WebP, BMP or GIF).</summary>
     public const string NotAnImage = "urn:reversesd:problem:not-an-image";
 
     /// <summary>The image is truncated or corrupt, or does not decode.</summary>

@@ -17,7 +17,7 @@ public enum ImageProblemKind
     /// <summary>No bytes at all.</summary>
     Empty = 0,
 
-    /// <summary>Not a PNG, JPEG or WebP file.</summary>
+    /// <summary>Not an image format the checker knows (PNG, JPEG, WebP, BMP, GIF).</summary>
     NotAnImage = 1,
 
     /// <summary>Truncated or corrupt: a chunk runs past the end, a CRC does not match, no end marker.</summary>
@@ -68,8 +68,8 @@ public static class ImageValidation
     }
 
     /// <summary>
-    /// Checks the bytes of an image without decoding its pixels: a PNG, JPEG or WebP signature, whole (PNG chunk lengths
-    /// and CRCs, JPEG end marker), and header dimensions (PNG IHDR, JPEG SOF, WebP) within <see cref="MaxPixels"/>.
+    /// Checks the bytes of an image without decoding its pixels: a known signature (PNG, JPEG, WebP, BMP, GIF), whole (PNG
+    /// chunk lengths and CRCs, JPEG end marker, ...), and header dimensions (PNG IHDR, JPEG SOF, ...) within <see cref="MaxPixels"/>.
     /// Returns null when nothing is wrong.
     /// </summary>
     public static ImageProblem? FindProblem(ReadOnlySpan<byte> bytes)
@@ -78,7 +78,7 @@ public static class ImageValidation
         var check = ImageFileCheck.Check(bytes);
         if (TooManyPixels(check.Width, check.Height) is string tooLarge) return new ImageProblem(ImageProblemKind.TooManyPixels, tooLarge);
         if (check.IsValid) return null;
-        bool recognised = check.Problem is not ("not a PNG, WebP or JPEG file" or "empty file");
+        bool recognised = check.Problem is { } p && (p.StartsWith("truncated", StringComparison.Ordinal) || p.StartsWith("corrupt", StringComparison.Ordinal));
         return new ImageProblem(recognised ? ImageProblemKind.Corrupt : ImageProblemKind.NotAnImage, check.Problem ?? "not a usable image");
     }
 

@@ -7,6 +7,7 @@ using SkiaSharp;
 namespace ReverseSD.MLNet.Tests.Serving;
 
 [Collection(ServeCollection.Name)]
+[Trait("Category", "Slow")]
 public sealed class ImagePixelLimitTests(ServeFixture fixture)
 {
     [Fact]

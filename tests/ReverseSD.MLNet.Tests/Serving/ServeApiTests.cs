@@ -1,12 +1,12 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using ReverseSD.MLNet.Tests.Cli;
 using ReverseSD.Serving;
 
 namespace ReverseSD.MLNet.Tests.Serving;
 
 [Collection(ServeCollection.Name)]
+[Trait("Category", "Slow")]
 public sealed class ServeApiTests(ServeFixture fixture)
 {
     private static MultipartFormDataContent Form(params (string Field, string Name, byte[] Bytes)[] files)
@@ -62,7 +62,7 @@ public sealed class ServeApiTests(ServeFixture fixture)
     public async Task PredictReturnsTheSameEmbeddingAndWordsAsReversesdPredictForTheSameFile()
     {
         string image = fixture.Images[0];
-        var cli = TinyTrainedModel.Run("predict", "--model", fixture.Tiny.Model, image);
+        var cli = CliRunner.Run("predict", "--model", fixture.Tiny.Model, image);
         Assert.True(cli.ExitCode == 0, cli.Output);
         var expected = JsonDocument.Parse(cli.Output).RootElement[0];
 

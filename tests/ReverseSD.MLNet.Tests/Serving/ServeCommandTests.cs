@@ -9,6 +9,7 @@ namespace ReverseSD.MLNet.Tests.Serving;
 
 /// <summary>`reversesd serve` as a user runs it: a separate process on a loopback port, stopped by a signal.</summary>
 [Collection(ServeCollection.Name)]
+[Trait("Category", "Slow")]
 public sealed class ServeCommandTests(ServeFixture fixture)
 {
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -74,10 +75,10 @@ public sealed class ServeCommandTests(ServeFixture fixture)
     [Fact]
     public void AMissingModelIsBadInputWithExitCode2()
     {
-        var result = Cli.TinyTrainedModel.Run("serve", "--model", "no-such-model.zip", "--urls", "http://127.0.0.1:0");
+        var result = CliRunner.Run("serve", "--model", "no-such-model.zip", "--urls", "http://127.0.0.1:0");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no-such-model.zip", result.Output);
-        var badOption = Cli.TinyTrainedModel.Run("serve", "--model", fixture.Tiny.Model, "--max-concurrency", "0");
+        var badOption = CliRunner.Run("serve", "--model", fixture.Tiny.Model, "--max-concurrency", "0");
         Assert.Equal(2, badOption.ExitCode);
         Assert.Contains("--max-concurrency", badOption.Output);
     }

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Hosting;
 using ReverseSD.MLNet.Data;
-using ReverseSD.MLNet.Tests.Cli;
 using ReverseSD.Serving;
 
 namespace ReverseSD.MLNet.Tests.Serving;

@@ -13,6 +13,7 @@ namespace ReverseSD.MLNet.Tests.Serving;
 
 /// <summary>The web page in a real browser: Debian's chromium, headless, driven through chromium-driver (nothing downloaded).</summary>
 [Collection(ServeCollection.Name)]
+[Trait("Category", "Slow")]
 public sealed class ServePageBrowserTests(ServeFixture fixture, ITestOutputHelper output)
 {
     private const string Browser = "/usr/bin/chromium";
