@@ -2,6 +2,7 @@ using Microsoft.ML;
 using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Retrieval;
 using ReverseSD.MLNet.Text;
 
@@ -28,26 +29,26 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfNegative(nearestNeighbors);
-        CheckDataDirectory(dataDirectory, split);
+        DataFolder.Check(dataDirectory, split);
         var (rows, skipped) = ReadableRows(mlContext, dataDirectory, split, progress, cancellationToken);
         var (predicted, features) = Score(mlContext, model, rows, split, progress, cancellationToken);
         float[][] targets;
         using (var encoder = SentenceEncoder.Load())
-            targets = Encode(encoder, rows.Select(r => r.Prompt).ToList(), split, progress, cancellationToken);
+            targets = PreparedSplits.Encode(encoder, rows.Select(r => r.Prompt).ToList(), split, progress, cancellationToken);
         var prompts = rows.Select(r => r.Prompt).ToList();
         var modelStatistics = SeedNoise.Measure(prompts, predicted, targets);
 
         if (nearestNeighbors == 0) return new SeedAnalysisReport(split, modelStatistics, null, "not run (k = 0)", skipped);
         if (features == null)
             return new SeedAnalysisReport(split, modelStatistics, null, $"not run: the model outputs no {ColumnNames.ImageFeatures} column", skipped);
-        CheckDataDirectory(dataDirectory, "train");
+        DataFolder.Check(dataDirectory, "train");
         var (trainRows, _) = ReadableRows(mlContext, dataDirectory, "train", progress, cancellationToken);
         var (_, trainFeatures) = Score(mlContext, model, trainRows, "train", progress, cancellationToken);
         float[][] trainTargets;
         using (var encoder = SentenceEncoder.Load())
-            trainTargets = Encode(encoder, trainRows.Select(r => r.Prompt).ToList(), "train", progress, cancellationToken);
+            trainTargets = PreparedSplits.Encode(encoder, trainRows.Select(r => r.Prompt).ToList(), "train", progress, cancellationToken);
         int f = features[0].Length, d = trainTargets[0].Length;
-        using var knn = mlContext.Regression.Trainers.NearestNeighborPrompts(ColumnNames.ImageFeatures, ColumnNames.PromptEmbedding, ColumnNames.PredictedEmbedding, nearestNeighbors)
+        using var knn = mlContext.Regression.Trainers.NearestNeighborRegression(ColumnNames.ImageFeatures, ColumnNames.PromptEmbedding, ColumnNames.PredictedEmbedding, nearestNeighbors)
             .Fit(new VectorTableDataView((ColumnNames.ImageFeatures, f, trainFeatures!), (ColumnNames.PromptEmbedding, d, trainTargets)));
         var knnPredicted = PromptEmbeddingEvaluator.ReadVectors(
             knn.Transform(new VectorTableDataView((ColumnNames.ImageFeatures, f, features))), ColumnNames.PredictedEmbedding).ToArray();
@@ -72,7 +73,7 @@ public static partial class ReverseSdModel
     {
         var predicted = new List<float[]>();
         var features = new List<float[]>();
-        bool hasFeatures = model.GetOutputSchema(ImageInputSchema(mlContext)).GetColumnOrNull(ColumnNames.ImageFeatures) != null;
+        bool hasFeatures = model.GetOutputSchema(ReverseSdModelFormat.ImageInputSchema(mlContext)).GetColumnOrNull(ColumnNames.ImageFeatures) != null;
         const int chunk = 32;
         for (int start = 0; start < rows.Count; start += chunk)
         {
