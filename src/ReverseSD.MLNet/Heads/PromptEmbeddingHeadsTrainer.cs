@@ -192,6 +192,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         {
             outputs.Add((_options.ProbabilitiesColumnName, SchemaShapes.FloatVector));
             outputs.Add((ReverseSdModelFormat.VocabularyWordsColumnName, SchemaShapes.TextVector));
+            outputs.Add((ReverseSdModelFormat.VocabularyFrequenciesColumnName, SchemaShapes.FloatVector));
         }
         outputs.Add((ReverseSdModelFormat.InfoColumnName, SchemaShapes.TextVector));
         return SchemaShapes.WithColumns(inputSchema, [.. outputs]);
@@ -237,13 +238,34 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     {
         var columns = new HeadsGraphColumns(o.FeatureColumnName, o.OutputColumnName, o.ProbabilitiesColumnName,
             ReverseSdModelFormat.VocabularyWordsColumnName, ReverseSdModelFormat.InfoColumnName);
-        byte[] onnx = PromptHeadsOnnxCompiler.Compile(network, words, columns);
+        var frequencies = network.Configuration == HeadConfiguration.Vanilla ? null : LabelFrequencies(schemaSource, o.VocabularyLabelsColumnName, words.Count);
+        byte[] onnx = PromptHeadsOnnxCompiler.Compile(network, words, columns, vocabularyFrequencies: frequencies);
         string[] outputs = network.Configuration == HeadConfiguration.Vanilla
             ? [columns.Embedding, columns.Info]
-            : [columns.Embedding, columns.Probabilities, columns.Words, columns.Info];
+            : [columns.Embedding, columns.Probabilities, columns.Words, ReverseSdModelFormat.VocabularyFrequenciesColumnName, columns.Info];
         var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
         return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
             network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps };
+    }
+
+    /// <summary>Share of training rows whose multi-hot label of each word is set (the word's training frequency).</summary>
+    internal static float[] LabelFrequencies(IDataView trainData, string labelsColumn, int vocabularySize)
+    {
+        var sums = new double[vocabularySize];
+        long rows = 0;
+        var column = trainData.Schema[labelsColumn];
+        using (var cursor = trainData.GetRowCursor([column]))
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(column);
+            VBuffer<float> labels = default;
+            while (cursor.MoveNext())
+            {
+                getter(ref labels);
+                foreach (var (index, value) in labels.Items()) if (index < vocabularySize) sums[index] += value;
+                rows++;
+            }
+        }
+        return sums.Select(s => rows == 0 ? 0f : (float)(s / rows)).ToArray();
     }
 
     internal static Device ResolveDevice(HeadsDevice device) => device switch

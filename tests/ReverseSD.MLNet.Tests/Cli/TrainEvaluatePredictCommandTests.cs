@@ -57,7 +57,8 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void EvaluateOfTheSavedZipReproducesTheTrainingReportFromTheImages()
     {
         string reportPath = tiny.Directory.File("eval.json");
-        var result = TinyTrainedModel.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
+        string pagePath = tiny.Directory.File("eval.html");
+        var result = TinyTrainedModel.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", reportPath, "--html", pagePath);
         Assert.True(result.ExitCode == 0, result.Output);
         using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
@@ -66,6 +67,9 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.Equal(train.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), eval.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), 6);
         var cosines = MLNet.Evaluation.PromptEmbeddingEvaluator.ReadSampleCosines(tiny.Directory.File("eval-samples.csv"));
         Assert.Equal(10, cosines.Count);
+        string page = File.ReadAllText(pagePath);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(page, "src=\"data:image/png;base64,").Count);
+        Assert.Contains(ImageFolderDataset.Read(tiny.Data, "test")[0].Prompt.Split(' ')[0], page);
     }
 
     [Fact]
