@@ -229,8 +229,8 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
             Assert.Contains(row, result.Output);
         using var json = JsonDocument.Parse(File.ReadAllText(report));
         // Same data, options and seed as the fixture: the CLI's model is the library's.
-        Assert.Equal(tiny.Model.Report.TestMeanCosine, json.RootElement.GetProperty("test_mean_cosine").GetDouble(), 6);
-        Assert.Equal("40", json.RootElement.GetProperty("options").GetProperty("dakl_centroids").GetString());
+        Assert.Equal(tiny.Model.Report.TestMeanCosine, json.RootElement.GetProperty("mean_cosine").GetDouble(), 6);
+        Assert.Equal(40, json.RootElement.GetProperty("options").GetProperty("dakl_centroids").GetInt32());
         Assert.True(File.Exists(zip));
     }
 
