@@ -61,6 +61,7 @@ public sealed class EvaluationPageTests
     }
 
     [SkippableFact]
+    [Trait("Category", "Slow")]
     public void HeadlessChromiumRendersThePageToANonBlankScreenshot()
     {
         string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
