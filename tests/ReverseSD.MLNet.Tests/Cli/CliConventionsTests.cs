@@ -62,6 +62,27 @@ public sealed class CliConventionsTests
     }
 
     [Fact]
+    public void ADiffusionDbSourceWithoutAnyPairIsAnErrorNotATableOfZeros()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir.File("empty"));
+        var run = CliProcess.Run("data", "diffusiondb", "--source", dir.File("empty"), "--out", dir.File("out"));
+        Assert.Equal(CliApp.BadInput, run.ExitCode);
+        Assert.Contains("No image/prompt pair found", Assert.Single(run.ErrorLines));
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    [Theory]
+    [InlineData("--dakl-gamma", "0.1")]
+    [InlineData("--dakl-alpha", "1")]
+    public void AFixedDaklParameterWithoutDaklIsRefused(string option, string value)
+    {
+        var run = CliProcess.Run("train", "--data", "d", option, value);
+        Assert.Equal(CliApp.BadInput, run.ExitCode);
+        Assert.Equal("error: --dakl-gamma and --dakl-alpha only apply with --dakl.", Assert.Single(run.ErrorLines));
+    }
+
+    [Fact]
     public void VersionPrintsTheToolVersionAndTheModelFormat()
     {
         var run = CliProcess.Run("--version");
