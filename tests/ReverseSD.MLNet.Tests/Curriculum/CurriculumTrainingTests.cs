@@ -14,6 +14,7 @@ public sealed class CurriculumTrainingTests
     private static PromptEmbeddingHeadsTrainer.Options Options(CurriculumSplitting splitting = CurriculumSplitting.Thirds, int seed = 3,
         HeadConfiguration configuration = HeadConfiguration.EmbeddingFeedsVocabulary) => new()
     {
+        LabelColumnName = "PromptEmbedding",
         Configuration = configuration,
         NumberOfEpochs = Epochs,
         Seed = seed,
@@ -94,7 +95,7 @@ public sealed class CurriculumTrainingTests
             var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), tensors, null,
                 model.Curriculum!.Stages.Select(s => new TrainingStage(s.Indices, Steps: s.Steps)).ToList());
             var words = Enumerable.Range(0, GeneratedHeadsData.VocabularySize).Select(i => $"word_{i}").ToList();
-            using var compiled = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, ml.Data.LoadFromEnumerable(rows), result);
+            using var compiled = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, null, options, ml.Data.LoadFromEnumerable(rows), result);
             replayed = compiled.OnnxModel;
         }
         Assert.Equal(replayed, model.OnnxModel);
