@@ -121,6 +121,8 @@ public sealed class CliOptionNamingTests
             string description = property.GetCustomAttributes(typeof(System.ComponentModel.DescriptionAttribute), true)
                 .Cast<System.ComponentModel.DescriptionAttribute>().SingleOrDefault()?.Description ?? "";
             if (description.Length == 0) missing.Add($"{settings.FullName} --{option.LongNames[0]}: no description");
+            else if (property.GetCustomAttributes(typeof(System.ComponentModel.DefaultValueAttribute), true).Length > 0)
+                missing.Add($"{settings.FullName} --{option.LongNames[0]}: [DefaultValue] adds a second way to show defaults; say it in the description");
             // Either "(default X)" or, in a list of choices, the default marked in place: "mean (default), weighted or median".
             else if (hasDefault && !System.Text.RegularExpressions.Regex.IsMatch(description, @"\(default[ :;]|\(default\)|; default\)|, default\)"))
                 missing.Add($"{settings.FullName} --{option.LongNames[0]} (= {value}): help does not say '(default ...)'");
