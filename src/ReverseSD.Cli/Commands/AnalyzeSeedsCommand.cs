@@ -29,7 +29,7 @@ internal sealed class AnalyzeSeedsCommand(IAnsiConsole console) : Command<Analyz
         public string Split { get; init; } = "test";
 
         [CommandOption("--knn-baseline <K>")]
-        [Description("k of the kNN regression baseline (image-to-image, in the model's ImageFeatures space); default 10, 0: none.")]
+        [Description("k of the kNN regression baseline, image-to-image in the model's ImageFeatures space (default 10; 0: none).")]
         public int KnnBaseline { get; init; } = 10;
 
         [CommandOption("--out <PATH>")]

@@ -10,7 +10,7 @@ public sealed class AnalyzeSeedsCommandTests(TinyTrainedModel tiny) : IClassFixt
     {
         string data = tiny.Directory.File("seeds-data");
         var synth = CliRunner.Run("data", "synth", "--out", data, "--train", "12", "--validation", "0", "--test", "4",
-            "--size", "64", "--seed", "9", "--seeds-per-prompt", "3");
+            "--image-size", "64", "--seed", "9", "--seeds-per-prompt", "3");
         Assert.True(synth.ExitCode == 0, synth.Output);
         Assert.Equal(12, ImageFolderDataset.Read(data, "test").Count);
 
