@@ -33,6 +33,12 @@ internal static class CliApp
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
             data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
         });
+        config.AddBranch("bank", bank =>
+        {
+            bank.SetDescription("Prompt banks: prompts with their MiniLM embeddings, searched by cosine.");
+            bank.AddCommand<Commands.BankBuildCommand>("build").WithDescription("Read, deduplicate (optionally filter) and embed prompts into a bank file (resumable).");
+            bank.AddCommand<Commands.BankInfoCommand>("info").WithDescription("Count, dimensions, encoder, sources and size of a bank.");
+        });
         config.AddBranch("analyze", analyze =>
         {
             analyze.SetDescription("Analyses of the training data and the models.");
@@ -50,6 +56,7 @@ internal static class CliApp
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            bench.AddCommand<Commands.BenchBankCommand>("bank").WithDescription("Exact top-k prompt-bank search (ms per query) on a generated bank, against a plain loop.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
     }
