@@ -33,6 +33,7 @@ internal static class CliApp
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
             data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
         });
+        config.AddCommand<Commands.ComposeCommand>("compose").WithDescription("Target prompt embeddings (embed-text, predict or another model) -> prompts, with a prompt bank.");
         config.AddBranch("bank", bank =>
         {
             bank.SetDescription("Prompt banks: prompts with their MiniLM embeddings, searched by cosine.");
@@ -57,6 +58,7 @@ internal static class CliApp
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
             bench.AddCommand<Commands.BenchBankCommand>("bank").WithDescription("Exact top-k prompt-bank search (ms per query) on a generated bank, against a plain loop.");
+            bench.AddCommand<Commands.BenchComposeCommand>("compose").WithDescription("Text inversion on real prompts: held-out prompts' embeddings -> top-1, greedy and beam prompts, with t-tests.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
     }

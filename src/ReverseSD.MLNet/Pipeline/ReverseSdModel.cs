@@ -77,8 +77,21 @@ public sealed class ReverseSdTrainedModel : IDisposable
     }
 }
 
-/// <summary>One image's prediction: its prompt embedding and the most probable vocabulary words.</summary>
-public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<(string Word, float Probability)> TopWords);
+/// <summary>
+/// One image's prediction: its prompt embedding, the most probable vocabulary words and, with a prompt bank (in the zip or
+/// given), the nearest bank prompts and the answer in words (the composed prompt and its cosine to the embedding).
+/// </summary>
+public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<(string Word, float Probability)> TopWords)
+{
+    /// <summary>The prompt: composed (or the nearest bank prompt with composition off); null without a prompt bank.</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Cosine between the MiniLM embedding of <see cref="Prompt"/> and <see cref="Embedding"/>; null without a prompt.</summary>
+    public float? PromptScore { get; init; }
+
+    /// <summary>The nearest bank prompts with their cosines to <see cref="Embedding"/>, best first; empty without a bank.</summary>
+    public IReadOnlyList<Retrieval.PromptMatch> NearestPrompts { get; init; } = [];
+}
 
 /// <summary>
 /// The end-to-end pipeline of the paper (§3): backbone features (cached), sentence-embedding targets, vocabulary labels,
@@ -181,9 +194,15 @@ public static partial class ReverseSdModel
         bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
         var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, "VocabularyProbabilities") : null;
         var words = hasWords ? Strings(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
+        var nearest = NearestPromptsOf(scored); // present when the zip holds a prompt bank
         return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
             probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
-                .Select(j => (words[j], probabilities[i][j])).ToList())).ToList();
+                .Select(j => (words[j], probabilities[i][j])).ToList())
+        {
+            NearestPrompts = nearest?[i] ?? [],
+            Prompt = nearest?[i].FirstOrDefault()?.Prompt,
+            PromptScore = nearest?[i].FirstOrDefault()?.Score,
+        }).ToList();
     }
 
     /// <summary>Evaluates a loaded model on a split of a data set folder, scoring its images through the whole chain.</summary>

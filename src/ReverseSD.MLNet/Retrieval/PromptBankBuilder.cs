@@ -282,10 +282,20 @@ public static class PromptBankBuilder
             BinaryPrimitives.WriteInt64LittleEndian(offset, position);
             offsets.Write(offset);
         }
-        var top = phrases.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
-            .Where(p => p.Value > 1).Take(options.FrequentPhrases).Select(p => p.Key).ToList();
-        return new PromptListSummary(read, duplicates, filtered, count, top);
+        return new PromptListSummary(read, duplicates, filtered, count, Top(phrases, options.FrequentPhrases));
     }
+
+    /// <summary>The <paramref name="count"/> most frequent lower-cased comma phrases of <paramref name="prompts"/> seen more than once.</summary>
+    internal static List<string> FrequentPhrases(IEnumerable<string> prompts, int count)
+    {
+        var phrases = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var prompt in prompts) CountPhrases(phrases, prompt);
+        return Top(phrases, count);
+    }
+
+    private static List<string> Top(Dictionary<string, long> phrases, int count) =>
+        phrases.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
+            .Where(p => p.Value > 1).Take(count).Select(p => p.Key).ToList();
 
     /// <summary>Counts lower-cased phrases; past <see cref="PhraseCountLimit"/> distinct ones, those seen once are forgotten (bounded memory).</summary>
     private static void CountPhrases(Dictionary<string, long> counts, string prompt)
