@@ -1,10 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using ReverseSD.MLNet;
 using ReverseSD.MLNet.Composer;
-using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Retrieval;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -12,7 +9,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd compose`: target prompt embeddings (from embed-text, predict or another model) → prompts.</summary>
-internal sealed class ComposeCommand(IAnsiConsole console) : Command<ComposeCommand.Settings>
+internal sealed class ComposeCommand(CliStreams streams) : Command<ComposeCommand.Settings>
 {
     /// <summary>Options of `compose`.</summary>
     internal sealed class Settings : ComposerSettings
@@ -25,9 +22,13 @@ internal sealed class ComposeCommand(IAnsiConsole console) : Command<ComposeComm
         [Description("Target embeddings: JSON lines / JSON array with an \"embedding\" array per record, or CSV with e0..e383 columns.")]
         public string? Embeddings { get; init; }
 
-        [CommandOption("--out <PATH>")]
-        [Description("Output file (written atomically): .csv gives CSV, anything else JSON lines.")]
+        [CommandOption("--out <FILE>")]
+        [Description("File to write the prompts to (written atomically); default: stdout.")]
         public string? Out { get; init; }
+
+        [CommandOption("--format <FORMAT>")]
+        [Description("json (one array), jsonl (one object per line) or csv; any case. Default: from --out's extension, else jsonl.")]
+        public ResultFormat? Format { get; init; }
 
         [CommandOption("--compose <METHOD>")]
         [Description("beam (default), greedy (the baseline) or none (the nearest bank prompt).")]
@@ -38,7 +39,6 @@ internal sealed class ComposeCommand(IAnsiConsole console) : Command<ComposeComm
         {
             if (string.IsNullOrWhiteSpace(Bank)) return ValidationResult.Error("--bank is required: a bank from 'reversesd bank build'.");
             if (string.IsNullOrWhiteSpace(Embeddings)) return ValidationResult.Error("--embeddings is required: a jsonl/csv file of target embeddings.");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required: the file to write the prompts to.");
             if (ParseMethod(Compose) == null) return ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
             return base.Validate();
         }
@@ -57,39 +57,30 @@ internal sealed class ComposeCommand(IAnsiConsole console) : Command<ComposeComm
     {
         using var bank = PromptBank.Open(settings.Bank!);
         var targets = TargetEmbeddingsFile.Read(settings.Embeddings!, bank.Dimension);
+        using var results = ResultWriter.Open(streams, settings.Out, settings.Format ?? (settings.Out == null ? ResultFormat.Jsonl : null));
         using var composer = PromptComposer.Create(bank, settings.ComposerOptions());
         var method = ParseMethod(settings.Compose)!.Value;
-        var composed = ConsoleProgress.Run(console, "Composing prompts", progress =>
+        var composed = ConsoleProgress.Run(streams.Diagnostics, "Composing prompts", progress =>
         {
             var all = new List<ComposedPrompt>();
             foreach (var chunk in targets.Chunk(16))
             {
-                all.AddRange(composer.Compose(chunk.Select(t => t.Embedding).ToList(), method, null, cancellationToken));
+                foreach (var c in composer.Compose(chunk.Select(t => t.Embedding).ToList(), method, null, cancellationToken))
+                {
+                    results.Write(new ResultRecord()
+                        .Text("id", targets[all.Count].Id)
+                        .Text("prompt", c.Prompt)
+                        .Number("prompt_score", c.Score)
+                        .List("nearest_prompts", c.NearestPrompts.Select(m => new ResultRecord().Text("prompt", m.Prompt).Number("score", m.Score))));
+                    all.Add(c);
+                }
                 progress.Report(new ProgressReport("Composing prompts", all.Count, targets.Count));
             }
             return all;
         });
-        Write(settings.Out!, targets, composed);
-        console.WriteLine($"Wrote {composed.Count} prompts ({settings.Compose}) to {settings.Out}; mean cosine to the targets {composed.Average(c => c.Score).ToString("F4", CultureInfo.InvariantCulture)}, {composed.Average(c => c.Time.TotalMilliseconds).ToString("F0", CultureInfo.InvariantCulture)} ms per prompt");
+        results.Complete();
+        streams.Diagnostics.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"composed {composed.Count} prompts ({settings.Compose}); mean cosine to the targets {composed.Average(c => c.Score):F4}, {composed.Average(c => c.Time.TotalMilliseconds):F0} ms per prompt"));
         return 0;
-    }
-
-    private static void Write(string path, IReadOnlyList<TargetEmbedding> targets, IReadOnlyList<ComposedPrompt> composed)
-    {
-        if (Path.GetExtension(path).Equals(".csv", StringComparison.OrdinalIgnoreCase))
-        {
-            CsvTable.Write(path, ["id", "prompt", "prompt_score", "nearest_prompt", "nearest_score"], composed.Select((c, i) => (IReadOnlyList<string>)
-                [targets[i].Id, c.Prompt, c.Score.ToString("R", CultureInfo.InvariantCulture), c.NearestPrompts[0].Prompt, c.NearestPrompts[0].Score.ToString("R", CultureInfo.InvariantCulture)]));
-            return;
-        }
-        var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        var lines = composed.Select((c, i) => JsonSerializer.Serialize(new
-        {
-            id = targets[i].Id,
-            prompt = c.Prompt,
-            prompt_score = c.Score,
-            nearest_prompts = c.NearestPrompts.Select(m => new { prompt = m.Prompt, score = m.Score }),
-        }, options));
-        AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines) + "\n"));
     }
 }

@@ -12,7 +12,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd predict`: the prompt of images in words (composed, nearest bank prompts), their prompt embedding and most probable vocabulary words.</summary>
-internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictCommand.Settings>
+internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) : Command<PredictCommand.Settings>
 {
     /// <summary>Options of `predict`.</summary>
     public sealed class Settings : ComposerSettings
@@ -26,8 +26,12 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         public string Model { get; init; } = "";
 
         [CommandOption("--format <FORMAT>")]
-        [Description("json (default), jsonl or csv.")]
-        public string Format { get; init; } = "json";
+        [Description("json (one array), jsonl (one object per line) or csv (one record per image); any case. Default: from --out's extension, else json.")]
+        public ResultFormat? Format { get; init; }
+
+        [CommandOption("--out <FILE>")]
+        [Description("File to write the results to (written atomically); default: stdout.")]
+        public string? Out { get; init; }
 
         [CommandOption("--bank <PATH>")]
         [Description("Prompt bank ('reversesd bank build') to search; default: the bank inside the model zip, if any.")]
@@ -39,13 +43,13 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         public string Compose { get; init; } = "beam";
 
         [CommandOption("--top-words <N>")]
-        [Description("Vocabulary words to list per image (default 10).")]
+        [Description("Vocabulary words to list per image.")]
+        [DefaultValue(10)]
         public int TopWords { get; init; } = 10;
 
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
-            if (Format is not ("json" or "jsonl" or "csv")) return ValidationResult.Error($"--format must be json, jsonl or csv; got '{Format}'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
             if (ComposeCommand.ParseMethod(Compose) == null) return ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
             return base.Validate();
@@ -55,6 +59,7 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var images = ExpandImages(settings.Images);
+        using var results = ResultWriter.Open(streams, settings.Out, settings.Format);
         var ml = new MLContext(1);
         using var bank = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
         var model = ReverseSdModel.Load(ml, settings.Model);
@@ -66,40 +71,15 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
                 Composer = settings.ComposerOptions(),
             };
             var predictions = ReverseSdModel.Predict(ml, model, images, options, out var skipped, cancellationToken);
+            foreach (var s in skipped)
+                streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
             if (predictions.Count == 0)
                 throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
-            console.Profile.Width = Math.Max(console.Profile.Width, 4096);
-            if (settings.Format is "json" or "jsonl")
-            {
-                var records = predictions.Select(p => new
-                {
-                    image = p.ImagePath,
-                    prompt = p.Prompt,
-                    prompt_score = p.PromptScore,
-                    nearest_prompts = p.NearestPrompts.Select(m => new { prompt = m.Prompt, score = m.Score }),
-                    words = p.TopWords.Select(w => new { word = w.Word, probability = w.Probability }),
-                    embedding = p.Embedding,
-                });
-                var relaxed = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
-                if (settings.Format == "json")
-                    console.WriteLine(JsonSerializer.Serialize(records, new JsonSerializerOptions { WriteIndented = true, Encoder = relaxed }));
-                else
-                    foreach (var r in records) console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { Encoder = relaxed }));
-            }
-            else
-            {
-                string F(float v) => v.ToString("R", CultureInfo.InvariantCulture);
-                console.WriteLine(string.Join(",", ["image", "prompt", "prompt_score", "nearest_prompts", "words", .. Enumerable.Range(0, predictions[0].Embedding.Length).Select(i => $"e{i}")]));
-                foreach (var p in predictions)
-                {
-                    string words = string.Join(" ", p.TopWords.Select(w => $"{w.Word}:{w.Probability.ToString("F3", CultureInfo.InvariantCulture)}"));
-                    string nearest = string.Join(" | ", p.NearestPrompts.Select(m => $"{m.Prompt} ({m.Score.ToString("F3", CultureInfo.InvariantCulture)})"));
-                    console.WriteLine(string.Join(",", [CsvTable.Quote(p.ImagePath), CsvTable.Quote(p.Prompt ?? ""), p.PromptScore is float s ? F(s) : "",
-                        CsvTable.Quote(nearest), CsvTable.Quote(words), .. p.Embedding.Select(F)]));
-                }
-            }
-            foreach (var s in skipped)
-                Console.Error.WriteLine($"skipped unreadable image '{s.Path}': {s.Reason}");
+            foreach (var p in predictions)
+                results.Write(Record(p));
+            results.Complete();
+            if (settings.Out != null)
+                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}");
         }
         finally
         {
@@ -107,6 +87,18 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         }
         return 0;
     }
+
+    /// <summary>
+    /// One image's result with the field names every command and the README use: the prompt (null without a bank), its
+    /// cosine to the embedding, the nearest bank prompts, the vocabulary words and the embedding.
+    /// </summary>
+    internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
+        .Text("image", p.ImagePath)
+        .Text("prompt", p.Prompt)
+        .Number("prompt_score", p.PromptScore)
+        .List("nearest_prompts", p.NearestPrompts.Select(m => new ResultRecord().Text("prompt", m.Prompt).Number("score", m.Score)))
+        .List("words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
+        .Vector("embedding", p.Embedding, csvPrefix: "e");
 
     /// <summary>Files as given; folders expanded to their PNG/JPEG files in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)

@@ -23,12 +23,6 @@ public sealed class PromptPredictionOptions
 
 public static partial class ReverseSdModel
 {
-    /// <summary>The column a model zip with a prompt bank returns the nearest prompts in.</summary>
-    public const string NearestPromptsColumnName = "NearestPrompts";
-
-    /// <summary>The column of their cosines.</summary>
-    public const string NearestPromptScoresColumnName = "NearestPromptScores";
-
     /// <summary>
     /// Scores image files and answers in words: embedding, vocabulary words, the nearest bank prompts (from
     /// <see cref="PromptPredictionOptions.Bank"/>, else from the bank in the zip) and the composed prompt with its cosine to
@@ -59,10 +53,10 @@ public static partial class ReverseSdModel
     /// <summary>The NearestPrompts/NearestPromptScores columns of scored rows, or null when the model has no bank.</summary>
     private static List<IReadOnlyList<PromptMatch>>? NearestPromptsOf(IDataView scored)
     {
-        if (scored.Schema.GetColumnOrNull(NearestPromptsColumnName) == null || scored.Schema.GetColumnOrNull(NearestPromptScoresColumnName) == null)
+        if (scored.Schema.GetColumnOrNull(ColumnNames.NearestPrompts) == null || scored.Schema.GetColumnOrNull(ColumnNames.NearestPromptScores) == null)
             return null;
-        var texts = Strings(scored, NearestPromptsColumnName).ToList();
-        var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, NearestPromptScoresColumnName);
+        var texts = Strings(scored, ColumnNames.NearestPrompts).ToList();
+        var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
         return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
     }
 }
