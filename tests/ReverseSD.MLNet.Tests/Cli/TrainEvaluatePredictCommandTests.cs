@@ -68,11 +68,11 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         // The bank: the training prompts of the tiny benchmark.
         string bank = tiny.Directory.File("train.rsdbank");
         if (!File.Exists(bank))
-            Assert.Equal(0, TinyTrainedModel.Run("bank", "build", "--input", tiny.Data + "/train/metadata.csv", "--out", bank).ExitCode);
+            Assert.Equal(0, CliRunner.Run("bank", "build", "--input", tiny.Data + "/train/metadata.csv", "--out", bank).ExitCode);
         string image = Path.Combine(tiny.Data, "test", "000000.png");
         foreach (string method in new[] { "none", "beam" })
         {
-            var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, image, "--bank", bank, "--compose", method, "--format", "jsonl", "--steps", "2", "--candidates", "8");
+            var result = CliRunner.Run("predict", "--model", tiny.Model, image, "--bank", bank, "--compose", method, "--format", "jsonl", "--steps", "2", "--candidates", "8");
             Assert.True(result.ExitCode == 0, result.Output);
             using var json = JsonDocument.Parse(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
             var r = json.RootElement;
@@ -88,7 +88,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
             else
                 Assert.True(score >= top - 1e-5f, $"composed {score} < nearest {top}");
         }
-        Assert.Equal(2, TinyTrainedModel.Run("predict", "--model", tiny.Model, image, "--bank", tiny.Directory.File("none.rsdbank")).ExitCode);
+        Assert.Equal(2, CliRunner.Run("predict", "--model", tiny.Model, image, "--bank", tiny.Directory.File("none.rsdbank")).ExitCode);
     }
 
     [Fact]

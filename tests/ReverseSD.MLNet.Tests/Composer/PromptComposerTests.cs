@@ -132,10 +132,5 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
         Assert.False(File.Exists(dir.File("c.rsdbank")));
     }
 
-    private static CommandAppResult Run(params string[] args)
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester.Run(args);
-    }
+    private static CommandAppResult Run(params string[] args) => CliRunner.Run(args);
 }
