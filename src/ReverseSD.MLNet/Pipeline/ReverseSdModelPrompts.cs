@@ -59,4 +59,65 @@ public static partial class ReverseSdModel
         var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
         return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
     }
+
+    /// <summary>ONNX protobufs stop at 2 GB; a bank whose vectors and text pass this many bytes is refused in a zip.</summary>
+    internal const long MaxBankBytesInZip = 1_800_000_000;
+
+    /// <summary>
+    /// Appends the NearestPrompts stage (the bank compiled into the zip) to a fitted chain. <paramref name="bankSource"/>:
+    /// "train" (the distinct training prompts with their embeddings), "none" (no stage) or the path of a bank file.
+    /// </summary>
+    internal static ITransformer WithPromptBank(MLContext mlContext, ITransformer chain, string bankSource,
+        IReadOnlyList<string> trainPrompts, IReadOnlyList<float[]> trainTargets, int numberOfPrompts = 10)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(bankSource);
+        if (bankSource == "none") return chain;
+        List<string> prompts;
+        List<float[]> vectors;
+        if (bankSource == "train")
+        {
+            (prompts, vectors) = ([.. trainPrompts], [.. trainTargets]);
+        }
+        else
+        {
+            using var bank = PromptBank.Open(bankSource);
+            if (bank.FileSize > MaxBankBytesInZip)
+                throw new ReverseSdInputException(
+                    $"Prompt bank '{bankSource}' ({bank.FileSize / 1e9:F1} GB) is too large for the model zip (ONNX protobufs stop at 2 GB): train with --bank none and pass it at prediction time: 'reversesd predict --bank {bankSource}'.");
+            prompts = new List<string>((int)bank.Count);
+            vectors = new List<float[]>((int)bank.Count);
+            for (long i = 0; i < bank.Count; i++)
+            {
+                prompts.Add(bank.Prompt(i));
+                vectors.Add(bank.Vector(i));
+            }
+        }
+        if (prompts.Count == 0) throw new ReverseSdInputException("The prompt bank for the model zip is empty: give --bank a bank with prompts, or --bank none.");
+        int d = vectors[0].Length;
+        long bytes = (long)prompts.Count * d * sizeof(float) + prompts.Sum(p => (long)System.Text.Encoding.UTF8.GetByteCount(p));
+        if (bytes > MaxBankBytesInZip)
+            throw new ReverseSdInputException(
+                $"The prompt bank ({prompts.Count} prompts, {bytes / 1e9:F1} GB) is too large for the model zip (ONNX protobufs stop at 2 GB): train with --bank none, build the bank with 'reversesd bank build' and pass it at prediction time ('reversesd predict --bank BANK').");
+        var definition = SchemaDefinition.Create(typeof(BankRow));
+        definition[nameof(BankRow.PromptEmbedding)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
+        var bankView = mlContext.Data.LoadFromEnumerable(prompts.Select((p, i) => new BankRow { Prompt = p, PromptEmbedding = vectors[i] }), definition);
+        var inputDefinition = SchemaDefinition.Create(typeof(EmbeddingRow));
+        inputDefinition[nameof(EmbeddingRow.PredictedEmbedding)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
+        var input = mlContext.Data.LoadFromEnumerable(Array.Empty<EmbeddingRow>(), inputDefinition);
+        var stage = mlContext.Transforms.NearestPrompts(bankView, numberOfPrompts: numberOfPrompts).Fit(input);
+        var stages = chain is TransformerChain<ITransformer> c ? c.ToList() : [chain];
+        return new TransformerChain<ITransformer>([.. stages, stage]);
+    }
+
+    private sealed class BankRow
+    {
+        public string Prompt { get; set; } = "";
+
+        public float[] PromptEmbedding { get; set; } = [];
+    }
+
+    private sealed class EmbeddingRow
+    {
+        public float[] PredictedEmbedding { get; set; } = [];
+    }
 }
