@@ -26,6 +26,11 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
         [DefaultValue(0.7)]
         public double NoiseCosine { get; init; } = 0.7;
 
+        [CommandOption("--filters <MODE>")]
+        [Description("paper (default): the paper's four filters, near duplicates included, before the split; none: distinct prompts only.")]
+        [DefaultValue("paper")]
+        public string Filters { get; init; } = "paper";
+
         [CommandOption("--seed <N>")]
         [Description("Seed of the hold-out split and the blur.")]
         [DefaultValue(1)]
@@ -35,6 +40,7 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
         {
             if (Input.Length == 0) return ValidationResult.Error("--input is required: files or folders with prompts.");
             if (Holdout < 2) return ValidationResult.Error("--holdout must be at least 2.");
+            if (Filters is not ("paper" or "none")) return ValidationResult.Error($"--filters must be paper or none; got '{Filters}'.");
             if (NoiseCosine is <= 0 or > 1) return ValidationResult.Error("--noise-cosine must be in (0, 1].");
             return base.Validate();
         }
@@ -44,8 +50,8 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
     {
         var result = ConsoleProgress.Run(console, "Text inversion", progress =>
             TextInversionExperiment.Run(settings.Input, settings.Holdout, settings.NoiseCosine, settings.Seed, settings.ComposerOptions(),
-                Path.GetTempPath(), progress, cancellationToken));
-        console.WriteLine($"bank: {result.BankSize} distinct prompts; held out: {result.HeldOut} (split by prompt, seed {settings.Seed})");
+                Path.GetTempPath(), progress, cancellationToken, settings.Filters == "paper"));
+        console.WriteLine($"bank: {result.BankSize} distinct prompts (filters: {settings.Filters}); held out: {result.HeldOut} (split by prompt, seed {settings.Seed})");
         console.WriteLine($"beam options: width {settings.BeamWidth}, steps {settings.Steps}, candidates/step {settings.Candidates}; {Environment.ProcessorCount} logical cores");
         if (File.Exists("/proc/loadavg"))
             console.WriteLine($"system load average (other processes share the CPU): {File.ReadAllText("/proc/loadavg").Trim()}");

@@ -22,7 +22,7 @@ internal sealed record TextInversionResult(int BankSize, int HeldOut, double Noi
 internal static class TextInversionExperiment
 {
     public static TextInversionResult Run(IReadOnlyList<string> inputs, int heldOut, double noiseCosine, int seed, PromptComposerOptions options,
-        string workDirectory, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+        string workDirectory, IProgress<ProgressReport>? progress, CancellationToken cancellationToken, bool paperFilters = true)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var prompts = new List<string>();
@@ -32,6 +32,9 @@ internal static class TextInversionExperiment
                 string p = PromptFilters.Trim(raw);
                 if (p.Length > 0 && seen.Add(p.ToLowerInvariant())) prompts.Add(p);
             }
+        // The paper's filters drop near duplicates (same first or last 50 characters): without them a held-out prompt often
+        // has a near copy in the bank (DiffusionDB users vary one prompt), and retrieval alone looks far better than it is.
+        if (paperFilters) prompts = [.. PromptFilters.Apply(prompts, cancellationToken).Kept];
         if (prompts.Count < heldOut + 10)
             throw new ReverseSdInputException($"The inputs hold {prompts.Count} distinct prompts; holding out {heldOut} needs at least {heldOut + 10}.");
         var random = new Random(seed);
