@@ -75,7 +75,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
 
         console.WriteLine();
-        TrainOptions.PrintSummary(console, trained.Report);
+        EvaluationSummary.Print(console, trained.Report);
         // The answer in words: a prompt bank of the training prompts, the composed prompt, and its cosine to the true prompt.
         string bankPath = Path.Combine(settings.Out, "train-prompts.rsdbank");
         if (!File.Exists(bankPath))

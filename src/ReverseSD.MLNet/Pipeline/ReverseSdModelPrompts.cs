@@ -55,7 +55,7 @@ public static partial class ReverseSdModel
     {
         if (scored.Schema.GetColumnOrNull(ColumnNames.NearestPrompts) == null || scored.Schema.GetColumnOrNull(ColumnNames.NearestPromptScores) == null)
             return null;
-        var texts = Strings(scored, ColumnNames.NearestPrompts).ToList();
+        var texts = Heads.ReverseSdModelFormat.ReadTextVectors(scored, ColumnNames.NearestPrompts).ToList();
         var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
         return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
     }
