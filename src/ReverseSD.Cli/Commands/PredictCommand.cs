@@ -26,11 +26,11 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         public string Model { get; init; } = "";
 
         [CommandOption("--format <FORMAT>")]
-        [Description("json (one array), jsonl (one object per line) or csv (one record per image); any case. Default: from --out's extension, else json.")]
+        [Description("json (one array), jsonl (one object per line) or csv (one record per image), any case (default: from --out's extension, else json).")]
         public ResultFormat? Format { get; init; }
 
         [CommandOption("--out <FILE>")]
-        [Description("File to write the results to (written atomically); default: stdout.")]
+        [Description("File to write the results to, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
         [CommandOption("--bank <PATH>")]
@@ -43,9 +43,12 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         public string Compose { get; init; } = "beam";
 
         [CommandOption("--top-words <N>")]
-        [Description("Vocabulary words to list per image.")]
-        [DefaultValue(10)]
+        [Description("Vocabulary words to list per image (default 10).")]
         public int TopWords { get; init; } = 10;
+
+        [CommandOption("--word-ranking <RANKING>")]
+        [Description("lift (probability ÷ training frequency: words that set this image apart) or probability (raw), any case (default lift).")]
+        public WordRanking WordRanking { get; init; } = WordRanking.Lift;
 
         public override ValidationResult Validate()
         {
@@ -67,8 +70,8 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         {
             var options = new PromptPredictionOptions
             {
-                TopWords = settings.TopWords, Bank = bank, Composition = ComposeCommand.ParseMethod(settings.Compose)!.Value,
-                Composer = settings.ComposerOptions(),
+                TopWords = settings.TopWords, WordRanking = settings.WordRanking, Bank = bank,
+                Composition = ComposeCommand.ParseMethod(settings.Compose)!.Value, Composer = settings.ComposerOptions(),
             };
             var predictions = ReverseSdModel.Predict(ml, model, images, options, out var skipped, cancellationToken);
             foreach (var s in skipped)
@@ -95,10 +98,14 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
     internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
         .Text("image", p.ImagePath)
         .Text("prompt", p.Prompt)
-        .Number("prompt_score", p.PromptScore)
+        .Nullable("prompt_score", p.PromptScore)
         .List("nearest_prompts", p.NearestPrompts.Select(m => new ResultRecord().Text("prompt", m.Prompt).Number("score", m.Score)))
-        .List("words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
+        .List("words", p.TopWords.Select(Word))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
+
+    /// <summary>A predicted word: word, probability, training_frequency and lift (the last two null for older models).</summary>
+    internal static ResultRecord Word(PredictedWord w) => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)
+        .Nullable("training_frequency", w.TrainingFrequency).Nullable("lift", w.Lift);
 
     /// <summary>Files as given; folders expanded to their image files (<see cref="ImageFiles.Extensions"/>) in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)

@@ -10,10 +10,10 @@ using ReverseSD.MLNet.Text;
 namespace ReverseSD.MLNet.Pipeline;
 
 /// <summary>
-/// One image's prediction: its prompt embedding, the most probable vocabulary words and, with a prompt bank (in the zip or
-/// given), the nearest bank prompts and the answer in words (the composed prompt and its cosine to the embedding).
+/// One image's prediction: its prompt embedding, its vocabulary words (ranked by <see cref="WordRanking"/>) and, with a prompt
+/// bank (in the zip or given), the nearest bank prompts and the answer in words (the composed prompt and its cosine to the embedding).
 /// </summary>
-public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<(string Word, float Probability)> TopWords)
+public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<PredictedWord> TopWords)
 {
     /// <summary>The prompt: composed (or the nearest bank prompt with composition off); null without a prompt bank.</summary>
     public string? Prompt { get; init; }
@@ -23,6 +23,22 @@ public sealed record PromptPrediction(string ImagePath, float[] Embedding, IRead
 
     /// <summary>The nearest bank prompts with their cosines to <see cref="Embedding"/>, best first; empty without a bank.</summary>
     public IReadOnlyList<Retrieval.PromptMatch> NearestPrompts { get; init; } = [];
+}
+
+/// <summary>
+/// A vocabulary word predicted for an image: the head's probability, the word's training frequency (share of training prompts
+/// containing it; null for models saved before it was stored) and the lift, probability ÷ training frequency.
+/// </summary>
+public sealed record PredictedWord(string Word, float Probability, float? TrainingFrequency, float? Lift);
+
+/// <summary>How predicted words are ranked.</summary>
+public enum WordRanking
+{
+    /// <summary>By lift: how many times more likely for this image than in the training prompts (a word in every prompt has lift ≈ 1).</summary>
+    Lift = 0,
+
+    /// <summary>By the vocabulary head's raw probability.</summary>
+    Probability = 1,
 }
 
 /// <summary>
@@ -126,7 +142,7 @@ public static partial class ReverseSdModel
     /// are left out (ML.NET's image loader would throw) and listed in <paramref name="skipped"/>.
     /// </summary>
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
-        int topWords, out IReadOnlyList<UnreadableImage> skipped)
+        int topWords, out IReadOnlyList<UnreadableImage> skipped, WordRanking ranking = WordRanking.Lift)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
@@ -145,15 +161,35 @@ public static partial class ReverseSdModel
         bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
         var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
         var words = hasWords ? ReverseSdModelFormat.ReadTextVectors(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
+        var frequencies = hasWords && scored.Schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyFrequenciesColumnName) != null
+            ? PromptEmbeddingEvaluator.ReadVectors(scored, ReverseSdModelFormat.VocabularyFrequenciesColumnName).FirstOrDefault()
+            : null;
         var nearest = NearestPromptsOf(scored); // present when the zip holds a prompt bank
         return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
-            probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
-                .Select(j => (words[j], probabilities[i][j])).ToList())
+            probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))
         {
             NearestPrompts = nearest?[i] ?? [],
             Prompt = nearest?[i].FirstOrDefault()?.Prompt,
             PromptScore = nearest?[i].FirstOrDefault()?.Score,
         }).ToList();
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> best words by <paramref name="ranking"/>. Lift = probability ÷ training frequency, the
+    /// frequency floored at 1/1000 so a word seen once in a tiny training set cannot dominate; ties go to the higher probability.
+    /// Without frequencies (older models) the ranking is by probability.
+    /// </summary>
+    internal static List<PredictedWord> RankWords(string[] words, float[] probabilities, float[]? frequencies, int count, WordRanking ranking)
+    {
+        const float FrequencyFloor = 1e-3f;
+        bool hasFrequencies = frequencies != null && frequencies.Length == words.Length;
+        var all = Enumerable.Range(0, Math.Min(words.Length, probabilities.Length)).Select(j => new PredictedWord(words[j], probabilities[j],
+            hasFrequencies ? frequencies![j] : null,
+            hasFrequencies ? probabilities[j] / Math.Max(frequencies![j], FrequencyFloor) : null));
+        var ranked = ranking == WordRanking.Lift && hasFrequencies
+            ? all.OrderByDescending(w => w.Lift!.Value).ThenByDescending(w => w.Probability)
+            : all.OrderByDescending(w => w.Probability);
+        return ranked.ThenBy(w => w.Word, StringComparer.Ordinal).Take(count).ToList();
     }
 
     /// <summary>Evaluates a loaded model on a split of a data set folder, scoring its images through the whole chain.</summary>

@@ -8,8 +8,11 @@ namespace ReverseSD.MLNet.Pipeline;
 /// <summary>Options of <see cref="ReverseSdModel.Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{Backbones.UnreadableImage}, CancellationToken)"/>.</summary>
 public sealed class PromptPredictionOptions
 {
-    /// <summary>Most probable vocabulary words listed per image.</summary>
+    /// <summary>Vocabulary words listed per image.</summary>
     public int TopWords { get; set; } = 10;
+
+    /// <summary>How the listed words are ranked (lift by default, as predict).</summary>
+    public WordRanking WordRanking { get; set; } = WordRanking.Lift;
 
     /// <summary>A prompt bank to search; null uses the bank inside the model zip, when it has one.</summary>
     public PromptBank? Bank { get; set; }
@@ -32,7 +35,7 @@ public static partial class ReverseSdModel
         PromptPredictionOptions options, out IReadOnlyList<Backbones.UnreadableImage> skipped, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var predictions = Predict(mlContext, model, imagePaths, options.TopWords, out skipped);
+        var predictions = Predict(mlContext, model, imagePaths, options.TopWords, out skipped, options.WordRanking);
         if (predictions.Count == 0) return predictions;
         if (options.Bank == null && predictions[0].NearestPrompts.Count == 0) return predictions;
         if (options.Bank != null && options.Bank.Dimension != predictions[0].Embedding.Length)
@@ -40,7 +43,7 @@ public static partial class ReverseSdModel
                 $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
         using var composer = PromptComposer.Create(options.Bank, options.Composer);
         var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
-            predictions.Select(p => p.TopWords).ToList(), options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null,
+            predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(), options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null,
             cancellationToken);
         return predictions.Select((p, i) => p with
         {
