@@ -26,6 +26,7 @@ internal static class CliApp
         config.AddCommand<Commands.EvaluateCommand>("evaluate").WithDescription("Mean cosine of a model on a split, with baseline, ceiling and per-sample cosines.");
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
+        config.AddCommand<Commands.FeaturizeCommand>("featurize").WithDescription("Fill the feature cache for one shard K/N of a data set (Kubernetes Indexed Job / Slurm array task), or --status.");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
