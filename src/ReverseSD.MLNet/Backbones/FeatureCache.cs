@@ -220,6 +220,7 @@ public static class FeatureCache
         var chunkRows = rows.Chunk(manifest.ChunkSize).ToList();
         string folder = Path.Combine(set.Root, CacheSet.ShardFolderName(shard));
         string stage = $"Featurising {plan.Split} with {backbone.Name}" + (shard.Count > 1 ? $" (shard {shard})" : "");
+        if (compute) RemoveAbandonedTemporaryFiles(folder);
         var chunks = new List<FeatureCacheChunk>(chunkRows.Count);
         IImageFeaturizer? featurizer = null;
         SentenceEncoder? encoder = null;
@@ -270,6 +271,25 @@ public static class FeatureCache
         {
             Shard = shard, Manifest = manifest, Chunks = chunks, Rows = rows.Count, ChunksComputed = computedChunks, RowsComputed = computedRows,
         };
+    }
+
+    /// <summary>
+    /// Deletes chunk files a killed run left half-written (temporary names) more than an hour ago; younger ones may belong to
+    /// a process still writing the same shard (a retried pod), whose move would fail without them.
+    /// </summary>
+    private static void RemoveAbandonedTemporaryFiles(string folder)
+    {
+        if (!Directory.Exists(folder)) return;
+        foreach (string file in Directory.EnumerateFiles(folder, "*.tmp-*"))
+        {
+            try
+            {
+                if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > TimeSpan.FromHours(1)) File.Delete(file);
+            }
+            catch (IOException)
+            {
+            }
+        }
     }
 
     private static FeatureCacheChunk ComputeChunk(SplitPlan plan, int[] rows, IImageFeaturizer featurizer, SentenceEncoder? encoder, int featureSize,

@@ -300,6 +300,7 @@ public static partial class ReverseSdModel
             VisualPrompts = result.Data.GetColumn<string>("VisualPrompt").ToList(),
             ImagePaths = result.Data.GetColumn<string>("ImagePath").ToList(),
             Skipped = result.Skipped.Count,
+            Targets = result.Data.Schema.GetColumnOrNull("PromptEmbedding") != null ? PromptEmbeddingEvaluator.ReadVectors(result.Data, "PromptEmbedding") : null,
         };
     }
 

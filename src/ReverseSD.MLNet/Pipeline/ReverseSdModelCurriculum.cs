@@ -76,12 +76,14 @@ public static partial class ReverseSdModel
         var train = Featurise(mlContext, backbone, dataDirectory, "train", cache, progress, cancellationToken);
         var validation = hasValidation ? Featurise(mlContext, backbone, dataDirectory, "validation", cache, progress, cancellationToken) : null;
         var test = withTest ? Featurise(mlContext, backbone, dataDirectory, "test", cache, progress, cancellationToken) : null;
-        using (var encoder = SentenceEncoder.Load())
+        // Prompt embeddings cached by 'featurize --text' are reused; the rest are computed now.
+        bool visual = test != null && test.VisualPrompts.All(v => v.Length > 0);
+        if (visual || new[] { train, validation, test }.Any(s => s is { Targets: null }))
         {
+            using var encoder = SentenceEncoder.Load();
             foreach (var split in new[] { train, validation, test })
-                if (split != null) split.Targets = Encode(encoder, split.Prompts, split.Name, progress, cancellationToken);
-            if (test != null && test.VisualPrompts.All(v => v.Length > 0))
-                test.VisualTargets = Encode(encoder, test.VisualPrompts, "test (visual prompts)", progress, cancellationToken);
+                if (split is { Targets: null }) split.Targets = Encode(encoder, split.Prompts, split.Name, progress, cancellationToken);
+            if (visual) test!.VisualTargets = Encode(encoder, test.VisualPrompts, "test (visual prompts)", progress, cancellationToken);
         }
         // Labels are built whenever a vocabulary head may be trained; vanilla heads ignore the column.
         var vocabulary = Vocabulary.Build(train.Prompts, options.VocabularySize);
