@@ -51,6 +51,7 @@ internal static class CliApp
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            bench.AddCommand<Commands.BenchMetadataCommand>("metadata").WithDescription("Write a DiffusionDB-like metadata.parquet of N rows (by row groups) to measure data diffusiondb at scale.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
     }
