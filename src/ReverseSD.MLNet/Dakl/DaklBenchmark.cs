@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ReverseSD.MLNet.Retrieval;
 using TorchSharp;
 
 namespace ReverseSD.MLNet.Dakl;
@@ -39,11 +38,11 @@ internal static class DaklBenchmark
 
         cancellation.ThrowIfCancellationRequested();
         progress?.Report(new ProgressReport("kernel ridge", 0, 1, $"r = {centroids.Rows}, p = {s.TargetDomainSamples}"));
-        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, 0.001f, 10f, budget, s.UseFloat64);
+        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, DomainAdaptiveKernelOptions.Defaults.Gamma, DomainAdaptiveKernelOptions.Defaults.Alpha, budget, s.UseFloat64);
         progress?.Report(new ProgressReport("kernel ridge", 1, 1));
 
         clock.Restart();
-        long onnxBytes = solution.Compile("EnsembleEmbedding", "PredictedEmbedding").LongLength;
+        long onnxBytes = solution.Compile(ColumnNames.EnsembleEmbedding, ColumnNames.PredictedEmbedding).LongLength;
         var compile = clock.Elapsed;
         var t = solution.Timings;
         return new DaklBenchmarkResult(generation, kMeans, targetsTime, t.Kernel, t.Solve, t.Weights, compile, iterations, onnxBytes, t.UsedFloat64Solve,

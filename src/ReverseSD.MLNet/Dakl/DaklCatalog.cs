@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Dakl;
 
@@ -10,12 +9,12 @@ public static class DaklCatalog
     public static DomainAdaptiveKernelEstimator DomainAdaptiveKernel(
         this RegressionCatalog.RegressionTrainers catalog,
         IDataView? targetDomainData,
-        string inputColumnName = "EnsembleEmbedding",
-        string labelColumnName = "PromptEmbedding",
-        string outputColumnName = "PredictedEmbedding",
-        int numberOfCentroids = 10_000,
-        float gamma = 0.001f,
-        float alpha = 10f)
+        string inputColumnName = ColumnNames.EnsembleEmbedding,
+        string labelColumnName = ColumnNames.PromptEmbedding,
+        string outputColumnName = ColumnNames.PredictedEmbedding,
+        int numberOfCentroids = DomainAdaptiveKernelOptions.Defaults.NumberOfCentroids,
+        float gamma = DomainAdaptiveKernelOptions.Defaults.Gamma,
+        float alpha = DomainAdaptiveKernelOptions.Defaults.Alpha)
         => catalog.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
         {
             TargetDomainData = targetDomainData,

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Ensemble;
 
@@ -10,7 +9,7 @@ public static class EnsembleCatalog
     public static EmbeddingEnsembleEstimator CombineEmbeddings(
         this TransformsCatalog catalog,
         string[] inputColumnNames,
-        string outputColumnName = "EnsembleEmbedding",
+        string outputColumnName = ColumnNames.EnsembleEmbedding,
         EnsembleCombination combination = EnsembleCombination.Mean,
         float[]? weights = null)
         => catalog.CombineEmbeddings(new EmbeddingEnsembleOptions

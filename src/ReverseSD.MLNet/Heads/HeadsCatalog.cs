@@ -16,8 +16,8 @@ public static class HeadsCatalog
         double learningRate = PromptEmbeddingHeadsTrainer.Defaults.LearningRate,
         int batchSize = PromptEmbeddingHeadsTrainer.Defaults.BatchSize,
         int seed = PromptEmbeddingHeadsTrainer.Defaults.Seed,
-        string featureColumnName = "ImageFeatures", string labelColumnName = "PromptEmbedding",
-        string vocabularyLabelsColumnName = "VocabularyLabels", string outputColumnName = "PredictedEmbedding")
+        string featureColumnName = ColumnNames.ImageFeatures, string labelColumnName = ColumnNames.PromptEmbedding,
+        string vocabularyLabelsColumnName = ColumnNames.VocabularyLabels, string outputColumnName = ColumnNames.PredictedEmbedding)
         => PromptEmbeddingHeads(catalog, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = configuration,
@@ -38,6 +38,6 @@ public static class HeadsCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
-        return new PromptEmbeddingHeadsTrainer(new MLContext(options.Seed), options);
+        return new PromptEmbeddingHeadsTrainer(CatalogContext.Of(catalog), options);
     }
 }

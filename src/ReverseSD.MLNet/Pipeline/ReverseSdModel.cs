@@ -88,7 +88,7 @@ public sealed record PromptPrediction(string ImagePath, float[] Embedding, IRead
 public static partial class ReverseSdModel
 {
     /// <summary>The column the saved model reads: the image file path.</summary>
-    public const string ImagePathColumnName = "ImagePath";
+    public const string ImagePathColumnName = ColumnNames.ImagePath;
 
     private sealed class ImageInput
     {
@@ -177,9 +177,9 @@ public static partial class ReverseSdModel
         skipped = bad;
         if (good.Count == 0) return [];
         var scored = model.Transform(mlContext.Data.LoadFromEnumerable(good.Select(p => new ImageInput { ImagePath = p }).ToList()));
-        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, "PredictedEmbedding");
-        bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
-        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, "VocabularyProbabilities") : null;
+        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
+        bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
+        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
         var words = hasWords ? Strings(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
         return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
             probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
@@ -216,7 +216,7 @@ public static partial class ReverseSdModel
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = rows.Skip(start).Take(chunk).Select(r => new ImageInput { ImagePath = r.ImagePath }).ToList();
-            predicted.AddRange(PromptEmbeddingEvaluator.ReadVectors(model.Transform(mlContext.Data.LoadFromEnumerable(batch)), "PredictedEmbedding"));
+            predicted.AddRange(PromptEmbeddingEvaluator.ReadVectors(model.Transform(mlContext.Data.LoadFromEnumerable(batch)), ColumnNames.PredictedEmbedding));
             progress?.Report(new ProgressReport("scoring " + split, predicted.Count, rows.Count));
         }
         var options = new Dictionary<string, string>
@@ -295,10 +295,10 @@ public static partial class ReverseSdModel
         return new SplitData
         {
             Name = split,
-            Features = PromptEmbeddingEvaluator.ReadVectors(result.Data, "ImageFeatures"),
-            Prompts = result.Data.GetColumn<string>("Prompt").ToList(),
+            Features = PromptEmbeddingEvaluator.ReadVectors(result.Data, ColumnNames.ImageFeatures),
+            Prompts = result.Data.GetColumn<string>(ColumnNames.Prompt).ToList(),
             VisualPrompts = result.Data.GetColumn<string>("VisualPrompt").ToList(),
-            ImagePaths = result.Data.GetColumn<string>("ImagePath").ToList(),
+            ImagePaths = result.Data.GetColumn<string>(ColumnNames.ImagePath).ToList(),
             Skipped = result.Skipped.Count,
             Targets = result.Data.Schema.GetColumnOrNull("PromptEmbedding") != null ? PromptEmbeddingEvaluator.ReadVectors(result.Data, "PromptEmbedding") : null,
         };
@@ -408,7 +408,7 @@ public static partial class ReverseSdModel
             problem = "(not a ReverseSD model: it does not read an 'ImagePath' column)";
             return null;
         }
-        var column = features.GetColumnOrNull("ImageFeatures");
+        var column = features.GetColumnOrNull(ColumnNames.ImageFeatures);
         if (column is not { Type: VectorDataViewType { Size: > 0 } vector })
         {
             problem = "(not a ReverseSD model: no 'ImageFeatures' stage)";

@@ -8,12 +8,12 @@ public static class RetrievalCatalog
     /// <summary>kNN regression of the prompt embedding from a feature space (paper §4.10); see <see cref="NearestNeighborRegressionEstimator"/>.</summary>
     public static NearestNeighborRegressionEstimator NearestNeighborPrompts(
         this RegressionCatalog.RegressionTrainers catalog,
-        string featureColumnName = "ImageFeatures",
-        string labelColumnName = "PromptEmbedding",
-        string outputColumnName = "PredictedEmbedding",
-        int numberOfNeighbors = 10,
+        string featureColumnName = ColumnNames.ImageFeatures,
+        string labelColumnName = ColumnNames.PromptEmbedding,
+        string outputColumnName = ColumnNames.PredictedEmbedding,
+        int numberOfNeighbors = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors,
         NeighborWeighting weighting = NeighborWeighting.Similarity,
-        float temperature = 0.05f)
+        float temperature = NearestNeighborRegressionOptions.Defaults.Temperature)
         => catalog.NearestNeighborPrompts(new NearestNeighborRegressionOptions
         {
             FeatureColumnName = featureColumnName,
@@ -35,10 +35,10 @@ public static class RetrievalCatalog
     public static NearestPromptsEstimator NearestPrompts(
         this TransformsCatalog catalog,
         IDataView promptBank,
-        string inputColumnName = "PredictedEmbedding",
-        int numberOfPrompts = 5,
-        string promptsColumnName = "NearestPrompts",
-        string scoresColumnName = "NearestPromptScores")
+        string inputColumnName = ColumnNames.PredictedEmbedding,
+        int numberOfPrompts = NearestPromptsOptions.Defaults.NumberOfPrompts,
+        string promptsColumnName = NearestPromptsOptions.Defaults.PromptsColumnName,
+        string scoresColumnName = NearestPromptsOptions.Defaults.ScoresColumnName)
         => catalog.NearestPrompts(promptBank, new NearestPromptsOptions
         {
             InputColumnName = inputColumnName,

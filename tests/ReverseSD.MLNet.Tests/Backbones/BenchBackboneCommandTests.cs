@@ -7,14 +7,12 @@ namespace ReverseSD.MLNet.Tests.Backbones;
 public sealed class BenchBackboneCommandTests
 {
     [Fact]
+    [Trait("Category", "Slow")]
     public void BenchBackbonePrintsMillisecondsPerImageForAGivenEncoder()
     {
         using var dir = new TempDirectory();
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-
-        var result = tester.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--images", "2", "--image-size", "32");
+        var result = CliRunner.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--images", "2", "--image-size", "32");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("ms/image", result.Output);
@@ -26,10 +24,7 @@ public sealed class BenchBackboneCommandTests
     {
         using var dir = new TempDirectory();
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-
-        var result = tester.Run("bench", "backbone", "--backbone", model);
+        var result = CliRunner.Run("bench", "backbone", "--backbone", model);
 
         Assert.Equal(CliApp.BadInput, result.ExitCode);
     }

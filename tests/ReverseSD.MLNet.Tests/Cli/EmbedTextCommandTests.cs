@@ -12,19 +12,13 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
 {
     private static readonly string[] Prompts = ["a cat sitting on a red sofa, oil painting", "Café at night, 4k", "x_y|z+1 robot"];
 
-    private static CommandAppResult Run(params string[] args)
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester.Run(args);
-    }
-
     [Fact]
+    [Trait("Category", "Slow")]
     public void TextInputGivesACsvRowPerPromptEqualToTheEncoder()
     {
         using var dir = new TempDirectory();
         File.WriteAllLines(dir.File("prompts.txt"), Prompts);
-        var result = Run("embed-text", "--input", dir.File("prompts.txt"), "--out", dir.File("vectors.csv"), "--batch-size", "2");
+        var result = CliRunner.Run("embed-text", "--input", dir.File("prompts.txt"), "--out", dir.File("vectors.csv"), "--batch-size", "2");
         Assert.Equal(0, result.ExitCode);
 
         var (header, rows) = CsvTable.Read(dir.File("vectors.csv"));
@@ -39,11 +33,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void CsvInputWithAColumnGivesJsonLines()
     {
         using var dir = new TempDirectory();
         CsvTable.Write(dir.File("data.csv"), ["id", "Caption"], Prompts.Select((p, i) => (IReadOnlyList<string>)[i.ToString(CultureInfo.InvariantCulture), p]));
-        var result = Run("embed-text", "--input", dir.File("data.csv"), "--column", "caption", "--out", dir.File("out.txt"), "--format", "jsonl");
+        var result = CliRunner.Run("embed-text", "--input", dir.File("data.csv"), "--column", "caption", "--out", dir.File("out.txt"), "--format", "jsonl");
         Assert.Equal(0, result.ExitCode);
 
         var lines = File.ReadAllLines(dir.File("out.txt"));
@@ -60,11 +55,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void FormatFollowsTheOutputExtensionWhenNotGiven()
     {
         using var dir = new TempDirectory();
         File.WriteAllLines(dir.File("p.txt"), ["a dog"]);
-        Assert.Equal(0, Run("embed-text", "--input", dir.File("p.txt"), "--out", dir.File("v.jsonl")).ExitCode);
+        Assert.Equal(0, CliRunner.Run("embed-text", "--input", dir.File("p.txt"), "--out", dir.File("v.jsonl")).ExitCode);
         using var json = JsonDocument.Parse(File.ReadAllLines(dir.File("v.jsonl")).Single());
         Assert.Equal("a dog", json.RootElement.GetProperty("prompt").GetString());
     }
@@ -79,10 +75,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     [InlineData("empty-csv-prompt", "Row 2")]
     [InlineData("column-on-txt", "--column")]
     [InlineData("zero-batch", "--batch-size")]
+    [InlineData("unterminated-quote", "never closed")]
+    [InlineData("parquet-out", "unknown extension")]
     public void BadInputExitsWith2AndOneErrorLineAndWritesNothing(string scenario, string expectedMessage)
     {
         using var dir = new TempDirectory();
-        string txt = dir.File("p.txt"), csv = dir.File("p.csv"), output = dir.File("out.csv");
+        string txt = dir.File("p.txt"), csv = dir.File("p.csv"), output = dir.File(scenario == "parquet-out" ? "out.parquet" : "out.csv");
         string[] args = scenario switch
         {
             "missing-file" => ["--input", dir.File("nope.txt")],
@@ -94,6 +92,8 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
             "empty-csv-prompt" => Write(csv, "id,prompt\n1,a cat\n2,\"  \"\n", csv),
             "column-on-txt" => [.. Write(txt, "a cat\n", txt), "--column", "prompt"],
             "zero-batch" => [.. Write(txt, "a cat\n", txt), "--batch-size", "0"],
+            "unterminated-quote" => Write(csv, "id,prompt\n1,\"a cat\n2,a dog\n", csv),
+            "parquet-out" => Write(txt, "a cat\n", txt),
             _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
         };
         var tester = new CommandAppTester(new CommandAppTesterSettings { TrimConsoleOutput = true });
@@ -105,13 +105,26 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
         Assert.Contains(expectedMessage, result.Output);
         Assert.Single(result.Output.Split('\n'), l => l.Trim().Length > 0);
         Assert.False(File.Exists(output));
-        Assert.Empty(Directory.GetFiles(dir.Path, "out.csv*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "out.*"));
+    }
+
+    [Fact]
+    public void WithoutOutTheEmbeddingsGoToStdoutAsCsv()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllLines(dir.File("p.txt"), ["a dog, running"]);
+        var run = CliProcess.Run("embed-text", "--input", dir.File("p.txt"));
+        Assert.True(run.ExitCode == 0, run.Error);
+        var rows = ResultWriterTests.ParseCsv(run.Out);
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("a dog, running", rows[1][0]);
+        Assert.Equal(385, rows[1].Length);
     }
 
     [Fact]
     public void HelpDescribesEveryOption()
     {
-        var result = Run("embed-text", "--help");
+        var result = CliRunner.Run("embed-text", "--help");
         foreach (var option in new[] { "--input", "--column", "--out", "--format", "--batch-size" })
         {
             var line = result.Output.Split('\n').Single(l => l.TrimStart().StartsWith(option + " ", StringComparison.Ordinal));
@@ -120,9 +133,10 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void BenchTextReportsThroughput()
     {
-        var result = Run("bench", "text", "--count", "8", "--batch-size", "4");
+        var result = CliRunner.Run("bench", "text", "--count", "8", "--batch-size", "4");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("prompts/s", result.Output);
         Assert.Contains("batch size: 4", result.Output);

@@ -5,35 +5,7 @@ using Spectre.Console.Cli.Testing;
 
 namespace ReverseSD.MLNet.Tests.Cli;
 
-/// <summary>A tiny generated benchmark (40/10/10 images at 64 px) and one model trained on it with `reversesd train`.</summary>
-public sealed class TinyTrainedModel : IDisposable
-{
-    public TinyTrainedModel()
-    {
-        Environment.SetEnvironmentVariable("CI", "true");
-        SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 40, Validation = 10, Test = 10, ImageSize = 64, Seed = 5 }, Data);
-        TrainResult = Run("train", "--data", Data, "--out", Model, "--epochs", "3", "--vocab", "30", "--batch", "16",
-            "--report", Directory.File("train-report.json"), "--cache-dir", Directory.File("cache"));
-    }
-
-    internal TempDirectory Directory { get; } = new();
-
-    public string Data => Directory.File("data");
-
-    public string Model => Directory.File("model.zip");
-
-    internal CommandAppResult TrainResult { get; }
-
-    internal static CommandAppResult Run(params string[] args)
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester.Run(args);
-    }
-
-    public void Dispose() => Directory.Dispose();
-}
-
+[Trait("Category", "Slow")]
 public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IClassFixture<TinyTrainedModel>
 {
     [Fact]
@@ -57,7 +29,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void EvaluateOfTheSavedZipReproducesTheTrainingReportFromTheImages()
     {
         string reportPath = tiny.Directory.File("eval.json");
-        var result = TinyTrainedModel.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
+        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
         Assert.True(result.ExitCode == 0, result.Output);
         using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
@@ -72,7 +44,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void PredictListsEmbeddingAndTopWordsForAFolderOfImages()
     {
         string folder = Path.Combine(tiny.Data, "test");
-        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder, "--top-words", "4");
+        var result = CliRunner.Run("predict", "--model", tiny.Model, folder, "--top-words", "4");
         Assert.True(result.ExitCode == 0, result.Output);
         using var json = JsonDocument.Parse(result.Output);
         var items = json.RootElement.EnumerateArray().ToList();
@@ -82,11 +54,57 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
             Assert.Equal(384, i.GetProperty("embedding").GetArrayLength());
             Assert.Equal(4, i.GetProperty("top_words").GetArrayLength());
         });
-        var csv = TinyTrainedModel.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
+        var csv = CliRunner.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
         Assert.True(csv.ExitCode == 0, csv.Output);
         var lines = csv.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
         Assert.StartsWith("image,top_words,e0,", lines[0]);
+    }
+
+    [Fact]
+    public void PredictCsvOfSeveralImagesParsesToOneRecordPerImageEqualToTheJson()
+    {
+        string folder = Path.Combine(tiny.Data, "test");
+        var json = CliProcess.Run("predict", "--model", tiny.Model, folder, "--top-words", "3");
+        var csv = CliProcess.Run("predict", "--model", tiny.Model, folder, "--top-words", "3", "--format", "CSV");
+        Assert.True(json.ExitCode == 0, json.Error);
+        Assert.True(csv.ExitCode == 0, csv.Error);
+        Assert.Equal("", csv.Error);
+        using var doc = JsonDocument.Parse(json.Out);
+        var items = doc.RootElement.EnumerateArray().ToList();
+        var rows = ResultWriterTests.ParseCsv(csv.Out);
+        Assert.Equal(["image", "top_words", .. Enumerable.Range(0, 384).Select(i => $"e{i}")], rows[0]);
+        Assert.Equal(items.Count, rows.Count - 1);
+        Assert.Equal(10, items.Count);
+        Assert.All(rows, r => Assert.Equal(2 + 384, r.Length));
+        for (int i = 0; i < items.Count; i++)
+        {
+            Assert.Equal(items[i].GetProperty("image").GetString(), rows[i + 1][0]);
+            Assert.Equal(items[i].GetProperty("top_words").GetRawText(), rows[i + 1][1]);
+            Assert.Equal(items[i].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()),
+                rows[i + 1][2..].Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    [Fact]
+    public void PredictWritesTheSameResultsToOutAndToStdout()
+    {
+        string image = Path.Combine(tiny.Data, "test", "000002.png");
+        string path = tiny.Directory.File("predictions.jsonl");
+        var toFile = CliProcess.Run("predict", "--model", tiny.Model, image, "--out", path);
+        var toStdout = CliProcess.Run("predict", "--model", tiny.Model, image, "--format", "Jsonl");
+        Assert.True(toFile.ExitCode == 0, toFile.Error);
+        Assert.Equal(toStdout.Out, File.ReadAllText(path));
+        Assert.DoesNotContain("{", toFile.Out);
+    }
+
+    [Fact]
+    public void PredictErrorsGoToStderrAndLeaveStdoutEmpty()
+    {
+        var run = CliProcess.Run("predict", "--model", tiny.Directory.File("missing.zip"), Path.Combine(tiny.Data, "test"));
+        Assert.Equal(CliApp.BadInput, run.ExitCode);
+        Assert.Equal("", run.Out);
+        Assert.Contains("missing.zip", Assert.Single(run.ErrorLines));
     }
 
     [Fact]
@@ -96,9 +114,10 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         System.IO.Directory.CreateDirectory(folder);
         File.Copy(Path.Combine(tiny.Data, "test", "000001.png"), Path.Combine(folder, "a.png"), overwrite: true);
         File.WriteAllText(Path.Combine(folder, "b.png"), "not a png");
-        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder);
-        Assert.True(result.ExitCode == 0, result.Output);
-        using var json = JsonDocument.Parse(result.Output);
+        var result = CliProcess.Run("predict", "--model", tiny.Model, folder);
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.StartsWith($"warning: skipped unreadable image '{Path.Combine(folder, "b.png")}'", Assert.Single(result.ErrorLines));
+        using var json = JsonDocument.Parse(result.Out);
         Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
     }
 
@@ -113,7 +132,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         File.WriteAllText(tiny.Directory.File("corrupt.zip"), "not a zip");
         var resolved = args.Select(a => a.Replace("{missing}", tiny.Directory.File("missing")).Replace("{dir}", tiny.Directory.Path)
             .Replace("{data}", tiny.Data).Replace("{corrupt}", tiny.Directory.File("corrupt.zip")).Replace("{model}", tiny.Model)).ToArray();
-        var result = TinyTrainedModel.Run(resolved);
+        var result = CliRunner.Run(resolved);
         Assert.Equal(CliApp.BadInput, result.ExitCode);
         Assert.Single(result.Output.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
     }

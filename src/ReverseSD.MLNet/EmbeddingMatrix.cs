@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace ReverseSD.MLNet.Retrieval;
+namespace ReverseSD.MLNet;
 
 /// <summary>A dense row-major float matrix read from a vector column (one row per data view row).</summary>
 internal sealed class EmbeddingMatrix
@@ -44,7 +44,7 @@ internal sealed class EmbeddingMatrix
     /// </summary>
     public static EmbeddingMatrix Read(IDataView data, string columnName, string role)
     {
-        int d = VectorColumns.RequireSize(data.Schema, columnName, role);
+        int d = InputColumns.RequireFloatVector(data.Schema, columnName, role);
         var column = data.Schema[columnName];
         long? known = data.GetRowCount();
         var values = new float[known is { } count ? checked((int)(count * d)) : 1024 * d];
@@ -67,37 +67,28 @@ internal sealed class EmbeddingMatrix
         if ((long)rows * d != values.Length) Array.Resize(ref values, rows * d);
         return new EmbeddingMatrix(values, rows, d);
     }
-}
 
-/// <summary>Schema checks shared by the estimators of Retrieval/, Ensemble/ and Dakl/.</summary>
-internal static class VectorColumns
-{
-    /// <summary>Requires a known-size float vector column in a schema and returns its size.</summary>
-    public static int RequireSize(DataViewSchema schema, string columnName, string role)
+    /// <summary>Row-major values with each row scaled to unit L2 norm (zero rows stay zero).</summary>
+    internal static float[] NormaliseRows(float[] values, int columns)
     {
-        var column = schema.GetColumnOrNull(columnName)
-            ?? throw new ReverseSdInputException($"The {role} has no column '{columnName}'; set the column name option to an existing float vector column.");
-        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, Size: > 0 } v || n.RawType != typeof(float))
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} is {column.Type}; a known-size float vector (Vector<Single, d>) is needed.");
-        return v.Size;
+        var result = new float[values.Length];
+        for (int start = 0; start < values.Length; start += columns)
+        {
+            double sum = 0;
+            for (int j = 0; j < columns; j++) sum += (double)values[start + j] * values[start + j];
+            double norm = Math.Max(Math.Sqrt(sum), 1e-12);
+            for (int j = 0; j < columns; j++) result[start + j] = (float)(values[start + j] / norm);
+        }
+        return result;
     }
 
-    /// <summary>Requires a known-size float vector column of a given size.</summary>
-    public static void RequireSize(DataViewSchema schema, string columnName, int size, string role)
+    /// <summary>The transpose of a row-major <paramref name="rows"/> × <paramref name="columns"/> matrix.</summary>
+    internal static float[] Transpose(float[] values, int rows, int columns)
     {
-        int actual = RequireSize(schema, columnName, role);
-        if (actual != size)
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} has {actual} values per row; this model was fitted on {size}.");
-    }
-
-    /// <summary>Requires a known-size float vector column in a schema shape (size is not visible there).</summary>
-    public static void Require(SchemaShape shape, string columnName, string role)
-    {
-        var found = shape.Where(c => c.Name == columnName).ToList();
-        if (found.Count == 0)
-            throw new ReverseSdInputException($"The {role} has no column '{columnName}'; set the column name option to an existing float vector column.");
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType is not NumberDataViewType n || n.RawType != typeof(float))
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} is not a known-size float vector.");
+        var result = new float[values.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                result[j * rows + i] = values[i * columns + j];
+        return result;
     }
 }
