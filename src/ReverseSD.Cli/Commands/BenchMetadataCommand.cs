@@ -11,7 +11,7 @@ namespace ReverseSD.Cli.Commands;
 /// `reversesd bench metadata`: writes a DiffusionDB-like metadata.parquet of any size (DiffusionDB's column types, generated
 /// prompts, every 500th image name repeated, one row group per --row-group rows) to measure `data diffusiondb` at scale, e.g. under /usr/bin/time -v.
 /// </summary>
-internal sealed class BenchMetadataCommand(IAnsiConsole console) : Command<BenchMetadataCommand.Settings>
+internal sealed class BenchMetadataCommand(CliStreams streams) : Command<BenchMetadataCommand.Settings>
 {
     /// <summary>Options of `bench metadata`.</summary>
     public sealed class Settings : CommandSettings
@@ -41,9 +41,9 @@ internal sealed class BenchMetadataCommand(IAnsiConsole console) : Command<Bench
         var clock = Stopwatch.StartNew();
         string path = Path.GetFullPath(settings.Out);
         DiffusionDbMetadataSample.Write(path, settings.Rows, settings.RowGroup, settings.Seed, cancellationToken);
-        console.Profile.Out.Writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        streams.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {path}: {settings.Rows} rows in {(settings.Rows + settings.RowGroup - 1) / settings.RowGroup} row groups, {new FileInfo(path).Length / 1e6:F1} MB, {clock.Elapsed.TotalSeconds:F1} s"));
-        console.Profile.Out.Writer.WriteLine(
+        streams.Out.WriteLine(
             $"measure: /usr/bin/time -v reversesd data diffusiondb --source {path} --out DIR --prompts-only   (Maximum resident set size)");
         return 0;
     }

@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd featurize`: fills the feature cache for one shard of a data set (an array-job task), or prints its status.</summary>
-internal sealed class FeaturizeCommand(IAnsiConsole console) : Command<FeaturizeCommand.Settings>
+internal sealed class FeaturizeCommand(IAnsiConsole console, CliStreams streams) : Command<FeaturizeCommand.Settings>
 {
     /// <summary>Options of `featurize`.</summary>
     public sealed class Settings : CommandSettings
@@ -65,8 +65,8 @@ internal sealed class FeaturizeCommand(IAnsiConsole console) : Command<Featurize
         }
     }
 
-    /// <summary>Results go to the plain output writer (never wrapped by the console renderer).</summary>
-    private TextWriter Out => console.Profile.Out.Writer;
+    /// <summary>Summary lines go to the plain output writer (never wrapped by the console renderer), one per split or shard.</summary>
+    private TextWriter Out => streams.Out;
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
