@@ -98,7 +98,7 @@ public sealed class ShardedFeaturizeTests
         var args = job.Args.Select(a => local.GetValueOrDefault(a, a)).ToList();
 
         var pods = Enumerable.Range(0, job.Completions)
-            .Select(k => CliProcess.Start(dir, args, new() { ["JOB_COMPLETION_INDEX"] = k.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+            .Select(k => ChildProcess.Start(dir, args, new() { ["JOB_COMPLETION_INDEX"] = k.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
             .ToList();
         foreach (var pod in pods) pod.WaitForSuccess();
 
@@ -127,12 +127,12 @@ public sealed class ShardedFeaturizeTests
         string cache = dir.File("cache");
         Dictionary<string, string> Task(int k) => new()
         {
-            ["DATA"] = data, ["CACHE"] = cache, ["CHUNK_SIZE"] = "4", ["REVERSESD"] = $"dotnet {CliProcess.Dll}",
+            ["DATA"] = data, ["CACHE"] = cache, ["CHUNK_SIZE"] = "4", ["REVERSESD"] = $"dotnet {ChildProcess.Dll}",
             ["SLURM_ARRAY_TASK_ID"] = k.ToString(System.Globalization.CultureInfo.InvariantCulture), ["SLURM_ARRAY_TASK_COUNT"] = "3",
         };
         string script = Deploy("slurm", "featurize.sbatch");
 
-        var task = CliProcess.Start(dir, [script], Task(1), "bash");
+        var task = ChildProcess.Start(dir, [script], Task(1), "bash");
         string? firstChunk = null;
         var clock = Stopwatch.StartNew();
         while (firstChunk == null && !task.Process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(5))
@@ -147,12 +147,12 @@ public sealed class ShardedFeaturizeTests
         var atKill = Assert.Single(FeatureCache.Status(cache));
         Assert.InRange(atKill.ChunksDone[1], 1, atKill.ChunksTotal[1] - 1);
 
-        var rerun = CliProcess.Start(dir, [script], Task(1), "bash");
+        var rerun = ChildProcess.Start(dir, [script], Task(1), "bash");
         rerun.WaitForSuccess();
         var resumed = System.Text.RegularExpressions.Regex.Match(rerun.Output, @"train shard 1/3: \d+ rows .* (\d+) featurised now, (\d+) already done");
         Assert.True(resumed.Success, rerun.Output);
         Assert.True(int.Parse(resumed.Groups[2].Value) >= 1, rerun.Output);
-        foreach (var other in new[] { CliProcess.Start(dir, [script], Task(0), "bash"), CliProcess.Start(dir, [script], Task(2), "bash") })
+        foreach (var other in new[] { ChildProcess.Start(dir, [script], Task(0), "bash"), ChildProcess.Start(dir, [script], Task(2), "bash") })
             other.WaitForSuccess();
 
         var ml = new MLContext(seed: 1);
@@ -235,7 +235,7 @@ public sealed class ShardedFeaturizeTests
     }
 
     /// <summary>The CLI run in a child process, its output collected.</summary>
-    private sealed class CliProcess
+    private sealed class ChildProcess
     {
         private readonly StringBuilder _output = new();
 
@@ -256,7 +256,7 @@ public sealed class ShardedFeaturizeTests
         }
 
         /// <summary>Starts <c>dotnet reversesd.dll ARGS</c> (or <paramref name="program"/> ARGS) with its own temporary folder under <paramref name="dir"/>.</summary>
-        public static CliProcess Start(TempDirectory dir, IEnumerable<string> args, Dictionary<string, string> environment, string program = "dotnet")
+        public static ChildProcess Start(TempDirectory dir, IEnumerable<string> args, Dictionary<string, string> environment, string program = "dotnet")
         {
             Assert.True(File.Exists(Dll), $"{Dll} is missing: the test project builds the CLI through its project reference.");
             var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -267,7 +267,7 @@ public sealed class ShardedFeaturizeTests
             start.Environment["TMPDIR"] = tmp;
             start.Environment["CI"] = "true";
             foreach (var (name, value) in environment) start.Environment[name] = value;
-            var cli = new CliProcess { Process = new Process { StartInfo = start } };
+            var cli = new ChildProcess { Process = new Process { StartInfo = start } };
             cli.Process.OutputDataReceived += (_, e) => { lock (cli._output) cli._output.AppendLine(e.Data); };
             cli.Process.ErrorDataReceived += (_, e) => { lock (cli._output) cli._output.AppendLine(e.Data); };
             cli.Process.Start();
