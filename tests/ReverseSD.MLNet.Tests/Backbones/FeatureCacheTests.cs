@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ReverseSD.MLNet.Backbones;
+using ReverseSD.MLNet.Evaluation;
 using static ReverseSD.MLNet.Tests.Backbones.BackboneTestData;
 
 namespace ReverseSD.MLNet.Tests.Backbones;
@@ -293,6 +294,29 @@ public sealed class FeatureCacheTests
         Assert.Contains("Shard 1/2", e.Message);
         Assert.Contains("different backbones", e.Message);
         Assert.Contains("'other'", e.Message);
+    }
+
+    [Fact]
+    public void TextOptionStoresEachPromptsEmbeddingAndAChunkWithoutThemIsRecomputedWhenAsked()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 4, corrupt: 1);
+        Assert.Equal(1, FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions()).ChunksComputed);
+        Assert.Null(FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")).Data.Schema.GetColumnOrNull("PromptEmbedding"));
+
+        var withText = FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { IncludePromptEmbeddings = true });
+        var result = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"));
+
+        Assert.Equal(1, withText.ChunksComputed);
+        var cached = PromptEmbeddingEvaluator.ReadVectors(result.Data, "PromptEmbedding");
+        using var encoder = ReverseSD.MLNet.Text.SentenceEncoder.Load();
+        var expected = encoder.Encode(ml.Data.CreateEnumerable<CachedRow>(result.Data, false).Select(r => r.Prompt).ToList());
+        Assert.Equal(4, cached.Length);
+        for (int i = 0; i < cached.Length; i++)
+            Assert.True(cached[i].Zip(expected[i]).Max(p => Math.Abs(p.First - p.Second)) < 1e-5, $"row {i} differs from the encoder's embedding");
+        Assert.Equal(0, FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions()).ChunksComputed);
     }
 
     [Fact]
