@@ -56,6 +56,7 @@ internal static partial class CliApp
         config.AddCommand<Commands.TrainCommand>("train").WithDescription("Train backbone features -> embedding + vocabulary heads; save one model zip.");
         config.AddCommand<Commands.EvaluateCommand>("evaluate").WithDescription("Mean cosine of a model on a split, with baseline, ceiling and per-sample cosines.");
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
+        config.AddCommand<Commands.ServeCommand>("serve").WithDescription("HTTP scoring API and web page over a model zip (loopback by default).");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
         config.AddCommand<Commands.FeaturizeCommand>("featurize").WithDescription("Fill the feature cache for one shard K/N of a data set (Kubernetes Indexed Job / Slurm array task), or --status.");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
@@ -83,6 +84,7 @@ internal static partial class CliApp
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
             bench.AddCommand<Commands.BenchMetadataCommand>("metadata").WithDescription("Write a DiffusionDB-like metadata.parquet of N rows (by row groups) to measure data diffusiondb at scale.");
+            bench.AddCommand<Commands.BenchServeCommand>("serve").WithDescription("Load-test `serve` on a loopback port: requests/s, latency, errors, memory vs batch predict.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
     }
