@@ -29,8 +29,8 @@ internal sealed class BenchMetadataCommand(CliStreams streams) : Command<BenchMe
         public string Out { get; init; } = "metadata.parquet";
 
         [CommandOption("--seed <S>")]
-        [Description("Seed of the generated prompts (default 0).")]
-        public int Seed { get; init; }
+        [Description("Seed of the generated prompts (default 1).")]
+        public int Seed { get; init; } = 1;
 
         public override ValidationResult Validate() =>
             Rows < 1 || RowGroup < 1 ? ValidationResult.Error("--rows and --row-group must be at least 1.") : ValidationResult.Success();

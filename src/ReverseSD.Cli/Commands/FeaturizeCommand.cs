@@ -24,10 +24,10 @@ internal sealed class FeaturizeCommand(IAnsiConsole console, CliStreams streams)
         public string Split { get; init; } = "all";
 
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess).")]
+        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocessing).")]
         public string Backbone { get; init; } = "resnet18";
 
-        [CommandOption("--preprocess <SPEC>")]
+        [CommandOption("--preprocessing <SPEC>")]
         [Description("Preprocessing of an ONNX backbone: compact spec or JSON file.")]
         public string? Preprocess { get; init; }
 

@@ -62,7 +62,7 @@ public sealed class ShardedFeaturizeTests
         using var dir = new TempDirectory();
         WriteDataset(dir.File("data"), "train", 6);
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
-        string[] common = ["featurize", "--data", dir.File("data"), "--backbone", model, "--preprocess", "size=16", "--cache-dir", dir.File("cache")];
+        string[] common = ["featurize", "--data", dir.File("data"), "--backbone", model, "--preprocessing", "size=16", "--cache-dir", dir.File("cache")];
 
         var first = Run([.. common, "--shard", "0/3"]);
         var mixed = Run([.. common, "--shard", "1/2"]);
