@@ -58,6 +58,7 @@ internal static partial class CliApp
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
         config.AddCommand<Commands.ServeCommand>("serve").WithDescription("HTTP scoring API and web page over a model zip (loopback by default).");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
+        config.AddCommand<Commands.FeaturizeCommand>("featurize").WithDescription("Fill the feature cache for one shard K/N of a data set (Kubernetes Indexed Job / Slurm array task), or --status.");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
@@ -91,6 +92,7 @@ internal static partial class CliApp
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
             bench.AddCommand<Commands.BenchBankCommand>("bank").WithDescription("Exact top-k prompt-bank search (ms per query) on a generated bank, against a plain loop.");
             bench.AddCommand<Commands.BenchComposeCommand>("compose").WithDescription("Text inversion on real prompts: held-out prompts' embeddings -> top-1, greedy and beam prompts, with t-tests.");
+            bench.AddCommand<Commands.BenchMetadataCommand>("metadata").WithDescription("Write a DiffusionDB-like metadata.parquet of N rows (by row groups) to measure data diffusiondb at scale.");
             bench.AddCommand<Commands.BenchServeCommand>("serve").WithDescription("Load-test `serve` on a loopback port: requests/s, latency, errors, memory vs batch predict.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
