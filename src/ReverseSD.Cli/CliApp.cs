@@ -195,7 +195,7 @@ internal static partial class CliApp
             return mean.Success ? $" Did you mean '{mean.Groups["name"].Value}'? See 'reversesd --help'." : " See 'reversesd --help'.";
         }
         string option = "--" + unknown.Groups["name"].Value.TrimStart('-');
-        var nearest = CliOptions.Types.Keys.Select(o => (Name: o, Distance: EditDistance(o, option)))
+        var nearest = CliOptions.Visible.Select(o => (Name: o, Distance: EditDistance(o, option)))
             .Where(c => c.Distance <= Math.Max(2, option.Length / 3)).OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal).FirstOrDefault();
         return nearest.Name != null ? $" Did you mean '{nearest.Name}'? See the command's --help." : " See the command's --help.";
     }
@@ -246,16 +246,17 @@ internal static partial class CliApp
 internal static class CliOptions
 {
     /// <summary>"--name" → the type of its property (the first found when several commands declare it).</summary>
-    public static IReadOnlyDictionary<string, Type> Types { get; } = Collect();
+    public static IReadOnlyDictionary<string, Type> Types { get; } = All().GroupBy(o => o.Name).ToDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal);
 
-    private static Dictionary<string, Type> Collect()
-    {
-        var types = new Dictionary<string, Type>(StringComparer.Ordinal);
-        foreach (var settings in typeof(CliApp).Assembly.GetTypes().Where(t => typeof(CommandSettings).IsAssignableFrom(t)))
-            foreach (var property in settings.GetProperties(BindingFlags.Public | BindingFlags.Instance))
-                if (property.GetCustomAttribute<CommandOptionAttribute>() is { } option)
-                    foreach (string name in option.LongNames)
-                        types.TryAdd("--" + name, property.PropertyType);
-        return types;
-    }
+    /// <summary>The names shown in help (old names kept as hidden aliases are never suggested).</summary>
+    public static IReadOnlyList<string> Visible { get; } = All().Where(o => !o.Hidden).Select(o => o.Name).Distinct().ToList();
+
+    private static IEnumerable<(string Name, Type Type, bool Hidden)> All() =>
+        from settings in typeof(CliApp).Assembly.GetTypes()
+        where typeof(CommandSettings).IsAssignableFrom(settings)
+        from property in settings.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        let option = property.GetCustomAttribute<CommandOptionAttribute>()
+        where option != null
+        from name in option.LongNames
+        select ("--" + name, property.PropertyType, option.IsHidden);
 }

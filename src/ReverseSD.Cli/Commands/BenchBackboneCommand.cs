@@ -16,8 +16,7 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder.")]
-        [DefaultValue("resnet18")]
+        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder (default resnet18).")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocessing <SPEC>")]
@@ -25,13 +24,11 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         public string? Preprocessing { get; init; }
 
         [CommandOption("--images <N>")]
-        [Description("Number of generated images to featurise (after 2 warm-up images).")]
-        [DefaultValue(50)]
+        [Description("Number of generated images to featurise (default 50; after 2 warm-up images).")]
         public int Images { get; init; } = 50;
 
         [CommandOption("--image-size <PX>")]
-        [Description("Side of the generated square PNGs (Stable Diffusion images are 512).")]
-        [DefaultValue(512)]
+        [Description("Side of the generated square PNGs (default 512, as Stable Diffusion images).")]
         public int ImageSize { get; init; } = 512;
 
         public override ValidationResult Validate() =>

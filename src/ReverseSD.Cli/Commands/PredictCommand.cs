@@ -25,17 +25,20 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         public string Model { get; init; } = "";
 
         [CommandOption("--format <FORMAT>")]
-        [Description("json (one array), jsonl (one object per line) or csv (one record per image); any case. Default: from --out's extension, else json.")]
+        [Description("json (one array), jsonl (one object per line) or csv (one record per image), any case (default: from --out's extension, else json).")]
         public ResultFormat? Format { get; init; }
 
         [CommandOption("--out <FILE>")]
-        [Description("File to write the results to (written atomically); default: stdout.")]
+        [Description("File to write the results to, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
         [CommandOption("--top-words <N>")]
-        [Description("Vocabulary words to list per image.")]
-        [DefaultValue(10)]
+        [Description("Vocabulary words to list per image (default 10).")]
         public int TopWords { get; init; } = 10;
+
+        [CommandOption("--word-ranking <RANKING>")]
+        [Description("lift (probability ÷ training frequency: words that set this image apart) or probability (raw), any case (default lift).")]
+        public WordRanking WordRanking { get; init; } = WordRanking.Lift;
 
         public override ValidationResult Validate()
         {
@@ -53,7 +56,7 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
-            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped);
+            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped, settings.WordRanking);
             foreach (var s in skipped)
                 streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
             if (predictions.Count == 0)
@@ -74,8 +77,12 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
     /// <summary>One image's result with the field names every command and the README use.</summary>
     internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
         .Text("image", p.ImagePath)
-        .List("top_words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
+        .List("top_words", p.TopWords.Select(Word))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
+
+    /// <summary>A predicted word: word, probability, training_frequency and lift (the last two null for older models).</summary>
+    internal static ResultRecord Word(PredictedWord w) => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)
+        .Nullable("training_frequency", w.TrainingFrequency).Nullable("lift", w.Lift);
 
     /// <summary>Files as given; folders expanded to their image files (<see cref="ImageFiles.Extensions"/>) in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)

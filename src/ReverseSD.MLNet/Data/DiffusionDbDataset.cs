@@ -62,6 +62,9 @@ public static class DiffusionDbDataset
             throw new ReverseSdInputException("no DiffusionDB source given: pass part-XXXXXX folders or zips, part json files or metadata.parquet.");
 
         var read = DiffusionDbReader.Read(sources, new DiffusionDbReaderOptions { MaxPairs = options.MaxPairs }, progress, cancellationToken);
+        if (read.Pairs.Count == 0)
+            throw new ReverseSdInputException(
+                $"No image/prompt pair found in {string.Join(", ", sources.Select(p => $"'{p}'"))}: give DiffusionDB part-XXXXXX folders or zips, part json files, metadata.parquet, or PNGs with a prompt text chunk.");
         progress?.Report(new ProgressReport("filter", 0, 0, $"{read.Pairs.Count} pairs"));
         var filtered = PromptFilters.Apply(read.Pairs, p => p.Prompt, (p, t) => p with { Prompt = t }, cancellationToken);
         var kept = filtered.Kept;
