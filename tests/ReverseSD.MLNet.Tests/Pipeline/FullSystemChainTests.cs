@@ -99,7 +99,7 @@ public sealed class FullSystemChainTests
         Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("Embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
         VectorData.AssertClose(embeddings.Take(3).ToArray(), fresh, 1e-5);
     }
 
