@@ -11,7 +11,7 @@ using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;
 using ReverseSD.MLNet.Tests.Cli;
 
-namespace ReverseSD.MLNet.Tests.Pipeline;
+namespace ReverseSD.MLNet.Tests.FullSystem;
 
 /// <summary>
 /// The full system (two backbones + heads, ensemble, DAKL, nearest prompts) as one estimator chain with one Fit on one data
