@@ -102,6 +102,44 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
     }
 
+    [Fact]
+    public void PredictOfALoadedZipRunsTheFastPathAndGivesTheMlNetChainsNumbers()
+    {
+        var ml = new Microsoft.ML.MLContext(1);
+        var model = MLNet.Pipeline.ReverseSdModel.Load(ml, tiny.Model);
+        try
+        {
+            var images = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+            string corrupt = tiny.Directory.File("fast-corrupt.png");
+            File.WriteAllText(corrupt, "not a png");
+            images.Insert(3, corrupt);
+            using (var scorer = MLNet.Pipeline.ModelImageScorer.Create(ml, model))
+                Assert.True(scorer.UsesFastPath);
+
+            var streamed = MLNet.Pipeline.ReverseSdModel.PredictStream(ml, model, images, topWords: 3, chunkSize: 4).ToList();
+
+            Assert.Equal(images, streamed.Select(r => r.ImagePath));
+            Assert.Equal([corrupt], streamed.Where(r => r.Prediction == null).Select(r => r.ImagePath));
+            var readable = images.Where(i => i != corrupt).ToList();
+            var chain = model.Transform(ml.Data.LoadFromEnumerable(readable.Select(p => new PathRow { ImagePath = p }).ToList()));
+            var expected = MLNet.Evaluation.PromptEmbeddingEvaluator.ReadVectors(chain, "PredictedEmbedding");
+            var actual = streamed.Where(r => r.Prediction != null).Select(r => r.Prediction!.Embedding).ToList();
+            Assert.Equal(expected.Length, actual.Count);
+            for (int i = 0; i < actual.Count; i++)
+                Assert.All(expected[i].Zip(actual[i]), p => Assert.True(MathF.Abs(p.First - p.Second) <= 1e-4f, $"image {i}: {p.First} vs {p.Second}"));
+            Assert.All(streamed.Where(r => r.Prediction != null), r => Assert.Equal(3, r.Prediction!.TopWords.Count));
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
     [Theory]
     [InlineData("train", "--data", "{missing}", "--out", "{dir}/m.zip")]
     [InlineData("evaluate", "--model", "{missing}.zip", "--data", "{data}")]
