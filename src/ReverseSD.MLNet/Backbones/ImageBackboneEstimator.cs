@@ -26,10 +26,10 @@ public sealed class ImageBackboneOptions
     public static class Defaults
     {
         /// <summary>"ImagePath".</summary>
-        public const string InputColumnName = "ImagePath";
+        public const string InputColumnName = ColumnNames.ImagePath;
 
         /// <summary>"ImageFeatures".</summary>
-        public const string OutputColumnName = "ImageFeatures";
+        public const string OutputColumnName = ColumnNames.ImageFeatures;
     }
 }
 
@@ -80,7 +80,7 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        CheckInput(inputSchema);
+        InputColumns.RequireText(inputSchema, _options.InputColumnName, Role);
         _schemaChain ??= Chain();
         return _schemaChain.GetOutputSchema(inputSchema);
     }
@@ -89,30 +89,11 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     public ImageBackboneTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var column = input.Schema.GetColumnOrNull(_options.InputColumnName);
-        if (column == null)
-            throw MissingColumn(input.Schema.Where(c => !c.IsHidden).Select(c => c.Name));
-        if (column.Value.Type is not TextDataViewType)
-            throw WrongType(column.Value.Type.ToString() ?? "?");
+        InputColumns.RequireText(input.Schema, _options.InputColumnName, Role);
         return new ImageBackboneTransformer(Chain().Fit(input), _backbone, _options.OutputColumnName);
     }
 
-    private void CheckInput(SchemaShape inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        var found = inputSchema.Where(c => c.Name == _options.InputColumnName).ToList();
-        if (found.Count == 0)
-            throw MissingColumn(inputSchema.Select(c => c.Name));
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
-            throw WrongType(column.ItemType + (column.Kind == SchemaShape.Column.VectorKind.Scalar ? "" : " vector"));
-    }
-
-    private ReverseSdInputException MissingColumn(IEnumerable<string> columns) => new(
-        $"The image backbone needs a text column '{_options.InputColumnName}' of image paths; the input has: {string.Join(", ", columns)}.");
-
-    private ReverseSdInputException WrongType(string actual) => new(
-        $"The image backbone's input column '{_options.InputColumnName}' must be text (an image path), but it is {actual}.");
+    private const string Role = "image backbone (image file paths)";
 
     /// <summary>
     /// A new chain of ML.NET stages; ML.NET's ONNX estimator creates its session when built and returns that same

@@ -43,7 +43,7 @@ internal static class DaklBenchmark
         progress?.Report(new ProgressReport("kernel ridge", 1, 1));
 
         clock.Restart();
-        long onnxBytes = solution.Compile("EnsembleEmbedding", "PredictedEmbedding").LongLength;
+        long onnxBytes = solution.Compile(ColumnNames.EnsembleEmbedding, ColumnNames.PredictedEmbedding).LongLength;
         var compile = clock.Elapsed;
         var t = solution.Timings;
         return new DaklBenchmarkResult(generation, kMeans, targetsTime, t.Kernel, t.Solve, t.Weights, compile, iterations, onnxBytes, t.UsedFloat64Solve,

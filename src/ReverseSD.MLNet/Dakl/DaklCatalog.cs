@@ -10,9 +10,9 @@ public static class DaklCatalog
     public static DomainAdaptiveKernelEstimator DomainAdaptiveKernel(
         this RegressionCatalog.RegressionTrainers catalog,
         IDataView? targetDomainData,
-        string inputColumnName = "EnsembleEmbedding",
-        string labelColumnName = "PromptEmbedding",
-        string outputColumnName = "PredictedEmbedding",
+        string inputColumnName = ColumnNames.EnsembleEmbedding,
+        string labelColumnName = ColumnNames.PromptEmbedding,
+        string outputColumnName = ColumnNames.PredictedEmbedding,
         int numberOfCentroids = 10_000,
         float gamma = 0.001f,
         float alpha = 10f)

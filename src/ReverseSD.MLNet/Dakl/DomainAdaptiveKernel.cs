@@ -20,13 +20,13 @@ public enum CentroidTarget
 public sealed class DomainAdaptiveKernelOptions
 {
     /// <summary>The ensemble's predicted embedding z (input of the meta-regression).</summary>
-    public string InputColumnName { get; set; } = "EnsembleEmbedding";
+    public string InputColumnName { get; set; } = ColumnNames.EnsembleEmbedding;
 
     /// <summary>The true prompt embedding of the training samples.</summary>
-    public string LabelColumnName { get; set; } = "PromptEmbedding";
+    public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
 
     /// <summary>The adapted, unit-norm embedding.</summary>
-    public string OutputColumnName { get; set; } = "PredictedEmbedding";
+    public string OutputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
     /// <summary>
     /// Unlabelled target-domain samples X̄ (e.g. validation + test images' ensemble embeddings, never their prompts); they enter
@@ -127,7 +127,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         if (!Enum.IsDefined(options.CentroidTarget) || !Enum.IsDefined(options.KMeansEngine) || !Enum.IsDefined(options.KMeansInitialization))
             throw new ArgumentOutOfRangeException(nameof(options), "Unknown CentroidTarget, KMeansEngine or KMeansInitialization value.");
         if (options.TargetDomainData != null)
-            VectorColumns.RequireSize(options.TargetDomainData.Schema, options.TargetDomainColumnName ?? options.InputColumnName, "target-domain data");
+            InputColumns.RequireFloatVector(options.TargetDomainData.Schema, options.TargetDomainColumnName ?? options.InputColumnName, "target-domain data");
         _mlContext = mlContext;
         _options = options;
     }
@@ -137,7 +137,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        VectorColumns.Require(inputSchema, _options.InputColumnName, "input data (DAKL input)");
+        InputColumns.RequireFloatVector(inputSchema, _options.InputColumnName, "input data (DAKL input)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 

@@ -25,7 +25,7 @@ public sealed class EmbeddingEnsembleOptions
     public string[] InputColumnNames { get; set; } = [];
 
     /// <summary>The combined, unit-norm embedding.</summary>
-    public string OutputColumnName { get; set; } = "EnsembleEmbedding";
+    public string OutputColumnName { get; set; } = ColumnNames.EnsembleEmbedding;
 
     /// <summary>The combination rule.</summary>
     public EnsembleCombination Combination { get; set; } = EnsembleCombination.Mean;
@@ -40,7 +40,7 @@ public sealed class EmbeddingEnsembleOptions
     public IDataView? ValidationData { get; set; }
 
     /// <summary>The true embedding column used by the weight search.</summary>
-    public string LabelColumnName { get; set; } = "PromptEmbedding";
+    public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
 }
 
 /// <summary>
@@ -90,7 +90,7 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         foreach (string name in _options.InputColumnNames)
-            VectorColumns.Require(inputSchema, name, "input data (ensemble member)");
+            InputColumns.RequireFloatVector(inputSchema, name, "input data (ensemble member)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
@@ -125,9 +125,9 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
 
     private int MemberSize(DataViewSchema schema, string role)
     {
-        int d = VectorColumns.RequireSize(schema, _options.InputColumnNames[0], role + " (ensemble member)");
+        int d = InputColumns.RequireFloatVector(schema, _options.InputColumnNames[0], role + " (ensemble member)");
         foreach (string name in _options.InputColumnNames.Skip(1))
-            VectorColumns.RequireSize(schema, name, d, role + $" (ensemble member; all members need the size of '{_options.InputColumnNames[0]}')");
+            InputColumns.RequireFloatVector(schema, name, d, role + $" (ensemble member; all members need the size of '{_options.InputColumnNames[0]}')");
         return d;
     }
 

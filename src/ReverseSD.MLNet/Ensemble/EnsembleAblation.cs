@@ -15,7 +15,7 @@ public static class EnsembleAblation
     /// <paramref name="weights"/> (one per member) are restricted to the subset and renormalised.
     /// </summary>
     public static IReadOnlyList<EnsembleAblationRow> Evaluate(
-        IDataView data, IReadOnlyList<string> memberColumnNames, string labelColumnName = "PromptEmbedding",
+        IDataView data, IReadOnlyList<string> memberColumnNames, string labelColumnName = ColumnNames.PromptEmbedding,
         EnsembleCombination combination = EnsembleCombination.Mean, float[]? weights = null)
     {
         ArgumentNullException.ThrowIfNull(data);

@@ -10,7 +10,7 @@ public static class EnsembleCatalog
     public static EmbeddingEnsembleEstimator CombineEmbeddings(
         this TransformsCatalog catalog,
         string[] inputColumnNames,
-        string outputColumnName = "EnsembleEmbedding",
+        string outputColumnName = ColumnNames.EnsembleEmbedding,
         EnsembleCombination combination = EnsembleCombination.Mean,
         float[]? weights = null)
         => catalog.CombineEmbeddings(new EmbeddingEnsembleOptions

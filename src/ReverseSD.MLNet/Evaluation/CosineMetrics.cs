@@ -58,7 +58,7 @@ public static class PromptEmbeddingEvaluator
     }
 
     /// <summary>Mean cosine between two vector columns of <paramref name="scored"/> (default "PredictedEmbedding" vs "PromptEmbedding").</summary>
-    public static CosineMetrics Evaluate(IDataView scored, string predictedColumnName = "PredictedEmbedding", string targetColumnName = "PromptEmbedding")
+    public static CosineMetrics Evaluate(IDataView scored, string predictedColumnName = ColumnNames.PredictedEmbedding, string targetColumnName = ColumnNames.PromptEmbedding)
     {
         ArgumentNullException.ThrowIfNull(scored);
         return Evaluate(ReadVectors(scored, predictedColumnName), ReadVectors(scored, targetColumnName));

@@ -16,8 +16,8 @@ public static class HeadsCatalog
         double learningRate = PromptEmbeddingHeadsTrainer.Defaults.LearningRate,
         int batchSize = PromptEmbeddingHeadsTrainer.Defaults.BatchSize,
         int seed = PromptEmbeddingHeadsTrainer.Defaults.Seed,
-        string featureColumnName = "ImageFeatures", string labelColumnName = "PromptEmbedding",
-        string vocabularyLabelsColumnName = "VocabularyLabels", string outputColumnName = "PredictedEmbedding")
+        string featureColumnName = ColumnNames.ImageFeatures, string labelColumnName = ColumnNames.PromptEmbedding,
+        string vocabularyLabelsColumnName = ColumnNames.VocabularyLabels, string outputColumnName = ColumnNames.PredictedEmbedding)
         => PromptEmbeddingHeads(catalog, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = configuration,

@@ -49,19 +49,19 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     public sealed class Options
     {
         /// <summary>Input column of image features (known-size Single vector).</summary>
-        public string FeatureColumnName { get; set; } = "ImageFeatures";
+        public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
         /// <summary>Target column: the prompt's sentence embedding s(y).</summary>
-        public string LabelColumnName { get; set; } = "PromptEmbedding";
+        public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
 
         /// <summary>Multi-hot vocabulary labels column (paper Eq. 2); its slot names, when present, name the words.</summary>
-        public string VocabularyLabelsColumnName { get; set; } = "VocabularyLabels";
+        public string VocabularyLabelsColumnName { get; set; } = ColumnNames.VocabularyLabels;
 
         /// <summary>Output column of the predicted, L2-normalised embedding.</summary>
-        public string OutputColumnName { get; set; } = "PredictedEmbedding";
+        public string OutputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
         /// <summary>Output column of the vocabulary head's sigmoid probabilities.</summary>
-        public string ProbabilitiesColumnName { get; set; } = "VocabularyProbabilities";
+        public string ProbabilitiesColumnName { get; set; } = ColumnNames.VocabularyProbabilities;
 
         /// <summary>Head wiring (Fig. 3) or the embedding head alone.</summary>
         public HeadConfiguration Configuration { get; set; } = Defaults.Configuration;
@@ -183,10 +183,10 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        RequireVector(inputSchema, _options.FeatureColumnName, "features");
-        RequireVector(inputSchema, _options.LabelColumnName, "target embedding");
+        InputColumns.RequireFloatVector(inputSchema, _options.FeatureColumnName, "heads' input (image features)");
+        InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "heads' input (target embedding)");
         if (_options.Configuration != HeadConfiguration.Vanilla)
-            RequireVector(inputSchema, _options.VocabularyLabelsColumnName, "vocabulary labels");
+            InputColumns.RequireFloatVector(inputSchema, _options.VocabularyLabelsColumnName, "heads' input (vocabulary labels)");
         var outputs = new List<(string, DataViewType)> { (_options.OutputColumnName, SchemaShapes.FloatVector) };
         if (_options.Configuration != HeadConfiguration.Vanilla)
         {
@@ -258,10 +258,10 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
     internal (int Features, int Embedding, int Vocabulary) CheckColumns(DataViewSchema schema, string what)
     {
-        int features = KnownSizeVector(schema, _options.FeatureColumnName, "features", what);
-        int embedding = KnownSizeVector(schema, _options.LabelColumnName, "target embedding", what);
+        int features = InputColumns.RequireFloatVector(schema, _options.FeatureColumnName, $"heads' {what} (image features)");
+        int embedding = InputColumns.RequireFloatVector(schema, _options.LabelColumnName, $"heads' {what} (target embedding)");
         int vocabulary = _options.Configuration == HeadConfiguration.Vanilla
-            ? 0 : KnownSizeVector(schema, _options.VocabularyLabelsColumnName, "vocabulary labels", what);
+            ? 0 : InputColumns.RequireFloatVector(schema, _options.VocabularyLabelsColumnName, $"heads' {what} (vocabulary labels)");
         return (features, embedding, vocabulary);
     }
 
@@ -311,24 +311,5 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             rows.Add(row);
         }
         return rows.ToArray();
-    }
-
-    private static int KnownSizeVector(DataViewSchema schema, string name, string role, string what)
-    {
-        var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The {what} has no {role} column '{name}'.");
-        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, Size: > 0 } vector || n != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' of the {what} must be a known-size Single vector; it is {column.Type}.");
-        return vector.Size;
-    }
-
-    private static void RequireVector(SchemaShape schema, string name, string role)
-    {
-        var found = schema.Where(c => c.Name == name).ToList();
-        if (found.Count == 0)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The input has no {role} column '{name}'.");
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{name}' must be a known-size Single vector; it is {column.Kind} of {column.ItemType}.");
     }
 }

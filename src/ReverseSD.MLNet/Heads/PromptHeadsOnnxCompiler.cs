@@ -13,10 +13,10 @@ public static class ReverseSdModelFormat
     public const string Version = "reversesd-model/1";
 
     /// <summary>Name of the one-string output column that carries <see cref="Version"/>.</summary>
-    public const string InfoColumnName = "ModelInfo";
+    public const string InfoColumnName = ColumnNames.ModelInfo;
 
     /// <summary>Name of the output column that carries the vocabulary words (same order as "VocabularyProbabilities").</summary>
-    public const string VocabularyWordsColumnName = "VocabularyWords";
+    public const string VocabularyWordsColumnName = ColumnNames.VocabularyWords;
 }
 
 /// <summary>Column names of a compiled heads graph.</summary>

@@ -2,7 +2,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
 
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Onnx;
 
@@ -30,7 +29,7 @@ internal sealed class CompiledTransformer : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         foreach (var (name, size) in _inputs)
-            VectorColumns.RequireSize(schema, name, size, _role);
+            InputColumns.RequireFloatVector(schema, name, size, _role);
     }
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)

@@ -179,9 +179,9 @@ public static class ReverseSdEnsemble
     /// <summary>Name of a member's copied embedding column inside the saved chain (1-based).</summary>
     public static string MemberColumnName(int member) => $"MemberEmbedding{member}";
 
-    private const string EnsembleColumn = "EnsembleEmbedding";
-    private const string Output = "PredictedEmbedding";
-    private const string Label = "PromptEmbedding";
+    private const string EnsembleColumn = ColumnNames.EnsembleEmbedding;
+    private const string Output = ColumnNames.PredictedEmbedding;
+    private const string Label = ColumnNames.PromptEmbedding;
 
     /// <summary>Trains the members and the ensemble on DATA/train (validation on DATA/validation when present), evaluates on DATA/test.</summary>
     public static ReverseSdEnsembleTrainedModel Train(MLContext mlContext, string dataDirectory, ReverseSdEnsembleOptions options,
@@ -291,12 +291,12 @@ public static class ReverseSdEnsemble
                 var mo = options.Members[k];
                 string cache = mo.CacheDirectory ?? Path.Combine(dataDirectory, ".cache");
                 var features = FeatureCache.GetOrCompute(ml, backbones[k], dataDirectory, split, cache, progress, cancellationToken);
-                var imagePaths = features.Data.GetColumn<string>("ImagePath").ToList();
+                var imagePaths = features.Data.GetColumn<string>(ColumnNames.ImagePath).ToList();
                 if (k == 0)
                 {
                     paths[split] = imagePaths;
-                    prompts[split] = features.Data.GetColumn<string>("Prompt").ToList();
-                    firstFeatures[split] = PromptEmbeddingEvaluator.ReadVectors(features.Data, "ImageFeatures").ToArray();
+                    prompts[split] = features.Data.GetColumn<string>(ColumnNames.Prompt).ToList();
+                    firstFeatures[split] = PromptEmbeddingEvaluator.ReadVectors(features.Data, ColumnNames.ImageFeatures).ToArray();
                 }
                 else if (!imagePaths.SequenceEqual(paths[split], StringComparer.Ordinal))
                 {
@@ -415,9 +415,9 @@ public static class ReverseSdEnsemble
         if (options.KnnNeighbors > 0)
         {
             int f = firstFeatures["train"][0].Length;
-            using var knn = ml.Regression.Trainers.NearestNeighborPrompts("ImageFeatures", Label, Output, options.KnnNeighbors)
-                .Fit(new VectorTableDataView(("ImageFeatures", f, firstFeatures["train"]), (Label, d, targets["train"])));
-            var knnTest = Apply(knn, firstFeatures["test"], "ImageFeatures", Output, f);
+            using var knn = ml.Regression.Trainers.NearestNeighborPrompts(ColumnNames.ImageFeatures, Label, Output, options.KnnNeighbors)
+                .Fit(new VectorTableDataView((ColumnNames.ImageFeatures, f, firstFeatures["train"]), (Label, d, targets["train"])));
+            var knnTest = Apply(knn, firstFeatures["test"], ColumnNames.ImageFeatures, Output, f);
             rows.Add(($"kNN regression (k = {options.KnnNeighbors}, {memberNames[0]} features)", PromptEmbeddingEvaluator.Evaluate(knnTest, testTargets)));
         }
         var meanEmbedding = PromptEmbeddingEvaluator.MeanEmbedding(targets["train"]);

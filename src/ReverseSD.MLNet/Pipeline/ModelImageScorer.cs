@@ -15,7 +15,7 @@ namespace ReverseSD.MLNet.Pipeline;
 /// </summary>
 internal sealed class ModelImageScorer : IDisposable
 {
-    private const string FeaturesColumn = ImageBackboneOptions.Defaults.OutputColumnName;
+    private const string FeaturesColumn = ColumnNames.ImageFeatures;
 
     private static readonly ConditionalWeakTable<ITransformer, string> LoadedFrom = [];
 

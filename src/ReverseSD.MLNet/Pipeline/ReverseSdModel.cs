@@ -94,7 +94,7 @@ public sealed record ImagePredictionResult(string ImagePath, PromptPrediction? P
 public static partial class ReverseSdModel
 {
     /// <summary>The column the saved model reads: the image file path.</summary>
-    public const string ImagePathColumnName = "ImagePath";
+    public const string ImagePathColumnName = ColumnNames.ImagePath;
 
     private sealed class ImageInput
     {
@@ -227,9 +227,9 @@ public static partial class ReverseSdModel
     /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>
     private static IReadOnlyList<PromptPrediction> ReadPredictions(IDataView scored, int topWords)
     {
-        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, "PredictedEmbedding");
-        bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
-        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, "VocabularyProbabilities") : null;
+        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
+        bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
+        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
         var words = hasWords ? Strings(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
         return embeddings.Select((e, i) => new PromptPrediction("", e,
             probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
@@ -251,7 +251,7 @@ public static partial class ReverseSdModel
         using (var scorer = ModelImageScorer.Create(mlContext, model))
         {
             foreach (var (path, embedding, problem) in scorer.Score(rows.Select(r => r.ImagePath).ToList(), DefaultPredictChunkSize,
-                view => PromptEmbeddingEvaluator.ReadVectors(view, "PredictedEmbedding"), cancellationToken))
+                view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken))
             {
                 if (embedding != null) predicted.Add(embedding);
                 else unreadable.Add(path);
@@ -348,10 +348,10 @@ public static partial class ReverseSdModel
         return new SplitData
         {
             Name = split,
-            Features = PromptEmbeddingEvaluator.ReadVectors(result.Data, "ImageFeatures"),
-            Prompts = result.Data.GetColumn<string>("Prompt").ToList(),
+            Features = PromptEmbeddingEvaluator.ReadVectors(result.Data, ColumnNames.ImageFeatures),
+            Prompts = result.Data.GetColumn<string>(ColumnNames.Prompt).ToList(),
             VisualPrompts = result.Data.GetColumn<string>("VisualPrompt").ToList(),
-            ImagePaths = result.Data.GetColumn<string>("ImagePath").ToList(),
+            ImagePaths = result.Data.GetColumn<string>(ColumnNames.ImagePath).ToList(),
             Skipped = result.Skipped.Count,
         };
     }
@@ -460,7 +460,7 @@ public static partial class ReverseSdModel
             problem = "(not a ReverseSD model: it does not read an 'ImagePath' column)";
             return null;
         }
-        var column = features.GetColumnOrNull("ImageFeatures");
+        var column = features.GetColumnOrNull(ColumnNames.ImageFeatures);
         if (column is not { Type: VectorDataViewType { Size: > 0 } vector })
         {
             problem = "(not a ReverseSD model: no 'ImageFeatures' stage)";

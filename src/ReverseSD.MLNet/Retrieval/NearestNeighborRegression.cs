@@ -23,13 +23,13 @@ public enum NeighborWeighting
 public sealed class NearestNeighborRegressionOptions
 {
     /// <summary>The feature space searched for neighbours (e.g. backbone image features).</summary>
-    public string FeatureColumnName { get; set; } = "ImageFeatures";
+    public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
     /// <summary>The target embedding of each training sample.</summary>
-    public string LabelColumnName { get; set; } = "PromptEmbedding";
+    public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
 
     /// <summary>The predicted (unit-norm) embedding.</summary>
-    public string OutputColumnName { get; set; } = "PredictedEmbedding";
+    public string OutputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
     /// <summary>Number of neighbours; capped at the number of training samples.</summary>
     public int NumberOfNeighbors { get; set; } = 10;
@@ -78,7 +78,7 @@ public sealed class NearestNeighborRegressionEstimator : IEstimator<NearestNeigh
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        VectorColumns.Require(inputSchema, _options.FeatureColumnName, "input data (feature column)");
+        InputColumns.RequireFloatVector(inputSchema, _options.FeatureColumnName, "input data (feature column)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 

@@ -9,7 +9,7 @@ namespace ReverseSD.MLNet.Retrieval;
 public sealed class NearestPromptsOptions
 {
     /// <summary>The predicted embedding to look up.</summary>
-    public string InputColumnName { get; set; } = "PredictedEmbedding";
+    public string InputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
     /// <summary>Output: the k nearest bank prompts, nearest first (text vector).</summary>
     public string PromptsColumnName { get; set; } = "NearestPrompts";
@@ -21,10 +21,10 @@ public sealed class NearestPromptsOptions
     public int NumberOfPrompts { get; set; } = 5;
 
     /// <summary>The prompt text column of the bank.</summary>
-    public string BankPromptColumnName { get; set; } = "Prompt";
+    public string BankPromptColumnName { get; set; } = ColumnNames.Prompt;
 
     /// <summary>The prompt embedding column of the bank.</summary>
-    public string BankEmbeddingColumnName { get; set; } = "PromptEmbedding";
+    public string BankEmbeddingColumnName { get; set; } = ColumnNames.PromptEmbedding;
 }
 
 /// <summary>
@@ -60,7 +60,7 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         var text = promptBank.Schema.GetColumnOrNull(options.BankPromptColumnName);
         if (text is not { Type: TextDataViewType })
             throw new ReverseSdInputException($"The prompt bank has no text column '{options.BankPromptColumnName}'; set BankPromptColumnName.");
-        VectorColumns.RequireSize(promptBank.Schema, options.BankEmbeddingColumnName, "prompt bank");
+        InputColumns.RequireFloatVector(promptBank.Schema, options.BankEmbeddingColumnName, "prompt bank");
         _mlContext = mlContext;
         _bank = promptBank;
         _options = options;
@@ -71,7 +71,7 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        VectorColumns.Require(inputSchema, _options.InputColumnName, "input data");
+        InputColumns.RequireFloatVector(inputSchema, _options.InputColumnName, "input data");
         return SchemaShapes.WithColumns(inputSchema,
             (_options.PromptsColumnName, new VectorDataViewType(TextDataViewType.Instance, 1)),
             (_options.ScoresColumnName, SchemaShapes.FloatVector));
@@ -83,7 +83,7 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         ArgumentNullException.ThrowIfNull(input);
         var (prompts, embeddings) = ReadBank();
         int d = embeddings.Columns;
-        VectorColumns.RequireSize(input.Schema, _options.InputColumnName, d, "input data (must match the bank's embedding size)");
+        InputColumns.RequireFloatVector(input.Schema, _options.InputColumnName, d, "input data (must match the bank's embedding size)");
         int k = Math.Min(_options.NumberOfPrompts, prompts.Count);
 
         var g = new OnnxGraphBuilder("nearest_prompts");

@@ -8,9 +8,9 @@ public static class RetrievalCatalog
     /// <summary>kNN regression of the prompt embedding from a feature space (paper §4.10); see <see cref="NearestNeighborRegressionEstimator"/>.</summary>
     public static NearestNeighborRegressionEstimator NearestNeighborPrompts(
         this RegressionCatalog.RegressionTrainers catalog,
-        string featureColumnName = "ImageFeatures",
-        string labelColumnName = "PromptEmbedding",
-        string outputColumnName = "PredictedEmbedding",
+        string featureColumnName = ColumnNames.ImageFeatures,
+        string labelColumnName = ColumnNames.PromptEmbedding,
+        string outputColumnName = ColumnNames.PredictedEmbedding,
         int numberOfNeighbors = 10,
         NeighborWeighting weighting = NeighborWeighting.Similarity,
         float temperature = 0.05f)
@@ -35,7 +35,7 @@ public static class RetrievalCatalog
     public static NearestPromptsEstimator NearestPrompts(
         this TransformsCatalog catalog,
         IDataView promptBank,
-        string inputColumnName = "PredictedEmbedding",
+        string inputColumnName = ColumnNames.PredictedEmbedding,
         int numberOfPrompts = 5,
         string promptsColumnName = "NearestPrompts",
         string scoresColumnName = "NearestPromptScores")

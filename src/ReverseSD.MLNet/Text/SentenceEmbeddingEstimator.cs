@@ -38,15 +38,16 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
     public static class Defaults
     {
         /// <summary>The project's embedding column.</summary>
-        public const string OutputColumnName = "PromptEmbedding";
+        public const string OutputColumnName = ColumnNames.PromptEmbedding;
 
         /// <summary>The project's prompt column.</summary>
-        public const string InputColumnName = "Prompt";
+        public const string InputColumnName = ColumnNames.Prompt;
 
         /// <summary>Texts per ONNX Runtime call.</summary>
         public const int BatchSize = SentenceEncoder.DefaultBatchSize;
     }
 
+    internal const string Role = "sentence encoder (prompts to embed)";
     private readonly Options _options;
 
     /// <summary>Creates the estimator; the options are checked here (the message names the bad option).</summary>
@@ -77,20 +78,14 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
     public SentenceEmbeddingTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        SentenceEmbeddingTransformer.CheckInputColumn(input.Schema, _options.InputColumnName);
+        InputColumns.RequireText(input.Schema, _options.InputColumnName, Role);
         return new SentenceEmbeddingTransformer(_options);
     }
 
     /// <summary>The input schema plus a 384-d float vector column; a missing or non-text input column is a <see cref="ReverseSdInputException"/>.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        var found = inputSchema.Where(c => c.Name == _options.InputColumnName).ToList();
-        if (found.Count == 0)
-            throw new ReverseSdInputException(SentenceEmbeddingTransformer.MissingColumnMessage(_options.InputColumnName, inputSchema.Select(c => c.Name)));
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
-            throw new ReverseSdInputException(SentenceEmbeddingTransformer.WrongTypeMessage(_options.InputColumnName, $"{column.Kind} of {column.ItemType}"));
-
+        InputColumns.RequireText(inputSchema, _options.InputColumnName, Role);
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 }

@@ -32,7 +32,7 @@ public sealed class SentenceEmbeddingTransformer : ITransformer, IDisposable
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        CheckInputColumn(inputSchema, InputColumnName);
+        InputColumns.RequireText(inputSchema, InputColumnName, SentenceEmbeddingEstimator.Role);
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
         builder.AddColumn(OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, SentenceEncoder.Dimension));
@@ -65,18 +65,4 @@ public sealed class SentenceEmbeddingTransformer : ITransformer, IDisposable
         _disposed = true;
         _encoder.Dispose();
     }
-
-    internal static void CheckInputColumn(DataViewSchema schema, string name)
-    {
-        var column = schema.GetColumnOrNull(name)
-            ?? throw new ReverseSdInputException(MissingColumnMessage(name, schema.Where(c => !c.IsHidden).Select(c => c.Name)));
-        if (column.Type is not TextDataViewType)
-            throw new ReverseSdInputException(WrongTypeMessage(name, column.Type.ToString() ?? column.Type.GetType().Name));
-    }
-
-    internal static string MissingColumnMessage(string name, IEnumerable<string> existing) =>
-        $"Input column '{name}' not found (columns: {string.Join(", ", existing)}): the sentence encoder needs a text column of prompts; set InputColumnName.";
-
-    internal static string WrongTypeMessage(string name, string type) =>
-        $"Input column '{name}' is {type}, but the sentence encoder needs a scalar text column.";
 }

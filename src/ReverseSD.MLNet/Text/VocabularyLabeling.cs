@@ -22,10 +22,10 @@ public sealed class VocabularyLabelingOptions
     public static class Defaults
     {
         /// <summary>"Prompt".</summary>
-        public const string InputColumnName = "Prompt";
+        public const string InputColumnName = ColumnNames.Prompt;
 
         /// <summary>"VocabularyLabels".</summary>
-        public const string OutputColumnName = "VocabularyLabels";
+        public const string OutputColumnName = ColumnNames.VocabularyLabels;
     }
 }
 
@@ -46,6 +46,7 @@ public sealed class VocabularyLabelingOptions
 /// </remarks>
 public sealed class VocabularyLabelingEstimator : IEstimator<VocabularyLabelingTransformer>
 {
+    internal const string Role = "vocabulary labeler (prompts to label)";
     private readonly VocabularyLabelingOptions _options;
 
     /// <summary>Creates the estimator; prefer <see cref="VocabularyCatalog.ProduceVocabularyLabels(TransformsCatalog.TextTransforms, string, string, int)"/>.</summary>
@@ -63,11 +64,7 @@ public sealed class VocabularyLabelingEstimator : IEstimator<VocabularyLabelingT
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var found = inputSchema.Where(c => c.Name == _options.InputColumnName).ToList();
-        if (found.Count == 0)
-            throw MissingColumn(inputSchema.Select(c => c.Name));
-        if (found[^1].Kind != SchemaShape.Column.VectorKind.Scalar || found[^1].ItemType is not TextDataViewType)
-            throw WrongType(found[^1].ItemType + (found[^1].Kind == SchemaShape.Column.VectorKind.Scalar ? "" : " vector"));
+        InputColumns.RequireText(inputSchema, _options.InputColumnName, Role);
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
@@ -75,26 +72,11 @@ public sealed class VocabularyLabelingEstimator : IEstimator<VocabularyLabelingT
     public VocabularyLabelingTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var column = CheckInput(input.Schema);
+        var column = InputColumns.RequireText(input.Schema, _options.InputColumnName, Role);
         var vocabulary = _options.Vocabulary
             ?? Vocabulary.Build(input.GetColumn<ReadOnlyMemory<char>>(column).Select(p => p.ToString()), _options.VocabularySize);
         return new VocabularyLabelingTransformer(vocabulary, _options.InputColumnName, _options.OutputColumnName);
     }
-
-    private DataViewSchema.Column CheckInput(DataViewSchema schema)
-    {
-        var column = schema.GetColumnOrNull(_options.InputColumnName)
-            ?? throw MissingColumn(schema.Where(c => !c.IsHidden).Select(c => c.Name));
-        if (column.Type is not TextDataViewType)
-            throw WrongType(column.Type.ToString() ?? "?");
-        return column;
-    }
-
-    private ReverseSdInputException MissingColumn(IEnumerable<string> columns) => new(
-        $"Vocabulary labels need a text column '{_options.InputColumnName}' of prompts; the input has: {string.Join(", ", columns)}.");
-
-    private ReverseSdInputException WrongType(string actual) => new(
-        $"Vocabulary labels need the column '{_options.InputColumnName}' to be text (a prompt), but it is {actual}.");
 }
 
 /// <summary>
@@ -126,7 +108,7 @@ public sealed class VocabularyLabelingTransformer : ITransformer
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        CheckInput(inputSchema);
+        InputColumns.RequireText(inputSchema, InputColumnName, VocabularyLabelingEstimator.Role);
         return VocabularyLabelsDataView.BuildSchema(inputSchema, OutputColumnName, Vocabulary);
     }
 
@@ -134,7 +116,7 @@ public sealed class VocabularyLabelingTransformer : ITransformer
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var column = CheckInput(input.Schema);
+        var column = InputColumns.RequireText(input.Schema, InputColumnName, VocabularyLabelingEstimator.Role);
         return new VocabularyLabelsDataView(input, column, OutputColumnName, Vocabulary);
     }
 
@@ -149,16 +131,6 @@ public sealed class VocabularyLabelingTransformer : ITransformer
 
     /// <summary>The label indices (ascending) of <paramref name="prompt"/>: the vocabulary words that occur in it as whole words, ignoring case.</summary>
     public IReadOnlyList<int> LabelIndices(string prompt) => VocabularyLabelsDataView.Labels(prompt, Vocabulary);
-
-    private DataViewSchema.Column CheckInput(DataViewSchema schema)
-    {
-        var column = schema.GetColumnOrNull(InputColumnName)
-            ?? throw new ReverseSdInputException(
-                $"Vocabulary labels need a text column '{InputColumnName}' of prompts; the input has: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
-        if (column.Type is not TextDataViewType)
-            throw new ReverseSdInputException($"Vocabulary labels need the column '{InputColumnName}' to be text (a prompt), but it is {column.Type}.");
-        return column;
-    }
 }
 
 /// <summary>Catalog extension producing the vocabulary head's multi-hot targets (paper §3, Eq. 2).</summary>

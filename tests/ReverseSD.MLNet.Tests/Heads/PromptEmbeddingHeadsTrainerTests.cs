@@ -178,10 +178,10 @@ public sealed class PromptEmbeddingHeadsTrainerTests
         var ml = new MLContext(1);
         var trainer = ml.Regression.Trainers.PromptEmbeddingHeads(Options(HeadConfiguration.Independent));
         var shape = ShapeOf<FeaturesAndTarget>();
-        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.GetOutputSchema(shape));
+        var missing = Assert.Throws<ReverseSdInputException>(() => trainer.GetOutputSchema(shape));
         Assert.Contains("VocabularyLabels", missing.Message);
         var notVector = ml.Data.LoadFromEnumerable(new[] { new ScalarRow() });
-        var wrong = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(notVector));
+        var wrong = Assert.Throws<ReverseSdInputException>(() => trainer.Fit(notVector));
         Assert.Contains("ImageFeatures", wrong.Message);
 
         var output = trainer.GetOutputSchema(ShapeOf<GeneratedHeadsData.Row>()).Select(c => c.Name).ToArray();

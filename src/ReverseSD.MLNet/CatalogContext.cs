@@ -1,7 +1,7 @@
 using System.Reflection;
 using Microsoft.ML;
 
-namespace ReverseSD.MLNet.Retrieval;
+namespace ReverseSD.MLNet;
 
 /// <summary>
 /// The <see cref="MLContext"/> used by a stage reached from an ML.NET catalog. ML.NET keeps a catalog's environment internal

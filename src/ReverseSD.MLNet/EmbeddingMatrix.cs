@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace ReverseSD.MLNet.Retrieval;
+namespace ReverseSD.MLNet;
 
 /// <summary>A dense row-major float matrix read from a vector column (one row per data view row).</summary>
 internal sealed class EmbeddingMatrix
@@ -44,7 +44,7 @@ internal sealed class EmbeddingMatrix
     /// </summary>
     public static EmbeddingMatrix Read(IDataView data, string columnName, string role)
     {
-        int d = VectorColumns.RequireSize(data.Schema, columnName, role);
+        int d = InputColumns.RequireFloatVector(data.Schema, columnName, role);
         var column = data.Schema[columnName];
         long? known = data.GetRowCount();
         var values = new float[known is { } count ? checked((int)(count * d)) : 1024 * d];
@@ -66,38 +66,5 @@ internal sealed class EmbeddingMatrix
             throw new ReverseSdInputException($"The {role} has no rows: column '{columnName}' must hold at least one vector.");
         if ((long)rows * d != values.Length) Array.Resize(ref values, rows * d);
         return new EmbeddingMatrix(values, rows, d);
-    }
-}
-
-/// <summary>Schema checks shared by the estimators of Retrieval/, Ensemble/ and Dakl/.</summary>
-internal static class VectorColumns
-{
-    /// <summary>Requires a known-size float vector column in a schema and returns its size.</summary>
-    public static int RequireSize(DataViewSchema schema, string columnName, string role)
-    {
-        var column = schema.GetColumnOrNull(columnName)
-            ?? throw new ReverseSdInputException($"The {role} has no column '{columnName}'; set the column name option to an existing float vector column.");
-        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, Size: > 0 } v || n.RawType != typeof(float))
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} is {column.Type}; a known-size float vector (Vector<Single, d>) is needed.");
-        return v.Size;
-    }
-
-    /// <summary>Requires a known-size float vector column of a given size.</summary>
-    public static void RequireSize(DataViewSchema schema, string columnName, int size, string role)
-    {
-        int actual = RequireSize(schema, columnName, role);
-        if (actual != size)
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} has {actual} values per row; this model was fitted on {size}.");
-    }
-
-    /// <summary>Requires a known-size float vector column in a schema shape (size is not visible there).</summary>
-    public static void Require(SchemaShape shape, string columnName, string role)
-    {
-        var found = shape.Where(c => c.Name == columnName).ToList();
-        if (found.Count == 0)
-            throw new ReverseSdInputException($"The {role} has no column '{columnName}'; set the column name option to an existing float vector column.");
-        var column = found[^1];
-        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType is not NumberDataViewType n || n.RawType != typeof(float))
-            throw new ReverseSdInputException($"Column '{columnName}' of the {role} is not a known-size float vector.");
     }
 }
