@@ -1,5 +1,4 @@
 using ReverseSD.Cli;
-using Spectre.Console.Cli;
 
 // ML.NET's OnnxTransformer writes every ONNX model it loads to a temporary file and deletes it only when the
 // transformer is disposed. Give this process its own temporary folder and remove it on exit, so nothing is left behind.
@@ -8,9 +7,8 @@ Directory.CreateDirectory(scratch);
 Environment.SetEnvironmentVariable("TMPDIR", scratch);
 try
 {
-    var app = new CommandApp();
-    app.Configure(CliApp.Configure);
-    return await app.RunAsync(args);
+    // Results on stdout, errors on stderr (see CliStreams).
+    return await CliApp.RunAsync(args, Console.Out, Console.Error);
 }
 finally
 {

@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd embed-text`: all-MiniLM-L6-v2 embeddings (the paper's prompt embeddings) of a list of prompts.</summary>
-internal sealed class EmbedTextCommand(IAnsiConsole console) : Command<EmbedTextCommand.Settings>
+internal sealed class EmbedTextCommand(IAnsiConsole console, CliStreams streams) : Command<EmbedTextCommand.Settings>
 {
     /// <summary>Options of `embed-text`.</summary>
     internal sealed class Settings : CommandSettings
@@ -20,13 +20,13 @@ internal sealed class EmbedTextCommand(IAnsiConsole console) : Command<EmbedText
         [Description("Column of a .csv input that holds the prompts (case-insensitive). Default: prompt.")]
         public string? Column { get; init; }
 
-        [CommandOption("--out <PATH>")]
-        [Description("Output file: one record per prompt with its 384 values, in input order. Written atomically.")]
+        [CommandOption("--out <FILE>")]
+        [Description("File to write: one record per prompt with its 384 values, in input order, written atomically. Default: stdout.")]
         public string? Out { get; init; }
 
         [CommandOption("--format <FORMAT>")]
-        [Description("Output format: csv (header prompt,e0..e383) or jsonl ({\"prompt\":...,\"embedding\":[[...]]} per line). Default: jsonl when --out ends in .jsonl, else csv.")]
-        public EmbeddingFileFormat? Format { get; init; }
+        [Description("csv (header prompt,e0..e383), jsonl ({\"prompt\":...,\"embedding\":[[...]]} per line) or json (one array); any case. Default: from --out's extension (.csv, .jsonl, .json), else csv.")]
+        public ResultFormat? Format { get; init; }
 
         [CommandOption("--batch-size <N>")]
         [Description("Prompts per ONNX Runtime call (prompts are grouped by length).")]
@@ -36,7 +36,6 @@ internal sealed class EmbedTextCommand(IAnsiConsole console) : Command<EmbedText
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input is required: a .txt (one prompt per line) or .csv file.");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required: the file to write the embeddings to.");
             if (BatchSize < 1) return ValidationResult.Error($"--batch-size must be at least 1 (got {BatchSize}).");
             if (Column != null && !PromptListFile.IsCsv(Input))
                 return ValidationResult.Error("--column applies to a .csv input only; a text input has one prompt per line.");
@@ -47,11 +46,14 @@ internal sealed class EmbedTextCommand(IAnsiConsole console) : Command<EmbedText
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var prompts = PromptListFile.Read(settings.Input!, settings.Column);
-        var format = settings.Format ?? EmbeddingTableFile.FormatOf(settings.Out!);
+        using var results = ResultWriter.Open(streams, settings.Out, settings.Format ?? (settings.Out == null ? ResultFormat.Csv : null));
         using var encoder = SentenceEncoder.Load(null, settings.BatchSize);
-        var embeddings = ConsoleProgress.Run(console, "Encoding prompts", progress => encoder.Encode(prompts, progress, cancellationToken));
-        EmbeddingTableFile.Write(settings.Out!, prompts, embeddings, format);
-        console.MarkupLineInterpolated($"Wrote {prompts.Count} embeddings ({SentenceEncoder.Dimension}-d, {format.ToString().ToLowerInvariant()}) to {settings.Out}");
+        var embeddings = ConsoleProgress.Run(streams.Diagnostics, "Encoding prompts", progress => encoder.Encode(prompts, progress, cancellationToken));
+        for (int i = 0; i < prompts.Count; i++)
+            results.Write(new ResultRecord().Text("prompt", prompts[i]).Vector("embedding", embeddings[i], csvPrefix: "e"));
+        results.Complete();
+        if (settings.Out != null)
+            console.MarkupLineInterpolated($"Wrote {prompts.Count} embeddings ({SentenceEncoder.Dimension}-d, {results.Format.ToString().ToLowerInvariant()}) to {settings.Out}");
         return 0;
     }
 }

@@ -11,7 +11,7 @@ using Spectre.Console.Cli;
 namespace ReverseSD.Cli.Commands;
 
 /// <summary>`reversesd predict`: prompt embedding and most probable vocabulary words of images.</summary>
-internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictCommand.Settings>
+internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) : Command<PredictCommand.Settings>
 {
     /// <summary>Options of `predict`.</summary>
     public sealed class Settings : CommandSettings
@@ -25,17 +25,21 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         public string Model { get; init; } = "";
 
         [CommandOption("--format <FORMAT>")]
-        [Description("json (default) or csv.")]
-        public string Format { get; init; } = "json";
+        [Description("json (one array), jsonl (one object per line) or csv (one record per image); any case. Default: from --out's extension, else json.")]
+        public ResultFormat? Format { get; init; }
+
+        [CommandOption("--out <FILE>")]
+        [Description("File to write the results to (written atomically); default: stdout.")]
+        public string? Out { get; init; }
 
         [CommandOption("--top-words <N>")]
-        [Description("Vocabulary words to list per image (default 10).")]
+        [Description("Vocabulary words to list per image.")]
+        [DefaultValue(10)]
         public int TopWords { get; init; } = 10;
 
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
-            if (Format is not ("json" or "csv")) return ValidationResult.Error($"--format must be json or csv; got '{Format}'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
             return ValidationResult.Success();
         }
@@ -44,35 +48,21 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var images = ExpandImages(settings.Images);
+        using var results = ResultWriter.Open(streams, settings.Out, settings.Format);
         var ml = new MLContext(1);
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
             var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped);
+            foreach (var s in skipped)
+                streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
             if (predictions.Count == 0)
                 throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
-            console.Profile.Width = Math.Max(console.Profile.Width, 4096);
-            if (settings.Format == "json")
-            {
-                var json = predictions.Select(p => new
-                {
-                    image = p.ImagePath,
-                    embedding = p.Embedding,
-                    top_words = p.TopWords.Select(w => new { word = w.Word, probability = w.Probability }),
-                });
-                console.WriteLine(JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
-            }
-            else
-            {
-                console.WriteLine(string.Join(",", ["image", "top_words", .. Enumerable.Range(0, predictions[0].Embedding.Length).Select(i => $"e{i}")]));
-                foreach (var p in predictions)
-                {
-                    string words = string.Join(" ", p.TopWords.Select(w => $"{w.Word}:{w.Probability.ToString("F3", CultureInfo.InvariantCulture)}"));
-                    console.WriteLine(string.Join(",", [CsvTable.Quote(p.ImagePath), CsvTable.Quote(words), .. p.Embedding.Select(v => v.ToString("R", CultureInfo.InvariantCulture))]));
-                }
-            }
-            foreach (var s in skipped)
-                Console.Error.WriteLine($"skipped unreadable image '{s.Path}': {s.Reason}");
+            foreach (var p in predictions)
+                results.Write(Record(p));
+            results.Complete();
+            if (settings.Out != null)
+                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}");
         }
         finally
         {
@@ -80,6 +70,12 @@ internal sealed class PredictCommand(IAnsiConsole console) : Command<PredictComm
         }
         return 0;
     }
+
+    /// <summary>One image's result with the field names every command and the README use.</summary>
+    internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
+        .Text("image", p.ImagePath)
+        .List("top_words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
+        .Vector("embedding", p.Embedding, csvPrefix: "e");
 
     /// <summary>Files as given; folders expanded to their PNG/JPEG files in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)

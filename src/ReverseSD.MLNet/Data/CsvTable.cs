@@ -11,7 +11,7 @@ internal static class CsvTable
         if (!File.Exists(path))
             throw new ReverseSdInputException($"CSV file '{path}' does not exist: check the path.");
         using var reader = new StreamReader(path, Encoding.UTF8);
-        var records = Parse(reader).ToList();
+        var records = Parse(reader, path).ToList();
         if (records.Count == 0)
             throw new ReverseSdInputException($"CSV file '{path}' is empty: it needs a header line.");
         var header = records[0].Select(h => h.Trim()).ToArray();
@@ -50,16 +50,17 @@ internal static class CsvTable
             ? "\"" + field.Replace("\"", "\"\"") + "\""
             : field;
 
-    private static IEnumerable<string[]> Parse(TextReader reader)
+    private static IEnumerable<string[]> Parse(TextReader reader, string path)
     {
         var fields = new List<string>();
         var field = new StringBuilder();
         bool inQuotes = false, any = false;
-        int c;
+        int c, line = 1, quoteLine = 0;
         while ((c = reader.Read()) != -1)
         {
             any = true;
             char ch = (char)c;
+            if (ch == '\n') line++;
             if (inQuotes)
             {
                 if (ch == '"')
@@ -69,7 +70,7 @@ internal static class CsvTable
                 }
                 else field.Append(ch);
             }
-            else if (ch == '"') inQuotes = true;
+            else if (ch == '"') { inQuotes = true; quoteLine = line; }
             else if (ch == ',') { fields.Add(field.ToString()); field.Clear(); }
             else if (ch == '\r') { }
             else if (ch == '\n')
@@ -80,6 +81,9 @@ internal static class CsvTable
             }
             else field.Append(ch);
         }
+        if (inQuotes)
+            throw new ReverseSdInputException(
+                $"CSV file '{path}': the quote opened on line {quoteLine} is never closed; close it (a quote inside a field is written twice: \"\").");
         if (any)
         {
             fields.Add(field.ToString());

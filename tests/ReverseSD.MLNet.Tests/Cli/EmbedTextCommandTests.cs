@@ -79,10 +79,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     [InlineData("empty-csv-prompt", "Row 2")]
     [InlineData("column-on-txt", "--column")]
     [InlineData("zero-batch", "--batch-size")]
+    [InlineData("unterminated-quote", "never closed")]
+    [InlineData("parquet-out", "unknown extension")]
     public void BadInputExitsWith2AndOneErrorLineAndWritesNothing(string scenario, string expectedMessage)
     {
         using var dir = new TempDirectory();
-        string txt = dir.File("p.txt"), csv = dir.File("p.csv"), output = dir.File("out.csv");
+        string txt = dir.File("p.txt"), csv = dir.File("p.csv"), output = dir.File(scenario == "parquet-out" ? "out.parquet" : "out.csv");
         string[] args = scenario switch
         {
             "missing-file" => ["--input", dir.File("nope.txt")],
@@ -94,6 +96,8 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
             "empty-csv-prompt" => Write(csv, "id,prompt\n1,a cat\n2,\"  \"\n", csv),
             "column-on-txt" => [.. Write(txt, "a cat\n", txt), "--column", "prompt"],
             "zero-batch" => [.. Write(txt, "a cat\n", txt), "--batch-size", "0"],
+            "unterminated-quote" => Write(csv, "id,prompt\n1,\"a cat\n2,a dog\n", csv),
+            "parquet-out" => Write(txt, "a cat\n", txt),
             _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
         };
         var tester = new CommandAppTester(new CommandAppTesterSettings { TrimConsoleOutput = true });
@@ -105,7 +109,20 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
         Assert.Contains(expectedMessage, result.Output);
         Assert.Single(result.Output.Split('\n'), l => l.Trim().Length > 0);
         Assert.False(File.Exists(output));
-        Assert.Empty(Directory.GetFiles(dir.Path, "out.csv*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "out.*"));
+    }
+
+    [Fact]
+    public void WithoutOutTheEmbeddingsGoToStdoutAsCsv()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllLines(dir.File("p.txt"), ["a dog, running"]);
+        var run = CliProcess.Run("embed-text", "--input", dir.File("p.txt"));
+        Assert.True(run.ExitCode == 0, run.Error);
+        var rows = ResultWriterTests.ParseCsv(run.Out);
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("a dog, running", rows[1][0]);
+        Assert.Equal(385, rows[1].Length);
     }
 
     [Fact]

@@ -90,15 +90,62 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     }
 
     [Fact]
+    public void PredictCsvOfSeveralImagesParsesToOneRecordPerImageEqualToTheJson()
+    {
+        string folder = Path.Combine(tiny.Data, "test");
+        var json = CliProcess.Run("predict", "--model", tiny.Model, folder, "--top-words", "3");
+        var csv = CliProcess.Run("predict", "--model", tiny.Model, folder, "--top-words", "3", "--format", "CSV");
+        Assert.True(json.ExitCode == 0, json.Error);
+        Assert.True(csv.ExitCode == 0, csv.Error);
+        Assert.Equal("", csv.Error);
+        using var doc = JsonDocument.Parse(json.Out);
+        var items = doc.RootElement.EnumerateArray().ToList();
+        var rows = ResultWriterTests.ParseCsv(csv.Out);
+        Assert.Equal(["image", "top_words", .. Enumerable.Range(0, 384).Select(i => $"e{i}")], rows[0]);
+        Assert.Equal(items.Count, rows.Count - 1);
+        Assert.Equal(10, items.Count);
+        Assert.All(rows, r => Assert.Equal(2 + 384, r.Length));
+        for (int i = 0; i < items.Count; i++)
+        {
+            Assert.Equal(items[i].GetProperty("image").GetString(), rows[i + 1][0]);
+            Assert.Equal(items[i].GetProperty("top_words").GetRawText(), rows[i + 1][1]);
+            Assert.Equal(items[i].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()),
+                rows[i + 1][2..].Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    [Fact]
+    public void PredictWritesTheSameResultsToOutAndToStdout()
+    {
+        string image = Path.Combine(tiny.Data, "test", "000002.png");
+        string path = tiny.Directory.File("predictions.jsonl");
+        var toFile = CliProcess.Run("predict", "--model", tiny.Model, image, "--out", path);
+        var toStdout = CliProcess.Run("predict", "--model", tiny.Model, image, "--format", "Jsonl");
+        Assert.True(toFile.ExitCode == 0, toFile.Error);
+        Assert.Equal(toStdout.Out, File.ReadAllText(path));
+        Assert.DoesNotContain("{", toFile.Out);
+    }
+
+    [Fact]
+    public void PredictErrorsGoToStderrAndLeaveStdoutEmpty()
+    {
+        var run = CliProcess.Run("predict", "--model", tiny.Directory.File("missing.zip"), Path.Combine(tiny.Data, "test"));
+        Assert.Equal(CliApp.BadInput, run.ExitCode);
+        Assert.Equal("", run.Out);
+        Assert.Contains("missing.zip", Assert.Single(run.ErrorLines));
+    }
+
+    [Fact]
     public void PredictSkipsAnUnreadableImageAndScoresTheOthers()
     {
         string folder = tiny.Directory.File("mixed");
         System.IO.Directory.CreateDirectory(folder);
         File.Copy(Path.Combine(tiny.Data, "test", "000001.png"), Path.Combine(folder, "a.png"), overwrite: true);
         File.WriteAllText(Path.Combine(folder, "b.png"), "not a png");
-        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder);
-        Assert.True(result.ExitCode == 0, result.Output);
-        using var json = JsonDocument.Parse(result.Output);
+        var result = CliProcess.Run("predict", "--model", tiny.Model, folder);
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.StartsWith($"warning: skipped unreadable image '{Path.Combine(folder, "b.png")}'", Assert.Single(result.ErrorLines));
+        using var json = JsonDocument.Parse(result.Out);
         Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
     }
 
