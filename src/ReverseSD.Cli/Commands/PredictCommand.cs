@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
 using ReverseSD.MLNet;
+using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Pipeline;
 using Spectre.Console;
@@ -10,7 +11,10 @@ using Spectre.Console.Cli;
 
 namespace ReverseSD.Cli.Commands;
 
-/// <summary>`reversesd predict`: prompt embedding and most probable vocabulary words of images.</summary>
+/// <summary>
+/// `reversesd predict`: prompt embedding and most probable vocabulary words of images, streamed chunk by chunk (flat
+/// memory for any number of images); with --out, a killed run started again continues after its last finished chunk.
+/// </summary>
 internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) : Command<PredictCommand.Settings>
 {
     /// <summary>Options of `predict`.</summary>
@@ -37,8 +41,18 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         [DefaultValue(10)]
         public int TopWords { get; init; } = 10;
 
+        [CommandOption("--chunk-size <N>")]
+        [Description("Images scored per chunk: results are written, and with --out kept for a resumed run, chunk by chunk.")]
+        [DefaultValue(ReverseSdModel.DefaultPredictChunkSize)]
+        public int ChunkSize { get; init; } = ReverseSdModel.DefaultPredictChunkSize;
+
+        [CommandOption("--progress")]
+        [Description("Print progress (images/s, ETA) on stderr even when it is not a terminal.")]
+        public bool Progress { get; init; }
+
         public override ValidationResult Validate()
         {
+            if (ChunkSize < 1) return ValidationResult.Error("--chunk-size must be >= 1.");
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
             return ValidationResult.Success();
@@ -53,16 +67,59 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
-            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped);
-            foreach (var s in skipped)
-                streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
-            if (predictions.Count == 0)
-                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
-            foreach (var p in predictions)
-                results.Write(Record(p));
+            var journal = settings.Out == null ? null
+                : PredictionJournal.Open(settings.Out, settings.Model, images, settings.TopWords, results.Format.ToString(), settings.ChunkSize);
+            int predicted = 0, skipped = 0;
+            UnreadableImage? firstSkipped = null;
+            void Emit(ImagePredictionResult r)
+            {
+                if (r.Prediction != null)
+                {
+                    results.Write(Record(r.Prediction));
+                    predicted++;
+                    return;
+                }
+                skipped++;
+                firstSkipped ??= new UnreadableImage(r.ImagePath, r.Problem!);
+                streams.Error.WriteLine($"warning: skipped unreadable image '{r.ImagePath}': {r.Problem}");
+            }
+
+            // Chunks a killed run finished are replayed; scoring continues after the last of them.
+            int chunks = 0;
+            foreach (var chunk in journal?.FinishedChunks() ?? [])
+            {
+                foreach (var r in chunk) Emit(r);
+                chunks++;
+            }
+            int start = Math.Min(images.Count, chunks * settings.ChunkSize);
+            var remaining = images.Skip(start).ToList();
+            bool showProgress = settings.Progress || (!ReferenceEquals(streams.Out, streams.Error) && streams.Diagnostics.Profile.Capabilities.Interactive);
+            void Score(IProgress<ProgressReport>? progress)
+            {
+                var pending = new List<ImagePredictionResult>(settings.ChunkSize);
+                foreach (var r in ReverseSdModel.PredictStream(ml, model, remaining, settings.TopWords, settings.ChunkSize, progress, cancellationToken))
+                {
+                    Emit(r);
+                    pending.Add(r);
+                    if (pending.Count == settings.ChunkSize)
+                    {
+                        journal?.Save(chunks++, pending);
+                        pending.Clear();
+                    }
+                }
+                if (pending.Count > 0) journal?.Save(chunks++, pending);
+            }
+            if (showProgress && remaining.Count > 0)
+                ConsoleProgress.Run(streams.Diagnostics, "predict", progress => { Score(progress); return 0; });
+            else
+                Score(null);
+
+            if (predicted == 0)
+                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{firstSkipped!.Path}': {firstSkipped.Reason}).");
             results.Complete();
+            journal?.Delete();
             if (settings.Out != null)
-                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}");
+                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}{(skipped > 0 ? $"; {skipped} unreadable image(s) skipped" : "")}");
         }
         finally
         {

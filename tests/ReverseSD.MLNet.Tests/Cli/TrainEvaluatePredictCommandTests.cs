@@ -182,6 +182,45 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         }
     }
 
+    [Fact]
+    public void PredictOutKilledAfterAChunkContinuesOnRestartWithIdenticalOutput()
+    {
+        // 300 images (the test split repeated) in chunks of 5: the process is killed as soon as its first chunk is kept.
+        var test = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+        string corrupt = tiny.Directory.File("resume-corrupt.png");
+        File.WriteAllText(corrupt, "not a png");
+        var images = Enumerable.Range(0, 30).SelectMany(_ => test).ToList();
+        images[7] = corrupt;
+        string killed = tiny.Directory.File("resumed.jsonl"), whole = tiny.Directory.File("whole.jsonl");
+        string[] Args(string output) => ["predict", "--model", tiny.Model, "--out", output, "--chunk-size", "5", "--top-words", "3", .. images];
+
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(CliApp).Assembly.Location);
+        foreach (string a in Args(killed)) start.ArgumentList.Add(a);
+        using (var process = System.Diagnostics.Process.Start(start)!)
+        {
+            string firstChunk = killed + ".partial/chunk-000000.json";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!File.Exists(firstChunk) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            Assert.True(File.Exists(firstChunk), "the first chunk was never kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        Assert.False(File.Exists(killed), "the killed run wrote its output");
+        int kept = System.IO.Directory.GetFiles(killed + ".partial", "chunk-*.json").Length;
+        Assert.InRange(kept, 1, 59);
+
+        var resumed = CliProcess.Run(Args(killed));
+        var uninterrupted = CliProcess.Run(Args(whole));
+
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        Assert.True(uninterrupted.ExitCode == 0, uninterrupted.Error);
+        Assert.Equal(File.ReadAllText(whole), File.ReadAllText(killed));
+        Assert.Equal(299, File.ReadAllLines(killed).Length);
+        Assert.Equal(resumed.ErrorLines, uninterrupted.ErrorLines);   // the skipped image is reported by the resumed run too
+        Assert.False(System.IO.Directory.Exists(killed + ".partial"));
+    }
+
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
