@@ -84,7 +84,7 @@ internal static class DaklBenchmark
             var dBlock = c.mm(z.narrow(0, 0, Math.Min(block, m - start)).t());
             p.addmm_(dBlock, dBlock.t());
         }
-        _ = p.sum().item<double>(); // forces the products to finish
+        _ = p.sum().to(ScalarType.Float64).item<double>(); // forces the products to finish
         return clock.Elapsed;
     }
 

@@ -12,7 +12,7 @@ public sealed class BenchDaklCommandTests
         tester.Configure(CliApp.Configure);
         var result = tester.Run("bench", "dakl", "-r", "20", "-p", "30", "-d", "8", "-n", "100", "--kmeans-iterations", "3");
         Assert.Equal(0, result.ExitCode);
-        foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set" })
+        foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set", "GFLOP/s", "kernel / plain" })
             Assert.Contains(step, result.Output);
     }
 
