@@ -67,4 +67,28 @@ internal sealed class EmbeddingMatrix
         if ((long)rows * d != values.Length) Array.Resize(ref values, rows * d);
         return new EmbeddingMatrix(values, rows, d);
     }
+
+    /// <summary>Row-major values with each row scaled to unit L2 norm (zero rows stay zero).</summary>
+    internal static float[] NormaliseRows(float[] values, int columns)
+    {
+        var result = new float[values.Length];
+        for (int start = 0; start < values.Length; start += columns)
+        {
+            double sum = 0;
+            for (int j = 0; j < columns; j++) sum += (double)values[start + j] * values[start + j];
+            double norm = Math.Max(Math.Sqrt(sum), 1e-12);
+            for (int j = 0; j < columns; j++) result[start + j] = (float)(values[start + j] / norm);
+        }
+        return result;
+    }
+
+    /// <summary>The transpose of a row-major <paramref name="rows"/> × <paramref name="columns"/> matrix.</summary>
+    internal static float[] Transpose(float[] values, int rows, int columns)
+    {
+        var result = new float[values.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                result[j * rows + i] = values[i * columns + j];
+        return result;
+    }
 }

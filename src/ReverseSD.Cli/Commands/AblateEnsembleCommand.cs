@@ -1,8 +1,10 @@
 using System.ComponentModel;
 using System.Globalization;
 using Microsoft.ML;
+using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Text;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -32,15 +34,15 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
 
         [CommandOption("--dakl-centroids <R>")]
         [Description("DAKL's r, capped at the training set size (default 10000).")]
-        public int DaklCentroids { get; init; } = 10_000;
+        public int DaklCentroids { get; init; } = DomainAdaptiveKernelOptions.Defaults.NumberOfCentroids;
 
         [CommandOption("--dakl-gamma <G>")]
         [Description("DAKL's γ (default 0.001).")]
-        public float DaklGamma { get; init; } = 0.001f;
+        public float DaklGamma { get; init; } = DomainAdaptiveKernelOptions.Defaults.Gamma;
 
         [CommandOption("--dakl-alpha <A>")]
         [Description("DAKL's α (default 10).")]
-        public float DaklAlpha { get; init; } = 10f;
+        public float DaklAlpha { get; init; } = DomainAdaptiveKernelOptions.Defaults.Alpha;
 
         [CommandOption("--head <CONFIG>")]
         [Description("Head configuration of every member: vanilla, 1, 2 or 3 (default).")]
@@ -52,7 +54,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
 
         [CommandOption("--vocab <SIZE>")]
         [Description("Vocabulary size m (default 1000).")]
-        public int Vocab { get; init; } = 1000;
+        public int Vocab { get; init; } = Vocabulary.DefaultSize;
 
         [CommandOption("--seed <S>")]
         [Description("Seed of every member's heads and of DAKL's k-means (default 1).")]

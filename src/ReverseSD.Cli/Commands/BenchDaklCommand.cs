@@ -44,7 +44,7 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
 
         [CommandOption("--memory-budget-mb <MB>")]
         [Description("Upper bound on one r × block kernel block, in megabytes.")]
-        public int MemoryBudgetMegabytes { get; init; } = 512;
+        public int MemoryBudgetMegabytes { get; init; } = DomainAdaptiveKernelOptions.Defaults.MemoryBudgetMegabytes;
 
         [CommandOption("--seed <SEED>")]
         [Description("Seed of the random data and the k-means initialisation.")]

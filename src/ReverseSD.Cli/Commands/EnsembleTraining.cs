@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML;
+using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Ensemble;
 using ReverseSD.MLNet.Pipeline;
 using Spectre.Console;
@@ -67,8 +68,8 @@ internal static class EnsembleTraining
         UseDakl = s.Dakl,
         DaklCentroids = s.DaklCentroids,
         DaklSelection = s.DaklGamma != null || s.DaklAlpha != null ? DaklSelectionMode.Fixed : DaklSelectionMode.Validation,
-        DaklGamma = s.DaklGamma ?? 0.001f,
-        DaklAlpha = s.DaklAlpha ?? 10f,
+        DaklGamma = s.DaklGamma ?? DomainAdaptiveKernelOptions.Defaults.Gamma,
+        DaklAlpha = s.DaklAlpha ?? DomainAdaptiveKernelOptions.Defaults.Alpha,
         DaklGammaGrid = s.DaklGridGamma == null ? new ReverseSdEnsembleOptions().DaklGammaGrid : ParseGrid(s.DaklGridGamma)!,
         DaklAlphaGrid = s.DaklGridAlpha == null ? new ReverseSdEnsembleOptions().DaklAlphaGrid : ParseGrid(s.DaklGridAlpha)!,
         AdaptToDirectory = s.AdaptTo,

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Text;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -27,7 +28,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
 
     [CommandOption("--vocab <SIZE>")]
     [Description("Vocabulary size m (default 1000).")]
-    public int Vocab { get; init; } = 1000;
+    public int Vocab { get; init; } = Vocabulary.DefaultSize;
 
     [CommandOption("--lr <RATE>")]
     [Description("Learning rate (default 0.001).")]

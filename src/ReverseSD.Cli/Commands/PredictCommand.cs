@@ -134,20 +134,20 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         .List("top_words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
 
-    /// <summary>Files as given; folders expanded to their PNG/JPEG files in name order.</summary>
+    /// <summary>Files as given; folders expanded to their image files (<see cref="ImageFiles.Extensions"/>) in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)
     {
         var images = new List<string>();
         foreach (string a in arguments)
         {
             if (Directory.Exists(a))
-                images.AddRange(Directory.EnumerateFiles(a).Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg").Order(StringComparer.Ordinal));
+                images.AddRange(Directory.EnumerateFiles(a).Where(ImageFiles.HasImageExtension).Order(StringComparer.Ordinal));
             else if (File.Exists(a))
                 images.Add(a);
             else
                 throw new ReverseSdInputException($"Image '{a}' does not exist: give image files or folders.");
         }
-        if (images.Count == 0) throw new ReverseSdInputException("No image found in the given paths (PNG or JPEG files).");
+        if (images.Count == 0) throw new ReverseSdInputException($"No image found in the given paths ({string.Join(", ", ImageFiles.Extensions)} files).");
         return images;
     }
 }

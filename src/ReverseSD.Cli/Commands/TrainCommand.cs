@@ -1,9 +1,11 @@
 using System.ComponentModel;
 using System.Globalization;
 using Microsoft.ML;
+using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Retrieval;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -69,7 +71,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--dakl-centroids <R>")]
         [Description("DAKL's number of k-means centroids r, capped at the training set size (default 10000).")]
-        public int DaklCentroids { get; init; } = 10_000;
+        public int DaklCentroids { get; init; } = DomainAdaptiveKernelOptions.Defaults.NumberOfCentroids;
 
         [CommandOption("--dakl-gamma <G>")]
         [Description("DAKL's γ of the RBF transformation; given (or --dakl-alpha given), γ and α are fixed instead of chosen on validation (fixed default 0.001).")]
@@ -93,7 +95,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--knn-baseline <K>")]
         [Description("k of the kNN regression baseline in the first backbone's feature space, reported for ensembles (default 10; 0: none).")]
-        public int KnnBaseline { get; init; } = 10;
+        public int KnnBaseline { get; init; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
 
         /// <summary>True when these settings train an ensemble (several backbones or DAKL) rather than one model.</summary>
         public bool IsEnsemble => Backbones.Count > 1 || Dakl;

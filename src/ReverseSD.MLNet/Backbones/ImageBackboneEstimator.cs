@@ -7,6 +7,9 @@ namespace ReverseSD.MLNet.Backbones;
 /// <summary>Options of <see cref="ImageBackboneEstimator"/>.</summary>
 public sealed class ImageBackboneOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal ImageBackboneOptions Clone() => (ImageBackboneOptions)MemberwiseClone();
+
     /// <summary>The encoder and its preprocessing; defaults to <see cref="ImageBackbone.ResNet18"/>.</summary>
     public ImageBackbone? Backbone { get; set; }
 
@@ -70,9 +73,12 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
         if (options.GpuDeviceId is < 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(options.GpuDeviceId)} must be a device number >= 0 or null.");
         _transforms = transforms;
-        _options = options;
+        _options = options.Clone();
         _backbone = options.Backbone ?? ImageBackbone.ResNet18;
     }
+
+    /// <summary>The options this estimator was built with (a copy).</summary>
+    internal ImageBackboneOptions Options => _options;
 
     /// <summary>The backbone this estimator applies.</summary>
     public ImageBackbone Backbone => _backbone;

@@ -89,28 +89,3 @@ public sealed class CurriculumOptions
 
     private static ArgumentOutOfRangeException Bad(string message) => new("options", message);
 }
-
-/// <summary>
-/// What the curriculum measured and did: every training pair's difficulty (1 − mean cosine over the preliminary epochs,
-/// in training-row order), the chunks, the thresholds, the preliminary run's history and the stages of the second phase.
-/// </summary>
-public sealed class CurriculumResult
-{
-    /// <summary>Difficulty of each training row, in the order of the training data.</summary>
-    public required IReadOnlyList<double> Difficulty { get; init; }
-
-    /// <summary>Easy, medium and hard row indices, easiest first.</summary>
-    public required CurriculumChunks Chunks { get; init; }
-
-    /// <summary>Largest difficulty of the easy chunk (the first threshold).</summary>
-    public required double EasyMax { get; init; }
-
-    /// <summary>Largest difficulty of the medium chunk (the second threshold).</summary>
-    public required double MediumMax { get; init; }
-
-    /// <summary>Epoch summaries of the preliminary (scoring) run.</summary>
-    public required IReadOnlyList<Heads.HeadsEpochSummary> PreliminaryHistory { get; init; }
-
-    /// <summary>The stages of the second phase (empty when only the difficulty was scored).</summary>
-    public IReadOnlyList<CurriculumStage> Stages { get; init; } = [];
-}

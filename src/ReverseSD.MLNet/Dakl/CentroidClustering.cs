@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
-using ReverseSD.MLNet.Retrieval;
 using TorchSharp;
 using static TorchSharp.torch;
 

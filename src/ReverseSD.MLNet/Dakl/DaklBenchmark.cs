@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ReverseSD.MLNet.Retrieval;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,7 +46,7 @@ internal static class DaklBenchmark
 
         cancellation.ThrowIfCancellationRequested();
         progress?.Report(new ProgressReport("kernel ridge", 0, 1, $"r = {centroids.Rows}, p = {s.TargetDomainSamples}"));
-        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, 0.001f, 10f, budget, s.UseFloat64);
+        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, DomainAdaptiveKernelOptions.Defaults.Gamma, DomainAdaptiveKernelOptions.Defaults.Alpha, budget, s.UseFloat64);
         progress?.Report(new ProgressReport("kernel ridge", 1, 1));
 
         clock.Restart();

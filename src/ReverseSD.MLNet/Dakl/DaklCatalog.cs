@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Dakl;
 
@@ -13,9 +12,9 @@ public static class DaklCatalog
         string inputColumnName = ColumnNames.EnsembleEmbedding,
         string labelColumnName = ColumnNames.PromptEmbedding,
         string outputColumnName = ColumnNames.PredictedEmbedding,
-        int numberOfCentroids = 10_000,
-        float gamma = 0.001f,
-        float alpha = 10f)
+        int numberOfCentroids = DomainAdaptiveKernelOptions.Defaults.NumberOfCentroids,
+        float gamma = DomainAdaptiveKernelOptions.Defaults.Gamma,
+        float alpha = DomainAdaptiveKernelOptions.Defaults.Alpha)
         => catalog.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
         {
             TargetDomainData = targetDomainData,

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ReverseSD.MLNet.Onnx;
-using ReverseSD.MLNet.Retrieval;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -159,7 +158,7 @@ internal sealed class DaklSolution(float[] normalisedPoints, float[] weights, in
         g.Metadata("reversesd.format", "1");
         g.Metadata("reversesd.dakl.gamma", Gamma.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         string x = g.L2Normalize(g.Input(inputName, [-1, InputSize]));
-        string zT = g.Initializer("points_t", NearestNeighborModel.Transpose(NormalisedPoints, Points, InputSize), InputSize, Points);
+        string zT = g.Initializer("points_t", EmbeddingMatrix.Transpose(NormalisedPoints, Points, InputSize), InputSize, Points);
         string similarity = g.Node("MatMul", [x, zT]);
         string features = g.Node("Exp", [g.Node("Add", [g.Node("Mul", [similarity, g.Scalar(Gamma)]), g.Scalar(-Gamma)])]);
         string y = g.Node("MatMul", [features, g.Initializer("weights", Weights, Points, OutputSize)]);

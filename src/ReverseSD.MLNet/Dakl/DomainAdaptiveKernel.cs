@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
 using ReverseSD.MLNet.Onnx;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Dakl;
 
@@ -19,6 +19,31 @@ public enum CentroidTarget
 /// <summary>Options of <see cref="DomainAdaptiveKernelEstimator"/>.</summary>
 public sealed class DomainAdaptiveKernelOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal DomainAdaptiveKernelOptions Clone() => (DomainAdaptiveKernelOptions)MemberwiseClone();
+
+    /// <summary>Defaults of the options (the paper's and the official code's values).</summary>
+    public static class Defaults
+    {
+        /// <summary>r, the number of k-means centroids (paper: 10,000).</summary>
+        public const int NumberOfCentroids = 10_000;
+
+        /// <summary>γ of the RBF transformation (paper Table 10: 0.001).</summary>
+        public const float Gamma = 0.001f;
+
+        /// <summary>α, the ridge penalty (official code: 10).</summary>
+        public const float Alpha = 10f;
+
+        /// <summary>k-means iteration budget.</summary>
+        public const int KMeansMaximumIterations = 20;
+
+        /// <summary>k-means stopping tolerance (squared centroid movement).</summary>
+        public const float KMeansTolerance = 1e-6f;
+
+        /// <summary>Upper bound on one kernel block, in megabytes.</summary>
+        public const int MemoryBudgetMegabytes = 512;
+    }
+
     /// <summary>The ensemble's predicted embedding z (input of the meta-regression).</summary>
     public string InputColumnName { get; set; } = ColumnNames.EnsembleEmbedding;
 
@@ -38,13 +63,13 @@ public sealed class DomainAdaptiveKernelOptions
     public string? TargetDomainColumnName { get; set; }
 
     /// <summary>r, the number of k-means centroids replacing the training set (paper: 10,000); capped at the training set size (no k-means then).</summary>
-    public int NumberOfCentroids { get; set; } = 10_000;
+    public int NumberOfCentroids { get; set; } = Defaults.NumberOfCentroids;
 
     /// <summary>γ of the RBF transformation, Eq. 7 (paper Table 10: 0.001 best).</summary>
-    public float Gamma { get; set; } = 0.001f;
+    public float Gamma { get; set; } = Defaults.Gamma;
 
     /// <summary>α, the L2 penalty of the dual ridge regression (official code: 10).</summary>
-    public float Alpha { get; set; } = 10f;
+    public float Alpha { get; set; } = Defaults.Alpha;
 
     /// <summary>How each centroid's target embedding is chosen.</summary>
     public CentroidTarget CentroidTarget { get; set; } = CentroidTarget.NearestSample;
@@ -56,10 +81,10 @@ public sealed class DomainAdaptiveKernelOptions
     public KMeansInitialization KMeansInitialization { get; set; } = KMeansInitialization.Random;
 
     /// <summary>k-means iteration budget.</summary>
-    public int KMeansMaximumIterations { get; set; } = 20;
+    public int KMeansMaximumIterations { get; set; } = Defaults.KMeansMaximumIterations;
 
     /// <summary>k-means stops early when no centroid moves more than this (squared distance; ML.NET: relative loss change, at least 1e-7).</summary>
-    public float KMeansTolerance { get; set; } = 1e-6f;
+    public float KMeansTolerance { get; set; } = Defaults.KMeansTolerance;
 
     /// <summary>Seed of the k-means initialisation (same seed, same centroids).</summary>
     public int Seed { get; set; }
@@ -71,7 +96,7 @@ public sealed class DomainAdaptiveKernelOptions
     public bool UseFloat64 { get; set; }
 
     /// <summary>Upper bound on the size of one kernel block (r × block floats) in megabytes.</summary>
-    public int MemoryBudgetMegabytes { get; set; } = 512;
+    public int MemoryBudgetMegabytes { get; set; } = Defaults.MemoryBudgetMegabytes;
 
     /// <summary>Receives the timing of each fitting step.</summary>
     public IProgress<ProgressReport>? Progress { get; set; }
@@ -129,7 +154,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         if (options.TargetDomainData != null)
             InputColumns.RequireFloatVector(options.TargetDomainData.Schema, options.TargetDomainColumnName ?? options.InputColumnName, "target-domain data");
         _mlContext = mlContext;
-        _options = options;
+        _options = options.Clone();
     }
 
     internal DomainAdaptiveKernelOptions Options => _options;
@@ -138,6 +163,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         InputColumns.RequireFloatVector(inputSchema, _options.InputColumnName, "input data (DAKL input)");
+        InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "training data (label column)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
@@ -187,13 +213,12 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
 }
 
 /// <summary>A fitted <see cref="DomainAdaptiveKernelEstimator"/>; scores through its compiled ONNX graph.</summary>
-public sealed class DomainAdaptiveKernelTransformer : ITransformer, IDisposable
+public sealed class DomainAdaptiveKernelTransformer : CompiledOnnxTransformer
 {
-    private readonly CompiledTransformer _compiled;
 
-    private DomainAdaptiveKernelTransformer(CompiledTransformer compiled, DaklSolution solution, DaklFitStatistics statistics)
+    private DomainAdaptiveKernelTransformer(OnnxTransformer onnx, string inputColumnName, DaklSolution solution, DaklFitStatistics statistics)
+        : base(onnx, [(inputColumnName, solution.InputSize)], "DAKL input")
     {
-        _compiled = compiled;
         Solution = solution;
         Statistics = statistics;
     }
@@ -207,23 +232,7 @@ public sealed class DomainAdaptiveKernelTransformer : ITransformer, IDisposable
         IDataView schemaSource, DaklFitStatistics statistics)
     {
         var onnx = CompiledOnnxModel.Create(ml, solution.Compile(inputColumnName, outputColumnName), [outputColumnName], [inputColumnName], schemaSource);
-        return new DomainAdaptiveKernelTransformer(new CompiledTransformer(onnx, [(inputColumnName, solution.InputSize)], "DAKL input"), solution, statistics);
+        return new DomainAdaptiveKernelTransformer(onnx, inputColumnName, solution, statistics);
     }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _compiled.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => _compiled.Dispose();
 }

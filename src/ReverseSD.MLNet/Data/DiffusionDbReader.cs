@@ -165,7 +165,7 @@ public static class DiffusionDbReader
                 string ext = Path.GetExtension(file).ToLowerInvariant();
                 if (ext == ".zip") archives.Add(new Unit(file, true, []));
                 else if (ext == ".parquet") parquet.Add(file);
-                else if (ext == ".json" || ImageFileCheck.IsImageName(file))
+                else if (ext == ".json" || ImageFiles.HasImageExtension(file))
                 {
                     string dir = Path.GetDirectoryName(file)!;
                     if (!folders.TryGetValue(dir, out var unit)) folders[dir] = unit = new Unit(dir, false, []);
@@ -230,7 +230,7 @@ public static class DiffusionDbReader
                                 BadFile(where, e.Message);
                             }
                         }
-                        else if (ImageFileCheck.IsImageName(entry.FullName))
+                        else if (ImageFiles.HasImageExtension(entry.FullName))
                         {
                             ImageCheck check;
                             try

@@ -14,7 +14,7 @@ internal sealed record ImageCheck(bool IsValid, string? Problem, int Width, int 
 
 /// <summary>
 /// Checks that an image file is whole without decoding its pixels: PNG chunk lengths, CRCs and IEND; WebP RIFF size;
-/// JPEG start and end markers. Reads the PNG text chunks on the way (parsed here, no image library needed).
+/// JPEG start and end markers; BMP file size; GIF trailer. Reads the PNG text chunks on the way (parsed here, no image library needed).
 /// </summary>
 internal static class ImageFileCheck
 {
@@ -22,17 +22,15 @@ internal static class ImageFileCheck
     private static readonly Dictionary<string, string> NoText = [];
     private static readonly uint[] CrcTable = BuildCrcTable();
 
-    /// <summary>File extensions treated as images.</summary>
-    public static bool IsImageName(string name) =>
-        Path.GetExtension(name).ToLowerInvariant() is ".png" or ".webp" or ".jpg" or ".jpeg";
-
     /// <summary>Checks the bytes of an image; the format comes from its signature, not its name.</summary>
     public static ImageCheck Check(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length >= 8 && bytes[..8].SequenceEqual(PngSignature)) return CheckPng(bytes);
         if (bytes.Length >= 12 && bytes[..4].SequenceEqual("RIFF"u8) && bytes.Slice(8, 4).SequenceEqual("WEBP"u8)) return CheckWebP(bytes);
         if (bytes.Length >= 4 && bytes[0] == 0xFF && bytes[1] == 0xD8) return CheckJpeg(bytes);
-        return Bad(bytes.Length == 0 ? "empty file" : "not a PNG, WebP or JPEG file");
+        if (bytes.Length >= 26 && bytes[..2].SequenceEqual("BM"u8)) return CheckBmp(bytes);
+        if (bytes.Length >= 13 && (bytes[..6].SequenceEqual("GIF87a"u8) || bytes[..6].SequenceEqual("GIF89a"u8))) return CheckGif(bytes);
+        return Bad(bytes.Length == 0 ? "empty file" : "not a PNG, WebP, JPEG, BMP or GIF file");
     }
 
     /// <summary>Reads a whole stream and checks it.</summary>
@@ -169,6 +167,23 @@ internal static class ImageFileCheck
         for (int i = tail.Length - 2; i >= 0; i--)
             if (tail[i] == 0xFF && tail[i + 1] == 0xD9) return new ImageCheck(true, null, 0, 0, NoText);
         return Bad("truncated JPEG (no end-of-image marker)");
+    }
+
+    private static ImageCheck CheckBmp(ReadOnlySpan<byte> b)
+    {
+        // The file header states the file size; the info header the width and (signed, bottom-up when positive) height.
+        long size = BinaryPrimitives.ReadUInt32LittleEndian(b[2..]);
+        if (size > b.Length) return Bad("truncated BMP (file size in the header larger than the file)");
+        int width = BinaryPrimitives.ReadInt32LittleEndian(b[18..]);
+        int height = Math.Abs(BinaryPrimitives.ReadInt32LittleEndian(b[22..]));
+        return new ImageCheck(true, null, width, height, NoText);
+    }
+
+    private static ImageCheck CheckGif(ReadOnlySpan<byte> b)
+    {
+        // The logical screen size follows the signature; a whole GIF ends with the trailer byte 0x3B.
+        if (b[^1] != 0x3B) return Bad("truncated GIF (no trailer)");
+        return new ImageCheck(true, null, BinaryPrimitives.ReadUInt16LittleEndian(b[6..]), BinaryPrimitives.ReadUInt16LittleEndian(b[8..]), NoText);
     }
 
     private static ImageCheck Bad(string problem) => new(false, problem, 0, 0, NoText);

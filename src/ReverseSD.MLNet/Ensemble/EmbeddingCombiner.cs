@@ -1,4 +1,3 @@
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Ensemble;
 
@@ -23,7 +22,7 @@ internal static class EmbeddingCombiner
     public static float[] Combine(IReadOnlyList<EmbeddingMatrix> members, EnsembleCombination combination, float[]? weights = null)
     {
         int n = members[0].Rows, d = members[0].Columns, m = members.Count;
-        var normalised = members.Select(x => NearestNeighborModel.NormaliseRows(x.Values, d)).ToArray();
+        var normalised = members.Select(x => EmbeddingMatrix.NormaliseRows(x.Values, d)).ToArray();
         float[] w = combination == EnsembleCombination.WeightedMean && weights != null ? NormaliseWeights(weights) : Enumerable.Repeat(1f / m, m).ToArray();
         var result = new float[n * d];
         var column = new float[m];
@@ -46,7 +45,7 @@ internal static class EmbeddingCombiner
                 }
             }
         }
-        return NearestNeighborModel.NormaliseRows(result, d);
+        return EmbeddingMatrix.NormaliseRows(result, d);
     }
 
     /// <summary>Mean cosine similarity between the rows of two n × d matrices.</summary>

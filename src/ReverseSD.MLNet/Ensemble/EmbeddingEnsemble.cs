@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
 using ReverseSD.MLNet.Onnx;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Ensemble;
 
@@ -21,6 +21,15 @@ public enum EnsembleCombination
 /// <summary>Options of <see cref="EmbeddingEnsembleEstimator"/>.</summary>
 public sealed class EmbeddingEnsembleOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal EmbeddingEnsembleOptions Clone()
+    {
+        var copy = (EmbeddingEnsembleOptions)MemberwiseClone();
+        copy.InputColumnNames = [.. InputColumnNames];
+        copy.Weights = Weights?.ToArray();
+        return copy;
+    }
+
     /// <summary>One embedding column per member model, all of the same size.</summary>
     public string[] InputColumnNames { get; set; } = [];
 
@@ -81,7 +90,7 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
             ArgumentException.ThrowIfNullOrWhiteSpace(options.LabelColumnName, nameof(options.LabelColumnName));
         }
         _mlContext = mlContext;
-        _options = options;
+        _options = options.Clone();
     }
 
     internal EmbeddingEnsembleOptions Options => _options;
@@ -119,8 +128,7 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
         }
         byte[] onnx = Compile(_options.InputColumnNames, _options.OutputColumnName, d, _options.Combination, weights);
         var transformer = CompiledOnnxModel.Create(_mlContext, onnx, [_options.OutputColumnName], _options.InputColumnNames, input);
-        var compiled = new CompiledTransformer(transformer, _options.InputColumnNames.Select(c => (c, d)).ToArray(), "ensemble input");
-        return new EmbeddingEnsembleTransformer(compiled, _options.Combination, weights, search?.MeanCosine);
+        return new EmbeddingEnsembleTransformer(transformer, _options.InputColumnNames.Select(c => (c, d)).ToArray(), _options.Combination, weights, search?.MeanCosine);
     }
 
     private int MemberSize(DataViewSchema schema, string role)
@@ -168,14 +176,13 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
 }
 
 /// <summary>A fitted <see cref="EmbeddingEnsembleEstimator"/>; scores through its compiled ONNX graph.</summary>
-public sealed class EmbeddingEnsembleTransformer : ITransformer, IDisposable
+public sealed class EmbeddingEnsembleTransformer : CompiledOnnxTransformer
 {
-    private readonly CompiledTransformer _compiled;
     private readonly float[]? _weights;
 
-    internal EmbeddingEnsembleTransformer(CompiledTransformer compiled, EnsembleCombination combination, float[]? weights, double? searchedMeanCosine)
+    internal EmbeddingEnsembleTransformer(OnnxTransformer onnx, (string Name, int Size)[] inputs, EnsembleCombination combination, float[]? weights, double? searchedMeanCosine)
+        : base(onnx, inputs, "ensemble input")
     {
-        _compiled = compiled;
         Combination = combination;
         _weights = weights;
         SearchedMeanCosine = searchedMeanCosine;
@@ -190,20 +197,4 @@ public sealed class EmbeddingEnsembleTransformer : ITransformer, IDisposable
     /// <summary>The validation mean cosine reached by the weight search, when the weights were searched.</summary>
     public double? SearchedMeanCosine { get; }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _compiled.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => _compiled.Dispose();
 }

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Ensemble;
 

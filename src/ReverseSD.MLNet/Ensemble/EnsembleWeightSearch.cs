@@ -1,4 +1,3 @@
-using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Ensemble;
 
@@ -17,8 +16,8 @@ internal static class EnsembleWeightSearch
             if (x.Rows != n || x.Columns != d)
                 throw new ReverseSdInputException($"The validation data's members and labels differ in shape ({x.Rows}×{x.Columns} vs {n}×{d}).");
         // Per row: a[k] = <u_k, t>/|t| and gram[k,l] = <u_k, u_l> for unit members u; cos(w) = w·a / sqrt(wᵀ gram w).
-        var normalised = members.Select(x => NearestNeighborModel.NormaliseRows(x.Values, d)).ToArray();
-        var t = NearestNeighborModel.NormaliseRows(targets.Values, d);
+        var normalised = members.Select(x => EmbeddingMatrix.NormaliseRows(x.Values, d)).ToArray();
+        var t = EmbeddingMatrix.NormaliseRows(targets.Values, d);
         var a = new double[n * m];
         var gram = new double[n * m * m];
         for (int i = 0; i < n; i++)

@@ -38,6 +38,6 @@ public static class HeadsCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
-        return new PromptEmbeddingHeadsTrainer(new MLContext(options.Seed), options);
+        return new PromptEmbeddingHeadsTrainer(CatalogContext.Of(catalog), options);
     }
 }

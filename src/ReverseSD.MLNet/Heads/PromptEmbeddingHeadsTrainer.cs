@@ -48,6 +48,16 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     /// <summary>Options of <see cref="PromptEmbeddingHeadsTrainer"/>.</summary>
     public sealed class Options
     {
+        /// <summary>A copy, so that changing these options after the trainer is built changes nothing.</summary>
+        internal Options Clone()
+        {
+            var copy = (Options)MemberwiseClone();
+            copy.HiddenLayerSizes = HiddenLayerSizes?.ToArray()!;
+            copy.VocabularyWords = VocabularyWords?.ToArray();
+            copy.Curriculum = Curriculum?.Clone()!;
+            return copy;
+        }
+
         /// <summary>Input column of image features (known-size Single vector).</summary>
         public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
@@ -121,8 +131,11 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _mlContext = mlContext;
-        _options = options;
+        _options = options.Clone();
     }
+
+    /// <summary>The options this trainer was built with (a copy).</summary>
+    internal Options Settings => _options;
 
     /// <summary>Trains on <paramref name="input"/> for the configured number of epochs (last epoch kept).</summary>
     public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, null);

@@ -10,14 +10,12 @@ namespace ReverseSD.MLNet.Heads;
 /// Transform, GetOutputSchema and Save delegate (so a saved model loads back as that OnnxTransformer).
 /// Disposing it releases the ONNX Runtime session.
 /// </summary>
-public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
+public sealed class PromptEmbeddingHeadsTransformer : CompiledOnnxTransformer
 {
-    private readonly CompiledTransformer _compiled;
-
     internal PromptEmbeddingHeadsTransformer(OnnxTransformer onnx, byte[] onnxModel, HeadConfiguration configuration,
         IReadOnlyList<string> vocabularyWords, IReadOnlyList<HeadsEpochSummary> epochs, int bestEpoch)
+        : base(onnx, [], "heads input")
     {
-        _compiled = new CompiledTransformer(onnx, [], "heads input");
         OnnxModel = onnxModel;
         Configuration = configuration;
         VocabularyWords = vocabularyWords;
@@ -38,7 +36,7 @@ public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
     public int BestEpoch { get; }
 
     /// <summary>The curriculum's difficulty scores, chunks and stages (paper §3); null when trained without a curriculum.</summary>
-    public Curriculum.CurriculumResult? Curriculum { get; internal set; }
+    public CurriculumResult? Curriculum { get; internal set; }
 
     /// <summary>Optimizer steps the (final) training ran.</summary>
     internal long TrainingSteps { get; init; }
@@ -46,21 +44,4 @@ public sealed class PromptEmbeddingHeadsTransformer : ITransformer, IDisposable
     /// <summary>The compiled ONNX graph.</summary>
     internal byte[] OnnxModel { get; }
 
-    /// <summary>True: the heads map rows one by one.</summary>
-    public bool IsRowToRowMapper => true;
-
-    /// <summary>Adds the prediction columns; throws when the feature column is missing or has the wrong size.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
-
-    /// <summary>Returns a row-to-row mapper over <paramref name="inputSchema"/>.</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
-
-    /// <summary>Scores <paramref name="input"/> lazily.</summary>
-    public IDataView Transform(IDataView input) => _compiled.Transform(input);
-
-    /// <summary>Saves the wrapped OnnxTransformer (ML.NET's own format), so the model loads without this library.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime session; idempotent.</summary>
-    public void Dispose() => _compiled.Dispose();
 }

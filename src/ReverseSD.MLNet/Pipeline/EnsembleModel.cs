@@ -24,7 +24,7 @@ public sealed class ReverseSdEnsembleOptions
     public bool UseDakl { get; set; }
 
     /// <summary>DAKL's r, capped at the training set size (paper: 10,000).</summary>
-    public int DaklCentroids { get; set; } = 10_000;
+    public int DaklCentroids { get; set; } = DomainAdaptiveKernelOptions.Defaults.NumberOfCentroids;
 
     /// <summary>How DAKL's γ and α are chosen: on the validation split over the grids (default; fixed when there is no validation split) or fixed.</summary>
     public DaklSelectionMode DaklSelection { get; set; } = DaklSelectionMode.Validation;
@@ -36,16 +36,16 @@ public sealed class ReverseSdEnsembleOptions
     public IReadOnlyList<float> DaklAlphaGrid { get; set; } = [0.01f, 0.1f, 1f, 10f];
 
     /// <summary>DAKL's γ when the selection is fixed (paper Table 10: 0.001).</summary>
-    public float DaklGamma { get; set; } = 0.001f;
+    public float DaklGamma { get; set; } = DomainAdaptiveKernelOptions.Defaults.Gamma;
 
     /// <summary>DAKL's ridge penalty α when the selection is fixed (official code: 10).</summary>
-    public float DaklAlpha { get; set; } = 10f;
+    public float DaklAlpha { get; set; } = DomainAdaptiveKernelOptions.Defaults.Alpha;
 
     /// <summary>Folder of unlabelled target-domain images for DAKL; null uses the validation and test images (never their prompts).</summary>
     public string? AdaptToDirectory { get; set; }
 
     /// <summary>k of the kNN regression baseline in the first member's feature space (paper §4.10); 0 leaves it out.</summary>
-    public int KnnNeighbors { get; set; } = 10;
+    public int KnnNeighbors { get; set; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
 }
 
 /// <summary>How DAKL's γ and α are chosen by <see cref="ReverseSdEnsemble.Train"/>.</summary>
@@ -528,9 +528,8 @@ public static class ReverseSdEnsemble
     {
         if (!Directory.Exists(folder))
             throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) does not exist.");
-        string[] extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
         var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
+            .Where(ImageFiles.HasImageExtension).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
         var good = files.Where(f => ImageValidation.FindProblem(f) == null).ToList();
         if (good.Count == 0) throw new ReverseSdInputException($"The target-domain folder '{folder}' (--adapt-to) has no readable image.");
         return (good, files.Count - good.Count);

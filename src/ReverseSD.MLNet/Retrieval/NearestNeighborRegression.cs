@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
 using ReverseSD.MLNet.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,6 +23,19 @@ public enum NeighborWeighting
 /// <summary>Options of <see cref="NearestNeighborRegressionEstimator"/>.</summary>
 public sealed class NearestNeighborRegressionOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal NearestNeighborRegressionOptions Clone() => (NearestNeighborRegressionOptions)MemberwiseClone();
+
+    /// <summary>Defaults of the options.</summary>
+    public static class Defaults
+    {
+        /// <summary>Number of neighbours.</summary>
+        public const int NumberOfNeighbors = 10;
+
+        /// <summary>Softmax temperature.</summary>
+        public const float Temperature = 0.05f;
+    }
+
     /// <summary>The feature space searched for neighbours (e.g. backbone image features).</summary>
     public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
@@ -32,13 +46,13 @@ public sealed class NearestNeighborRegressionOptions
     public string OutputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
     /// <summary>Number of neighbours; capped at the number of training samples.</summary>
-    public int NumberOfNeighbors { get; set; } = 10;
+    public int NumberOfNeighbors { get; set; } = Defaults.NumberOfNeighbors;
 
     /// <summary>How the neighbours' targets are weighted.</summary>
     public NeighborWeighting Weighting { get; set; } = NeighborWeighting.Similarity;
 
     /// <summary>Softmax temperature (only for <see cref="NeighborWeighting.Softmax"/>).</summary>
-    public float Temperature { get; set; } = 0.05f;
+    public float Temperature { get; set; } = Defaults.Temperature;
 }
 
 /// <summary>
@@ -70,7 +84,7 @@ public sealed class NearestNeighborRegressionEstimator : IEstimator<NearestNeigh
         if (!Enum.IsDefined(options.Weighting))
             throw new ArgumentOutOfRangeException(nameof(options.Weighting), options.Weighting, "Unknown weighting.");
         _mlContext = mlContext;
-        _options = options;
+        _options = options.Clone();
     }
 
     internal NearestNeighborRegressionOptions Options => _options;
@@ -79,6 +93,7 @@ public sealed class NearestNeighborRegressionEstimator : IEstimator<NearestNeigh
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         InputColumns.RequireFloatVector(inputSchema, _options.FeatureColumnName, "input data (feature column)");
+        InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "training data (label column)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
@@ -94,16 +109,13 @@ public sealed class NearestNeighborRegressionEstimator : IEstimator<NearestNeigh
 }
 
 /// <summary>A fitted <see cref="NearestNeighborRegressionEstimator"/>; scores through its compiled ONNX graph.</summary>
-public sealed class NearestNeighborRegressionTransformer : ITransformer, IDisposable
+public sealed class NearestNeighborRegressionTransformer : CompiledOnnxTransformer
 {
-    private readonly CompiledTransformer _compiled;
-
     internal NearestNeighborRegressionTransformer(MLContext ml, NearestNeighborModel model, NearestNeighborRegressionOptions options, IDataView schemaSource)
+        : base(CompiledOnnxModel.Create(ml, model.Compile(options.FeatureColumnName, options.OutputColumnName), [options.OutputColumnName], [options.FeatureColumnName], schemaSource),
+            [(options.FeatureColumnName, model.FeatureSize)], "kNN regression input")
     {
         Model = model;
-        byte[] onnx = model.Compile(options.FeatureColumnName, options.OutputColumnName);
-        var onnxTransformer = CompiledOnnxModel.Create(ml, onnx, [options.OutputColumnName], [options.FeatureColumnName], schemaSource);
-        _compiled = new CompiledTransformer(onnxTransformer, [(options.FeatureColumnName, model.FeatureSize)], "kNN regression input");
     }
 
     internal NearestNeighborModel Model { get; }
@@ -111,22 +123,6 @@ public sealed class NearestNeighborRegressionTransformer : ITransformer, IDispos
     /// <summary>The number of neighbours actually used (the option capped at the training set size).</summary>
     public int NumberOfNeighbors => Model.K;
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _compiled.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => _compiled.Dispose();
 }
 
 /// <summary>The memorised training set of the kNN regressor, with a TorchSharp evaluator and the ONNX compiler.</summary>
@@ -145,7 +141,7 @@ internal sealed class NearestNeighborModel
         K = Math.Min(k, Count);
         Weighting = weighting;
         Temperature = temperature;
-        _normalisedFeatures = NormaliseRows(features.Values, FeatureSize);
+        _normalisedFeatures = EmbeddingMatrix.NormaliseRows(features.Values, FeatureSize);
         _targets = (float[])targets.Values.Clone();
     }
 
@@ -194,7 +190,7 @@ internal sealed class NearestNeighborModel
         g.Metadata("reversesd.stage", "knn-regression");
         g.Metadata("reversesd.format", "1");
         string x = g.L2Normalize(g.Input(inputName, [-1, FeatureSize]));
-        string bankT = g.Initializer("bank_features_t", Transpose(_normalisedFeatures, Count, FeatureSize), FeatureSize, Count);
+        string bankT = g.Initializer("bank_features_t", EmbeddingMatrix.Transpose(_normalisedFeatures, Count, FeatureSize), FeatureSize, Count);
         string sims = g.Node("MatMul", [x, bankT]);
         string[] top = g.Nodes("TopK", [sims, g.Initializer("k", [(long)K], 1)], ["knn_values", "knn_indices"], OnnxGraphBuilder.Attr("axis", 1L));
         string targets = g.Initializer("bank_targets", _targets, Count, TargetSize);
@@ -215,27 +211,5 @@ internal sealed class NearestNeighborModel
         }
         g.Output(g.L2Normalize(summed), outputName, [-1, TargetSize]);
         return g.ToBytes();
-    }
-
-    internal static float[] NormaliseRows(float[] values, int columns)
-    {
-        var result = new float[values.Length];
-        for (int start = 0; start < values.Length; start += columns)
-        {
-            double sum = 0;
-            for (int j = 0; j < columns; j++) sum += (double)values[start + j] * values[start + j];
-            double norm = Math.Max(Math.Sqrt(sum), 1e-12);
-            for (int j = 0; j < columns; j++) result[start + j] = (float)(values[start + j] / norm);
-        }
-        return result;
-    }
-
-    internal static float[] Transpose(float[] values, int rows, int columns)
-    {
-        var result = new float[values.Length];
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < columns; j++)
-                result[j * rows + i] = values[i * columns + j];
-        return result;
     }
 }

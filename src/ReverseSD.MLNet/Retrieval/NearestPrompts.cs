@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
 using ReverseSD.MLNet.Onnx;
 using ReverseSD.MLNet.Onnx.Proto;
 
@@ -8,17 +9,33 @@ namespace ReverseSD.MLNet.Retrieval;
 /// <summary>Options of <see cref="NearestPromptsEstimator"/>.</summary>
 public sealed class NearestPromptsOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal NearestPromptsOptions Clone() => (NearestPromptsOptions)MemberwiseClone();
+
+    /// <summary>Defaults of the options.</summary>
+    public static class Defaults
+    {
+        /// <summary>Prompts returned per row.</summary>
+        public const int NumberOfPrompts = 5;
+
+        /// <summary>Output column of the nearest prompts.</summary>
+        public const string PromptsColumnName = "NearestPrompts";
+
+        /// <summary>Output column of their cosine similarities.</summary>
+        public const string ScoresColumnName = "NearestPromptScores";
+    }
+
     /// <summary>The predicted embedding to look up.</summary>
     public string InputColumnName { get; set; } = ColumnNames.PredictedEmbedding;
 
     /// <summary>Output: the k nearest bank prompts, nearest first (text vector).</summary>
-    public string PromptsColumnName { get; set; } = "NearestPrompts";
+    public string PromptsColumnName { get; set; } = Defaults.PromptsColumnName;
 
     /// <summary>Output: their cosine similarities to the input embedding.</summary>
-    public string ScoresColumnName { get; set; } = "NearestPromptScores";
+    public string ScoresColumnName { get; set; } = Defaults.ScoresColumnName;
 
     /// <summary>Number of prompts returned; capped at the number of distinct bank prompts.</summary>
-    public int NumberOfPrompts { get; set; } = 5;
+    public int NumberOfPrompts { get; set; } = Defaults.NumberOfPrompts;
 
     /// <summary>The prompt text column of the bank.</summary>
     public string BankPromptColumnName { get; set; } = ColumnNames.Prompt;
@@ -57,13 +74,11 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         ArgumentOutOfRangeException.ThrowIfLessThan(options.NumberOfPrompts, 1, nameof(options.NumberOfPrompts));
         if (options.PromptsColumnName == options.ScoresColumnName)
             throw new ArgumentException("The prompts and scores output columns need different names.", nameof(options));
-        var text = promptBank.Schema.GetColumnOrNull(options.BankPromptColumnName);
-        if (text is not { Type: TextDataViewType })
-            throw new ReverseSdInputException($"The prompt bank has no text column '{options.BankPromptColumnName}'; set BankPromptColumnName.");
+        InputColumns.RequireText(promptBank.Schema, options.BankPromptColumnName, "prompt bank");
         InputColumns.RequireFloatVector(promptBank.Schema, options.BankEmbeddingColumnName, "prompt bank");
         _mlContext = mlContext;
         _bank = promptBank;
-        _options = options;
+        _options = options.Clone();
     }
 
     internal NearestPromptsOptions Options => _options;
@@ -90,14 +105,14 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         g.Metadata("reversesd.stage", "nearest-prompts");
         g.Metadata("reversesd.format", "1");
         string x = g.L2Normalize(g.Input(_options.InputColumnName, [-1, d]));
-        float[] bankT = NearestNeighborModel.Transpose(NearestNeighborModel.NormaliseRows(embeddings.Values, d), prompts.Count, d);
+        float[] bankT = EmbeddingMatrix.Transpose(EmbeddingMatrix.NormaliseRows(embeddings.Values, d), prompts.Count, d);
         string sims = g.Node("MatMul", [x, g.Initializer("bank_embeddings_t", bankT, d, prompts.Count)]);
         string[] top = g.Nodes("TopK", [sims, g.Initializer("k", [(long)k], 1)], ["top_scores", "top_indices"], OnnxGraphBuilder.Attr("axis", 1L));
         string texts = g.Node("Gather", [g.Initializer("bank_prompts", prompts, prompts.Count), top[1]], null, OnnxGraphBuilder.Attr("axis", 0L));
         g.Output(texts, _options.PromptsColumnName, [-1, k], TensorProto.Types.DataType.String);
         g.Output(top[0], _options.ScoresColumnName, [-1, k]);
         var onnx = CompiledOnnxModel.Create(_mlContext, g.ToBytes(), [_options.PromptsColumnName, _options.ScoresColumnName], [_options.InputColumnName], input);
-        return new NearestPromptsTransformer(new CompiledTransformer(onnx, [(_options.InputColumnName, d)], "prompt retrieval input"), prompts.Count, k);
+        return new NearestPromptsTransformer(onnx, [(_options.InputColumnName, d)], prompts.Count, k);
     }
 
     private (List<string> Prompts, EmbeddingMatrix Embeddings) ReadBank()
@@ -127,13 +142,11 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
 }
 
 /// <summary>A fitted <see cref="NearestPromptsEstimator"/>; scores through its compiled ONNX graph.</summary>
-public sealed class NearestPromptsTransformer : ITransformer, IDisposable
+public sealed class NearestPromptsTransformer : CompiledOnnxTransformer
 {
-    private readonly CompiledTransformer _compiled;
-
-    internal NearestPromptsTransformer(CompiledTransformer compiled, int bankSize, int numberOfPrompts)
+    internal NearestPromptsTransformer(OnnxTransformer onnx, (string Name, int Size)[] inputs, int bankSize, int numberOfPrompts)
+        : base(onnx, inputs, "prompt retrieval input")
     {
-        _compiled = compiled;
         BankSize = bankSize;
         NumberOfPrompts = numberOfPrompts;
     }
@@ -144,20 +157,4 @@ public sealed class NearestPromptsTransformer : ITransformer, IDisposable
     /// <summary>Prompts returned per row.</summary>
     public int NumberOfPrompts { get; }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _compiled.GetOutputSchema(inputSchema);
-
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _compiled.GetRowToRowMapper(inputSchema);
-
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _compiled.Transform(input);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _compiled.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => _compiled.Dispose();
 }

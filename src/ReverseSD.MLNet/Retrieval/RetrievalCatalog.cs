@@ -11,9 +11,9 @@ public static class RetrievalCatalog
         string featureColumnName = ColumnNames.ImageFeatures,
         string labelColumnName = ColumnNames.PromptEmbedding,
         string outputColumnName = ColumnNames.PredictedEmbedding,
-        int numberOfNeighbors = 10,
+        int numberOfNeighbors = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors,
         NeighborWeighting weighting = NeighborWeighting.Similarity,
-        float temperature = 0.05f)
+        float temperature = NearestNeighborRegressionOptions.Defaults.Temperature)
         => catalog.NearestNeighborPrompts(new NearestNeighborRegressionOptions
         {
             FeatureColumnName = featureColumnName,
@@ -36,9 +36,9 @@ public static class RetrievalCatalog
         this TransformsCatalog catalog,
         IDataView promptBank,
         string inputColumnName = ColumnNames.PredictedEmbedding,
-        int numberOfPrompts = 5,
-        string promptsColumnName = "NearestPrompts",
-        string scoresColumnName = "NearestPromptScores")
+        int numberOfPrompts = NearestPromptsOptions.Defaults.NumberOfPrompts,
+        string promptsColumnName = NearestPromptsOptions.Defaults.PromptsColumnName,
+        string scoresColumnName = NearestPromptsOptions.Defaults.ScoresColumnName)
         => catalog.NearestPrompts(promptBank, new NearestPromptsOptions
         {
             InputColumnName = inputColumnName,

@@ -6,6 +6,9 @@ namespace ReverseSD.MLNet.Text;
 /// <summary>Options of <see cref="VocabularyLabelingEstimator"/>.</summary>
 public sealed class VocabularyLabelingOptions
 {
+    /// <summary>A copy, so that changing these options after an estimator is built changes nothing.</summary>
+    internal VocabularyLabelingOptions Clone() => (VocabularyLabelingOptions)MemberwiseClone();
+
     /// <summary>Text column holding the prompt.</summary>
     public string InputColumnName { get; set; } = Defaults.InputColumnName;
 
@@ -57,8 +60,11 @@ public sealed class VocabularyLabelingEstimator : IEstimator<VocabularyLabelingT
         ArgumentException.ThrowIfNullOrWhiteSpace(options.OutputColumnName, nameof(options.OutputColumnName));
         if (options.Vocabulary == null && options.VocabularySize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(options.VocabularySize)} must be at least 1 (the paper uses 1000), got {options.VocabularySize}.");
-        _options = options;
+        _options = options.Clone();
     }
+
+    /// <summary>The options this estimator was built with (a copy).</summary>
+    internal VocabularyLabelingOptions Options => _options;
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)

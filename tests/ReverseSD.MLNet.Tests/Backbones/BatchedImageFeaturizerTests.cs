@@ -8,6 +8,7 @@ namespace ReverseSD.MLNet.Tests.Backbones;
 public sealed class BatchedImageFeaturizerTests
 {
     [Fact]
+    [Trait("Category", "Slow")]
     public void FastPathGivesTheMlNetChainsResNet18FeaturesOn100Images()
     {
         using var dir = new TempDirectory();

@@ -7,14 +7,12 @@ namespace ReverseSD.MLNet.Tests.Backbones;
 public sealed class BenchBackboneCommandTests
 {
     [Fact]
+    [Trait("Category", "Slow")]
     public void BenchBackbonePrintsMillisecondsPerImageForAGivenEncoder()
     {
         using var dir = new TempDirectory();
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-
-        var result = tester.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--count", "2", "--image-size", "32");
+        var result = CliRunner.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--count", "2", "--image-size", "32");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("ms/image", result.Output);
@@ -30,10 +28,7 @@ public sealed class BenchBackboneCommandTests
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
         Directory.CreateDirectory(dir.File("images"));
         for (int i = 0; i < 3; i++) WritePng(dir.File($"images/{i}.png"), seed: i);
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-
-        var result = tester.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--images", dir.File("images"));
+        var result = CliRunner.Run("bench", "backbone", "--backbone", model, "--preprocessing", "size=16", "--images", dir.File("images"));
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("3 files of", result.Output);
@@ -45,10 +40,7 @@ public sealed class BenchBackboneCommandTests
     {
         using var dir = new TempDirectory();
         string model = WriteChannelMeanModel(dir.File("tiny.onnx"));
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-
-        var result = tester.Run("bench", "backbone", "--backbone", model);
+        var result = CliRunner.Run("bench", "backbone", "--backbone", model);
 
         Assert.Equal(CliApp.BadInput, result.ExitCode);
     }

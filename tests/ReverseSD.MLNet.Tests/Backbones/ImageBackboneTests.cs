@@ -9,6 +9,7 @@ namespace ReverseSD.MLNet.Tests.Backbones;
 public sealed class ImageBackboneTests
 {
     [Fact]
+    [Trait("Category", "Slow")]
     public void ResNet18GivesFinite512dFeaturesThatDifferBetweenImages()
     {
         using var dir = new TempDirectory();
@@ -35,6 +36,7 @@ public sealed class ImageBackboneTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void SameImageGivesSameFeaturesAcrossPathsAndRuns()
     {
         using var dir = new TempDirectory();
@@ -51,6 +53,7 @@ public sealed class ImageBackboneTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void ResNet18PresetMatchesMlNetDnnImageFeaturizer()
     {
         using var dir = new TempDirectory();
@@ -70,6 +73,7 @@ public sealed class ImageBackboneTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void ResNet18AtAnotherSizeGives512dFeaturesThatDifferFromTheNativeSize()
     {
         using var dir = new TempDirectory();

@@ -9,9 +9,7 @@ public sealed class CliErrorTests
     public void BadInputPrintsOneErrorLineOnTheCommandsConsoleAndExitsWithTwo()
     {
         using var dir = new TempDirectory();
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        var result = tester.Run("data", "diffusiondb", "--source", dir.File("missing-folder"), "--out", dir.File("out"));
+        var result = CliRunner.Run("data", "diffusiondb", "--source", dir.File("missing-folder"), "--out", dir.File("out"));
         Assert.Equal(CliApp.BadInput, result.ExitCode);
         Assert.Contains("error:", result.Output);
         Assert.Contains("missing-folder", result.Output);

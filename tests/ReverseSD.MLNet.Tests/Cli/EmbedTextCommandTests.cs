@@ -12,19 +12,13 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
 {
     private static readonly string[] Prompts = ["a cat sitting on a red sofa, oil painting", "Café at night, 4k", "x_y|z+1 robot"];
 
-    private static CommandAppResult Run(params string[] args)
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester.Run(args);
-    }
-
     [Fact]
+    [Trait("Category", "Slow")]
     public void TextInputGivesACsvRowPerPromptEqualToTheEncoder()
     {
         using var dir = new TempDirectory();
         File.WriteAllLines(dir.File("prompts.txt"), Prompts);
-        var result = Run("embed-text", "--input", dir.File("prompts.txt"), "--out", dir.File("vectors.csv"), "--batch-size", "2");
+        var result = CliRunner.Run("embed-text", "--input", dir.File("prompts.txt"), "--out", dir.File("vectors.csv"), "--batch-size", "2");
         Assert.Equal(0, result.ExitCode);
 
         var (header, rows) = CsvTable.Read(dir.File("vectors.csv"));
@@ -39,11 +33,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void CsvInputWithAColumnGivesJsonLines()
     {
         using var dir = new TempDirectory();
         CsvTable.Write(dir.File("data.csv"), ["id", "Caption"], Prompts.Select((p, i) => (IReadOnlyList<string>)[i.ToString(CultureInfo.InvariantCulture), p]));
-        var result = Run("embed-text", "--input", dir.File("data.csv"), "--column", "caption", "--out", dir.File("out.txt"), "--format", "jsonl");
+        var result = CliRunner.Run("embed-text", "--input", dir.File("data.csv"), "--column", "caption", "--out", dir.File("out.txt"), "--format", "jsonl");
         Assert.Equal(0, result.ExitCode);
 
         var lines = File.ReadAllLines(dir.File("out.txt"));
@@ -60,11 +55,12 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void FormatFollowsTheOutputExtensionWhenNotGiven()
     {
         using var dir = new TempDirectory();
         File.WriteAllLines(dir.File("p.txt"), ["a dog"]);
-        Assert.Equal(0, Run("embed-text", "--input", dir.File("p.txt"), "--out", dir.File("v.jsonl")).ExitCode);
+        Assert.Equal(0, CliRunner.Run("embed-text", "--input", dir.File("p.txt"), "--out", dir.File("v.jsonl")).ExitCode);
         using var json = JsonDocument.Parse(File.ReadAllLines(dir.File("v.jsonl")).Single());
         Assert.Equal("a dog", json.RootElement.GetProperty("prompt").GetString());
     }
@@ -128,7 +124,7 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     [Fact]
     public void HelpDescribesEveryOption()
     {
-        var result = Run("embed-text", "--help");
+        var result = CliRunner.Run("embed-text", "--help");
         foreach (var option in new[] { "--input", "--column", "--out", "--format", "--batch-size" })
         {
             var line = result.Output.Split('\n').Single(l => l.TrimStart().StartsWith(option + " ", StringComparison.Ordinal));
@@ -137,9 +133,10 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void BenchTextReportsThroughput()
     {
-        var result = Run("bench", "text", "--count", "8", "--batch-size", "4");
+        var result = CliRunner.Run("bench", "text", "--count", "8", "--batch-size", "4");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("prompts/s", result.Output);
         Assert.Contains("at most 4 prompts", result.Output);

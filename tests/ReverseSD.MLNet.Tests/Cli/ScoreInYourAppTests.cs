@@ -9,6 +9,7 @@ using SkiaSharp;
 
 namespace ReverseSD.MLNet.Tests.Cli;
 
+[Trait("Category", "Slow")]
 public sealed class ScoreInYourAppTests
 {
     private sealed class TrainingRow

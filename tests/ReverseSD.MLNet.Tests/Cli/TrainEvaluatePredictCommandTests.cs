@@ -5,35 +5,7 @@ using Spectre.Console.Cli.Testing;
 
 namespace ReverseSD.MLNet.Tests.Cli;
 
-/// <summary>A tiny generated benchmark (40/10/10 images at 64 px) and one model trained on it with `reversesd train`.</summary>
-public sealed class TinyTrainedModel : IDisposable
-{
-    public TinyTrainedModel()
-    {
-        Environment.SetEnvironmentVariable("CI", "true");
-        SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 40, Validation = 10, Test = 10, ImageSize = 64, Seed = 5 }, Data);
-        TrainResult = Run("train", "--data", Data, "--out", Model, "--epochs", "3", "--vocab", "30", "--batch", "16",
-            "--report", Directory.File("train-report.json"), "--cache-dir", Directory.File("cache"));
-    }
-
-    internal TempDirectory Directory { get; } = new();
-
-    public string Data => Directory.File("data");
-
-    public string Model => Directory.File("model.zip");
-
-    internal CommandAppResult TrainResult { get; }
-
-    internal static CommandAppResult Run(params string[] args)
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester.Run(args);
-    }
-
-    public void Dispose() => Directory.Dispose();
-}
-
+[Trait("Category", "Slow")]
 public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IClassFixture<TinyTrainedModel>
 {
     [Fact]
@@ -57,7 +29,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void EvaluateOfTheSavedZipReproducesTheTrainingReportFromTheImages()
     {
         string reportPath = tiny.Directory.File("eval.json");
-        var result = TinyTrainedModel.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
+        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
         Assert.True(result.ExitCode == 0, result.Output);
         using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
@@ -72,7 +44,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void PredictListsEmbeddingAndTopWordsForAFolderOfImages()
     {
         string folder = Path.Combine(tiny.Data, "test");
-        var result = TinyTrainedModel.Run("predict", "--model", tiny.Model, folder, "--top-words", "4");
+        var result = CliRunner.Run("predict", "--model", tiny.Model, folder, "--top-words", "4");
         Assert.True(result.ExitCode == 0, result.Output);
         using var json = JsonDocument.Parse(result.Output);
         var items = json.RootElement.EnumerateArray().ToList();
@@ -82,7 +54,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
             Assert.Equal(384, i.GetProperty("embedding").GetArrayLength());
             Assert.Equal(4, i.GetProperty("top_words").GetArrayLength());
         });
-        var csv = TinyTrainedModel.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
+        var csv = CliRunner.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
         Assert.True(csv.ExitCode == 0, csv.Output);
         var lines = csv.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
@@ -237,7 +209,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         File.WriteAllText(tiny.Directory.File("corrupt.zip"), "not a zip");
         var resolved = args.Select(a => a.Replace("{missing}", tiny.Directory.File("missing")).Replace("{dir}", tiny.Directory.Path)
             .Replace("{data}", tiny.Data).Replace("{corrupt}", tiny.Directory.File("corrupt.zip")).Replace("{model}", tiny.Model)).ToArray();
-        var result = TinyTrainedModel.Run(resolved);
+        var result = CliRunner.Run(resolved);
         Assert.Equal(CliApp.BadInput, result.ExitCode);
         Assert.Single(result.Output.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
     }

@@ -22,6 +22,7 @@ public sealed class TinyNoisyBenchmark : IDisposable
     public void Dispose() => Directory.Dispose();
 }
 
+[Trait("Category", "Slow")]
 public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFixture<TinyNoisyBenchmark>
 {
     private string[] Common => ["--data", bench.Data, "--vocab", "30", "--batch", "16", "--cache-dir", bench.Cache];
@@ -30,7 +31,7 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     public void AnalyzeDifficultyWritesTheHistogramScoresAndSummaryAndPrintsTheAuroc()
     {
         string output = bench.Directory.File("difficulty");
-        var result = TinyTrainedModel.Run(["analyze", "difficulty", .. Common, "--epochs", "3", "--out", output]);
+        var result = CliRunner.Run(["analyze", "difficulty", .. Common, "--epochs", "3", "--out", output]);
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.Contains("AUROC of difficulty vs is_noisy", result.Output);
         Assert.Contains("AUROC", File.ReadAllText(Path.Combine(output, "difficulty.svg")));
@@ -46,7 +47,7 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     public void AblateHeadsPrintsTheThreeRowsOverSeedsAndWritesJsonAndMarkdown()
     {
         string output = bench.Directory.File("ablation");
-        var result = TinyTrainedModel.Run(["ablate", "heads", .. Common, "--seeds", "2", "--epochs", "2", "--out", output]);
+        var result = CliRunner.Run(["ablate", "heads", .. Common, "--seeds", "2", "--epochs", "2", "--out", output]);
         Assert.True(result.ExitCode == 0, result.Output);
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "ablation.json")));
         var rows = json.RootElement.GetProperty("rows").EnumerateArray().ToList();
@@ -62,7 +63,7 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     public void TrainWithACurriculumSavesTheDifficultyScoresBesideTheModel()
     {
         string model = bench.Directory.File("cl-model.zip"), report = bench.Directory.File("cl-report.json");
-        var result = TinyTrainedModel.Run(["train", .. Common, "--epochs", "2", "--out", model, "--report", report,
+        var result = CliRunner.Run(["train", .. Common, "--epochs", "2", "--out", model, "--report", report,
             "--curriculum", "thresholds", "--curriculum-shares", "0.5,0.3", "--curriculum-epochs", "2"]);
         Assert.True(result.ExitCode == 0, result.Output);
         var csv = CsvTable.Read(bench.Directory.File("cl-model-difficulty.csv"));
@@ -82,14 +83,14 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     [InlineData("analyze", "difficulty", "--curriculum", "none")]
     public void BadCurriculumArgumentsExitWithTheBadInputCode(params string[] args)
     {
-        var result = TinyTrainedModel.Run([.. args, "--data", bench.Data]);
+        var result = CliRunner.Run([.. args, "--data", bench.Data]);
         Assert.Equal(2, result.ExitCode);
     }
 
     [Fact]
     public void AnalyzeWithoutATrainSplitIsBadInput()
     {
-        var result = TinyTrainedModel.Run("analyze", "difficulty", "--data", bench.Directory.File("missing"));
+        var result = CliRunner.Run("analyze", "difficulty", "--data", bench.Directory.File("missing"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("does not exist", result.Output);
     }

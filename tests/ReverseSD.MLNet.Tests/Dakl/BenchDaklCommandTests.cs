@@ -6,11 +6,10 @@ namespace ReverseSD.MLNet.Tests.Dakl;
 public sealed class BenchDaklCommandTests
 {
     [Fact]
+    [Trait("Category", "Slow")]
     public void PrintsTheTimeOfEachFitStepAndThePeakMemory()
     {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        var result = tester.Run("bench", "dakl", "-r", "20", "-p", "30", "-d", "8", "-n", "100", "--kmeans-iterations", "3");
+        var result = CliRunner.Run("bench", "dakl", "-r", "20", "-p", "30", "-d", "8", "-n", "100", "--kmeans-iterations", "3");
         Assert.Equal(0, result.ExitCode);
         foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set", "GFLOP/s", "kernel / plain" })
             Assert.Contains(step, result.Output);
@@ -19,9 +18,7 @@ public sealed class BenchDaklCommandTests
     [Fact]
     public void AnUnknownKMeansEngineIsRejected()
     {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        var result = tester.Run("bench", "dakl", "--kmeans", "sklearn");
+        var result = CliRunner.Run("bench", "dakl", "--kmeans", "sklearn");
         Assert.Equal(CliApp.BadInput, result.ExitCode);
         Assert.Contains("--kmeans", result.Output);
     }

@@ -117,34 +117,3 @@ public sealed class DomainAdaptiveKernelTests
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(train));
     }
 }
-
-public sealed class CatalogArgumentTests
-{
-    [Fact]
-    public void DaklCatalogArgumentsReachTheEstimator()
-    {
-        var ml = new MLContext(1);
-        var options = ml.Regression.Trainers.DomainAdaptiveKernel(null, "In", "Label", "Out", 123, 0.25f, 3f).Options;
-        Assert.Equal(("In", "Label", "Out", 123, 0.25f, 3f), (options.InputColumnName, options.LabelColumnName, options.OutputColumnName, options.NumberOfCentroids, options.Gamma, options.Alpha));
-        Assert.Null(options.TargetDomainData);
-    }
-
-    [Fact]
-    public void EnsembleAndPromptBankCatalogArgumentsReachTheEstimators()
-    {
-        var ml = new MLContext(1);
-        var ensemble = ml.Transforms.CombineEmbeddings(["A", "B"], "Out", EnsembleCombination.WeightedMean, [1, 2]).Options;
-        Assert.Equal(["A", "B"], ensemble.InputColumnNames);
-        Assert.Equal([1f, 2f], ensemble.Weights!);
-        Assert.Equal(("Out", EnsembleCombination.WeightedMean), (ensemble.OutputColumnName, ensemble.Combination));
-        var bank = VectorData.Load(ml, new[] { new BankRow { Prompt = "a", PromptEmbedding = [1, 0] } }, ("PromptEmbedding", 2));
-        var prompts = ml.Transforms.NearestPrompts(bank, "In", 7, "Texts", "Scores").Options;
-        Assert.Equal(("In", 7, "Texts", "Scores"), (prompts.InputColumnName, prompts.NumberOfPrompts, prompts.PromptsColumnName, prompts.ScoresColumnName));
-    }
-
-    private sealed class BankRow
-    {
-        public string Prompt { get; set; } = "";
-        public float[] PromptEmbedding { get; set; } = [];
-    }
-}

@@ -6,19 +6,13 @@ namespace ReverseSD.MLNet.Tests.Data;
 
 public sealed class DataCommandsTests
 {
-    private static CommandAppTester Tester()
-    {
-        var tester = new CommandAppTester();
-        tester.Configure(CliApp.Configure);
-        return tester;
-    }
-
     [SkippableFact]
+    [Trait("Category", "Slow")]
     public void DiffusionDbCommandReadsSeveralSourcesAfterOneOptionAndPrintsFilterCounts()
     {
         Skip.IfNot(SharedData.Available, SharedData.SkipReason);
         using var tmp = new TempDirectory();
-        var result = Tester().Run("data", "diffusiondb", "--source", SharedData.PathOf("diffusiondb-format", "2m"),
+        var result = CliRunner.Run("data", "diffusiondb", "--source", SharedData.PathOf("diffusiondb-format", "2m"),
             SharedData.PathOf("diffusiondb-format", "large"), "--out", tmp.File("out"), "--prompts-only");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("json entries", result.Output);
@@ -34,7 +28,7 @@ public sealed class DataCommandsTests
     public void DiffusionDbCommandRejectsMissingSourceWithExitCodeTwo()
     {
         using var tmp = new TempDirectory();
-        var result = Tester().Run("data", "diffusiondb", "--source", tmp.File("nothing-here"), "--out", tmp.File("out"));
+        var result = CliRunner.Run("data", "diffusiondb", "--source", tmp.File("nothing-here"), "--out", tmp.File("out"));
         Assert.Equal(CliApp.BadInput, result.ExitCode);
     }
 
@@ -42,15 +36,16 @@ public sealed class DataCommandsTests
     public void DiffusionDbCommandRejectsBadSplit()
     {
         using var tmp = new TempDirectory();
-        var result = Tester().Run("data", "diffusiondb", "--source", tmp.Path, "--out", tmp.File("out"), "--split", "0.5,0.5");
+        var result = CliRunner.Run("data", "diffusiondb", "--source", tmp.Path, "--out", tmp.File("out"), "--split", "0.5,0.5");
         Assert.Equal(CliApp.BadInput, result.ExitCode);
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void SynthCommandWritesTheThreeSplits()
     {
         using var tmp = new TempDirectory();
-        var result = Tester().Run("data", "synth", "--out", tmp.Path, "--train", "6", "--validation", "2", "--test", "2",
+        var result = CliRunner.Run("data", "synth", "--out", tmp.Path, "--train", "6", "--validation", "2", "--test", "2",
             "--size", "48", "--label-noise", "0.5", "--domain-shift", "--seed", "3");
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(6, ImageFolderDataset.Read(tmp.Path, "train").Count);
@@ -63,13 +58,14 @@ public sealed class DataCommandsTests
     public void SynthCommandRejectsOutOfRangeNoise()
     {
         using var tmp = new TempDirectory();
-        Assert.Equal(CliApp.BadInput, Tester().Run("data", "synth", "--out", tmp.Path, "--label-noise", "2").ExitCode);
+        Assert.Equal(CliApp.BadInput, CliRunner.Run("data", "synth", "--out", tmp.Path, "--label-noise", "2").ExitCode);
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void BenchFiltersPrintsTimings()
     {
-        var result = Tester().Run("bench", "filters", "--count", "20000");
+        var result = CliRunner.Run("bench", "filters", "--count", "20000");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("four filters (s)", result.Output);
         Assert.Contains("20,000", result.Output);

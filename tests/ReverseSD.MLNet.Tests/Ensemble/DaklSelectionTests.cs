@@ -110,7 +110,7 @@ public sealed partial class EnsemblePipelineTests
     {
         Environment.SetEnvironmentVariable("CI", "true");
         string zip = tiny.Directory.File("cli-grid.zip"), report = tiny.Directory.File("cli-grid.json");
-        var result = TinyTrainedModel.Run("train", "--data", tiny.Data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--dakl",
+        var result = CliRunner.Run("train", "--data", tiny.Data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--dakl",
             "--dakl-grid-gamma", "0.01,0.1,1", "--dakl-grid-alpha", "0.1,1", "--knn-baseline", "3", "--epochs", "3", "--vocab", "30", "--batch", "16",
             "--cache-dir", tiny.Directory.File("cache"), "--report", report);
         Assert.True(result.ExitCode == 0, result.Output);
@@ -121,7 +121,7 @@ public sealed partial class EnsemblePipelineTests
         Assert.Equal("validation", options.GetProperty("dakl_selection").GetString());
         Assert.Equal(6, options.GetProperty("dakl_validation_grid").GetString()!.Split("; ").Length);
 
-        var both = TinyTrainedModel.Run("train", "--data", tiny.Data, "--out", zip, "--dakl", "--dakl-gamma", "0.1", "--dakl-grid-alpha", "1");
+        var both = CliRunner.Run("train", "--data", tiny.Data, "--out", zip, "--dakl", "--dakl-gamma", "0.1", "--dakl-grid-alpha", "1");
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("give one kind, not both", both.Output);
     }

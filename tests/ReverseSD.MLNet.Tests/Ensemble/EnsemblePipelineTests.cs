@@ -11,75 +11,7 @@ using ReverseSD.MLNet.Tests.Retrieval;
 
 namespace ReverseSD.MLNet.Tests.Ensemble;
 
-/// <summary>A tiny domain-shift benchmark (40/10/10 images at 64 px) and a two-member ensemble + DAKL trained on it.</summary>
-public sealed class TinyEnsemble : IDisposable
-{
-    public TinyEnsemble()
-    {
-        SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 40, Validation = 10, Test = 10, ImageSize = 64, Seed = 5, DomainShift = true }, Data);
-        Model = Train(Data);
-    }
-
-    internal TempDirectory Directory { get; } = new();
-
-    public MLContext ML { get; } = new(1);
-
-    public string Data => Directory.File("data");
-
-    public ReverseSdEnsembleTrainedModel Model { get; }
-
-    /// <summary>The same ensemble with DAKL's γ ∈ {0.01, 0.1, 1} and α ∈ {0.1, 1} chosen on validation, trained on first use.</summary>
-    public ReverseSdEnsembleTrainedModel Selected => _selected ??= Train(Data, change: SmallGrid);
-
-    private ReverseSdEnsembleTrainedModel? _selected;
-
-    public static void SmallGrid(ReverseSdEnsembleOptions o)
-    {
-        o.DaklSelection = DaklSelectionMode.Validation;
-        o.DaklGammaGrid = [0.01f, 0.1f, 1f];
-        o.DaklAlphaGrid = [0.1f, 1f];
-    }
-
-    public ReverseSdEnsembleTrainedModel Train(string data, string? adaptTo = null, Action<ReverseSdEnsembleOptions>? change = null)
-    {
-        var options = Options(adaptTo);
-        change?.Invoke(options);
-        return ReverseSdEnsemble.Train(ML, data, options);
-    }
-
-    private ReverseSdEnsembleOptions Options(string? adaptTo) => new()
-    {
-        Members = new[] { "resnet18-64", "resnet18-96" }.Select(b => new ReverseSdTrainingOptions
-        {
-            Backbone = b,
-            VocabularySize = 30,
-            CacheDirectory = Directory.File("cache"),
-            Heads = new PromptEmbeddingHeadsTrainer.Options { NumberOfEpochs = 3, BatchSize = 16, Device = HeadsDevice.Cpu },
-        }).ToList(),
-        UseDakl = true,
-        DaklSelection = DaklSelectionMode.Fixed,
-        DaklGamma = 0.1f,
-        DaklAlpha = 1f,
-        KnnNeighbors = 3,
-        AdaptToDirectory = adaptTo,
-    };
-
-    public IDataView TestImages() => ML.Data.LoadFromEnumerable(
-        ImageFolderDataset.Read(Data, "test").Select(p => new ImageOnly { ImagePath = Path.GetFullPath(Path.Combine(Data, "test", p.FileName)) }).ToList());
-
-    public sealed class ImageOnly
-    {
-        public string ImagePath { get; set; } = "";
-    }
-
-    public void Dispose()
-    {
-        Model.Dispose();
-        _selected?.Dispose();
-        Directory.Dispose();
-    }
-}
-
+[Trait("Category", "Slow")]
 public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFixture<TinyEnsemble>
 {
     [Fact]
@@ -221,7 +153,7 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
     {
         Environment.SetEnvironmentVariable("CI", "true");
         string zip = tiny.Directory.File("cli-ensemble.zip"), report = tiny.Directory.File("cli-report.json");
-        var result = TinyTrainedModel.Run("train", "--data", tiny.Data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--dakl",
+        var result = CliRunner.Run("train", "--data", tiny.Data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--dakl",
             "--dakl-gamma", "0.1", "--dakl-alpha", "1", "--knn-baseline", "3", "--epochs", "3", "--vocab", "30", "--batch", "16",
             "--cache-dir", tiny.Directory.File("cache"), "--report", report);
         Assert.True(result.ExitCode == 0, result.Output);
@@ -238,7 +170,7 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
     public void AblateEnsembleCommandPrintsEveryCombinationWithAndWithoutDakl()
     {
         Environment.SetEnvironmentVariable("CI", "true");
-        var result = TinyTrainedModel.Run("ablate", "ensemble", "--data", tiny.Data, "--backbone", "resnet18-64,resnet18-96",
+        var result = CliRunner.Run("ablate", "ensemble", "--data", tiny.Data, "--backbone", "resnet18-64,resnet18-96",
             "--epochs", "3", "--vocab", "30", "--dakl-gamma", "0.1", "--dakl-alpha", "1", "--cache-dir", tiny.Directory.File("cache"));
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.Contains("+ DAKL", result.Output);
@@ -270,7 +202,7 @@ public sealed class EnsembleCommandErrorTests
         string data = dir.File("data");
         Directory.CreateDirectory(dir.File("empty"));
         SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 4, Validation = 2, Test = 2, ImageSize = 32, Seed = 2 }, data);
-        var result = TinyTrainedModel.Run(args.Select(a => a == "DATA" ? data : a == "EMPTY" ? dir.File("empty") : a).ToArray());
+        var result = CliRunner.Run(args.Select(a => a == "DATA" ? data : a == "EMPTY" ? dir.File("empty") : a).ToArray());
         Assert.True(result.ExitCode == 2, result.Output);
         var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Single(lines);

@@ -160,23 +160,6 @@ public sealed class SentenceEmbeddingEstimatorTests(SentenceEncoderFixture fixtu
     }
 
     [Fact]
-    public void CatalogArgumentsReachTheEstimator()
-    {
-        var ml = new MLContext();
-        var estimator = ml.Transforms.Text.EmbedSentences("Vec", "Text", batchSize: 5, gpuDeviceId: 3);
-        Assert.Equal("Vec", estimator.Settings.OutputColumnName);
-        Assert.Equal("Text", estimator.Settings.InputColumnName);
-        Assert.Equal(5, estimator.Settings.BatchSize);
-        Assert.Equal(3, estimator.Settings.GpuDeviceId);
-
-        var defaults = ml.Transforms.Text.EmbedSentences();
-        Assert.Equal("PromptEmbedding", defaults.Settings.OutputColumnName);
-        Assert.Equal("Prompt", defaults.Settings.InputColumnName);
-        Assert.Equal(SentenceEncoder.DefaultBatchSize, defaults.Settings.BatchSize);
-        Assert.Null(defaults.Settings.GpuDeviceId);
-    }
-
-    [Fact]
     public void InvalidOptionsAreRejectedWhenTheEstimatorIsBuilt()
     {
         var ml = new MLContext();

@@ -34,6 +34,7 @@ public sealed class SentenceEncoderTests(SentenceEncoderFixture fixture, ITestOu
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void BatchedEncodingKeepsTheInputOrderAndMatchesSingleEncoding()
     {
         string[] prompts =

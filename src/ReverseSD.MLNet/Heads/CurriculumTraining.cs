@@ -1,8 +1,8 @@
 using Microsoft.ML;
-using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Curriculum;
 using static TorchSharp.torch;
 
-namespace ReverseSD.MLNet.Curriculum;
+namespace ReverseSD.MLNet.Heads;
 
 /// <summary>
 /// The two phases of the paper's curriculum (§3) on the heads trainer. Phase 1 trains the chosen model the ordinary way for
@@ -73,4 +73,29 @@ internal static class CurriculumTraining
     {
         public void Report(ProgressReport value) => inner.Report(value with { Stage = stage });
     }
+}
+
+/// <summary>
+/// What the curriculum measured and did: every training pair's difficulty (1 − mean cosine over the preliminary epochs,
+/// in training-row order), the chunks, the thresholds, the preliminary run's history and the stages of the second phase.
+/// </summary>
+public sealed class CurriculumResult
+{
+    /// <summary>Difficulty of each training row, in the order of the training data.</summary>
+    public required IReadOnlyList<double> Difficulty { get; init; }
+
+    /// <summary>Easy, medium and hard row indices, easiest first.</summary>
+    public required CurriculumChunks Chunks { get; init; }
+
+    /// <summary>Largest difficulty of the easy chunk (the first threshold).</summary>
+    public required double EasyMax { get; init; }
+
+    /// <summary>Largest difficulty of the medium chunk (the second threshold).</summary>
+    public required double MediumMax { get; init; }
+
+    /// <summary>Epoch summaries of the preliminary (scoring) run.</summary>
+    public required IReadOnlyList<HeadsEpochSummary> PreliminaryHistory { get; init; }
+
+    /// <summary>The stages of the second phase (empty when only the difficulty was scored).</summary>
+    public IReadOnlyList<CurriculumStage> Stages { get; init; } = [];
 }

@@ -1,6 +1,6 @@
 using ReverseSD.Cli;
 
-namespace ReverseSD.MLNet.Tests.Cli;
+namespace ReverseSD.MLNet.Tests;
 
 /// <summary>What a run of the tool printed on stdout and stderr, and its exit code.</summary>
 internal sealed record CliRun(int ExitCode, string Out, string Error)

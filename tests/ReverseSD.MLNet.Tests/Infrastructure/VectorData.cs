@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace ReverseSD.MLNet.Tests.Retrieval;
+namespace ReverseSD.MLNet.Tests;
 
 /// <summary>Small generated vector data for the Retrieval, Ensemble and Dakl tests.</summary>
 internal static class VectorData
