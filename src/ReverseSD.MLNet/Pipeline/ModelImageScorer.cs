@@ -18,6 +18,7 @@ internal sealed class ModelImageScorer : IDisposable
     private const string FeaturesColumn = ColumnNames.ImageFeatures;
 
     private static readonly ConditionalWeakTable<ITransformer, string> LoadedFrom = [];
+    private static readonly ConditionalWeakTable<ITransformer, ModelImageScorer> Scorers = [];
 
     private readonly MLContext _ml;
     private readonly ITransformer _model;
@@ -35,6 +36,12 @@ internal sealed class ModelImageScorer : IDisposable
 
     /// <summary>Remembers the zip a model was loaded from, where its backbone graphs are read back.</summary>
     internal static void RememberSource(ITransformer model, string zipPath) => LoadedFrom.AddOrUpdate(model, Path.GetFullPath(zipPath));
+
+    /// <summary>
+    /// The scorer of <paramref name="model"/>, made once and kept while the model lives, so a caller scoring a few
+    /// images at a time (a server) does not build ONNX Runtime sessions on every call; safe to use from several threads.
+    /// </summary>
+    public static ModelImageScorer For(MLContext ml, ITransformer model) => Scorers.GetValue(model, m => Create(ml, m));
 
     /// <summary>A scorer for <paramref name="model"/>: fast when every backbone stage is known, else the ML.NET chain.</summary>
     public static ModelImageScorer Create(MLContext ml, ITransformer model, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)

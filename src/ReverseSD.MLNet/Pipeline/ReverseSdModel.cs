@@ -202,7 +202,7 @@ public static partial class ReverseSdModel
         IEnumerable<ImagePredictionResult> Stream()
         {
             var paths = imagePaths.Select(Path.GetFullPath).ToList();
-            using var scorer = ModelImageScorer.Create(mlContext, model);
+            var scorer = ModelImageScorer.For(mlContext, model);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int done = 0, skippedCount = 0;
             foreach (var (path, prediction, problem) in scorer.Score(paths, chunkSize, view => ReadPredictions(view, topWords), cancellationToken))
@@ -248,8 +248,8 @@ public static partial class ReverseSdModel
         // Scored first (fast path when the model allows): unreadable images come out of the same decoding, skipped and counted.
         var predicted = new List<float[]>();
         var unreadable = new HashSet<string>(StringComparer.Ordinal);
-        using (var scorer = ModelImageScorer.Create(mlContext, model))
         {
+            var scorer = ModelImageScorer.For(mlContext, model);
             foreach (var (path, embedding, problem) in scorer.Score(rows.Select(r => r.ImagePath).ToList(), DefaultPredictChunkSize,
                 view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken))
             {
