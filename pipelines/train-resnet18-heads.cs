@@ -1,7 +1,8 @@
-// A training script in the shape of Model Builder's generated code: every stage is an ML.NET estimator.
+// The single model, in the shape of Model Builder's generated code: one ML.NET estimator chain
+// (image path -> ResNet18 features -> heads), one Fit, one Save, then the PredictionEngine code an app uses.
 // Run it from the repository root (it builds the library on first use):
-//   dotnet run pipelines/train-resnet18-heads.cs                      # generates a small benchmark first
-//   dotnet run pipelines/train-resnet18-heads.cs -- DATA_DIR model.zip  # your own image folder (train/validation/test)
+//   dotnet run pipelines/train-resnet18-heads.cs                                   # generates a small benchmark first
+//   dotnet run pipelines/train-resnet18-heads.cs -- DATA_DIR model.zip [EPOCHS]    # your own image folder (train/validation/test)
 // Edit it freely: change the backbone, the head configuration (paper Fig. 3), λ, epochs, ...
 #:project ../src/ReverseSD.MLNet/ReverseSD.MLNet.csproj
 #:property PublishAot=false
@@ -16,6 +17,7 @@ using ReverseSD.MLNet.Text;
 
 string dataDirectory = args.Length > 0 ? args[0] : Path.Combine("out", "pipeline-benchmark");
 string modelPath = args.Length > 1 ? args[1] : Path.Combine("out", "pipeline-model.zip");
+int epochs = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 20;
 if (!File.Exists(Path.Combine(dataDirectory, "train", ImageFolderDataset.MetadataFileName)))
 {
     Console.WriteLine($"Generating a small benchmark in {dataDirectory} ...");
@@ -23,37 +25,62 @@ if (!File.Exists(Path.Combine(dataDirectory, "train", ImageFolderDataset.Metadat
 }
 
 var mlContext = new MLContext(seed: 1);
-IDataView train = ImageFolderDataset.Load(mlContext, dataDirectory, "train");
+IDataView train = ImageFolderDataset.Load(mlContext, dataDirectory, "train");          // ImagePath, Prompt, ...
 IDataView validation = ImageFolderDataset.Load(mlContext, dataDirectory, "validation");
 IDataView test = ImageFolderDataset.Load(mlContext, dataDirectory, "test");
 
-// Image side (this is what the saved model runs): ImagePath -> 512-d ResNet18 features.
-var imageFeatures = mlContext.Transforms.ApplyImageBackbone(ImageBackbone.ResNet18, "ImageFeatures", "ImagePath").Fit(train);
+// Image side: ImagePath -> 512-d ResNet18 features (ML.NET's LoadImages -> ResizeImages -> ExtractPixels -> ApplyOnnxModel).
+var backbone = mlContext.Transforms.ApplyImageBackbone(ImageBackbone.ResNet18, "ImageFeatures", "ImagePath");
 
-// Text side (training targets only): Prompt -> all-MiniLM-L6-v2 embedding (Eq. 1) and multi-hot vocabulary labels (Eq. 2).
-var targets = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt")
-    .Append(mlContext.Transforms.Text.ProduceVocabularyLabels("VocabularyLabels", "Prompt", vocabularySize: 1000))
-    .Fit(train);
-
-IDataView Prepare(IDataView split) => mlContext.Data.Cache(targets.Transform(imageFeatures.Transform(split)));
-
-// Heads (paper §3, Fig. 3): configuration 3 feeds the predicted embedding to the vocabulary head; λ = 0.1.
-var trainer = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
+// Heads (paper §3, Fig. 3): the label is the raw Prompt text; the trainer derives the all-MiniLM-L6-v2 targets (Eq. 1) and the
+// 1,000-word vocabulary labels (Eq. 2) itself. Configuration 3 feeds the predicted embedding to the vocabulary head; λ = 0.1.
+// The validation images (through the same backbone) pick the best epoch.
+var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
 {
+    LabelColumnName = "Prompt",
     Configuration = HeadConfiguration.EmbeddingFeedsVocabulary,
     VocabularyWeight = 0.1f,
-    NumberOfEpochs = 20,
+    VocabularySize = 1000,
+    NumberOfEpochs = epochs,
     Seed = 1,
+    ValidationData = mlContext.Data.Cache(backbone.Fit(validation).Transform(validation)),
 });
-Console.WriteLine("Training the heads ...");
-var heads = trainer.Fit(Prepare(train), Prepare(validation));
 
-// Evaluate on the test split: mean cosine between predicted and true prompt embeddings.
-var metrics = PromptEmbeddingEvaluator.Evaluate(heads.Transform(Prepare(test)));
-Console.WriteLine($"test mean cosine: {metrics.MeanCosine:F4} ± {metrics.StandardError:F4} (n = {metrics.Count})");
-
-// Save the image chain (image path -> backbone -> heads); load it in any app with Microsoft.ML + OnnxTransformer.
-var model = new TransformerChain<ITransformer>(imageFeatures, heads);
+// One estimator, one Fit, one Save.
+var pipeline = backbone.Append(heads);
+Console.WriteLine("Training ...");
+var model = pipeline.Fit(train);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
 mlContext.Model.Save(model, train.Schema, modelPath);
 Console.WriteLine($"saved {modelPath}");
+
+// Evaluate on the test split: mean cosine between predicted and true prompt embeddings.
+var scoredTest = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test).Transform(model.Transform(test));
+var metrics = PromptEmbeddingEvaluator.Evaluate(scoredTest);
+Console.WriteLine($"test mean cosine: {metrics.MeanCosine:F4} ± {metrics.StandardError:F4} (n = {metrics.Count})");
+
+// What an app does: load the zip (Microsoft.ML + ImageAnalytics + OnnxTransformer are enough) and score one image.
+var appContext = new MLContext();
+ITransformer loaded = appContext.Model.Load(modelPath, out _);
+var engine = appContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(loaded);
+string image = ImageFolderDataset.Read(dataDirectory, "test").Select(p => Path.Combine(dataDirectory, "test", p.FileName)).First();
+var output = engine.Predict(new ModelInput { ImagePath = Path.GetFullPath(image) });
+var top = Enumerable.Range(0, output.VocabularyProbabilities.Length).OrderByDescending(i => output.VocabularyProbabilities[i]).Take(5)
+    .Select(i => $"{output.VocabularyWords[i]} {output.VocabularyProbabilities[i]:F2}");
+Console.WriteLine($"{Path.GetFileName(image)}: {output.PredictedEmbedding.Length}-d embedding; words: {string.Join(", ", top)}");
+
+/// <summary>The model's input: the image file path.</summary>
+public sealed class ModelInput
+{
+    public string ImagePath { get; set; } = "";
+}
+
+/// <summary>The model's outputs: the predicted prompt embedding and the vocabulary head's words and probabilities.</summary>
+public sealed class ModelOutput
+{
+    public float[] PredictedEmbedding { get; set; } = [];
+
+    public float[] VocabularyProbabilities { get; set; } = [];
+
+    public string[] VocabularyWords { get; set; } = [];
+}

@@ -75,7 +75,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
             if (repeated != null) return ValidationResult.Error($"--backbone lists '{repeated.Key}' twice.");
             if (Backbones.Count > 8) return ValidationResult.Error($"--backbone lists {Backbones.Count} backbones; the ablation takes at most 8 (2^8 - 1 combinations).");
             if (EnsembleTraining.ParseCombination(Ensemble) == null) return ValidationResult.Error($"--ensemble must be mean, weighted or median; got '{Ensemble}'.");
-            if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
+            if (HeadsArguments.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
             if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
             if (DaklCentroids < 1) return ValidationResult.Error("--dakl-centroids must be at least 1.");
@@ -93,7 +93,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
                 CacheDirectory = CacheDir,
                 Heads = new PromptEmbeddingHeadsTrainer.Options
                 {
-                    Configuration = TrainOptions.ParseHead(Head)!.Value,
+                    Configuration = HeadsArguments.ParseHead(Head)!.Value,
                     NumberOfEpochs = Epochs,
                     Seed = Seed,
                     Device = HeadsDevice.Cpu,

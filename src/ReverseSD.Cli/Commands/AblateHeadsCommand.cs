@@ -47,14 +47,14 @@ internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateH
             if (ValidateShared() is { } shared) return shared;
             if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
-            if (TrainOptions.ParseHead(Head) is null or HeadConfiguration.Vanilla) return ValidationResult.Error($"--head must be 1, 2 or 3; got '{Head}'.");
+            if (HeadsArguments.ParseHead(Head) is null or HeadConfiguration.Vanilla) return ValidationResult.Error($"--head must be 1, 2 or 3; got '{Head}'.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting, curriculumRequired: true);
         }
 
         public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
         {
-            Configuration = TrainOptions.ParseHead(Head)!.Value,
+            Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,
             NumberOfEpochs = Epochs,
             LearningRate = LearningRate,

@@ -40,14 +40,14 @@ internal sealed class AnalyzeDifficultyCommand(IAnsiConsole console) : Command<A
         {
             if (ValidateShared() is { } shared) return shared;
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
-            if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
+            if (HeadsArguments.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
             if (Examples < 0) return ValidationResult.Error("--examples must be >= 0.");
             return CurriculumArguments.Validate(Curriculum, null, CurriculumShares, CurriculumThresholds, DifficultyWeighting, curriculumRequired: true);
         }
 
         public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
         {
-            Configuration = TrainOptions.ParseHead(Head)!.Value,
+            Configuration = HeadsArguments.ParseHead(Head)!.Value,
             NumberOfEpochs = Epochs,
             LearningRate = LearningRate,
             BatchSize = Batch,

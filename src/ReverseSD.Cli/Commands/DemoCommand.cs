@@ -72,7 +72,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
 
         console.WriteLine();
-        TrainOptions.PrintSummary(console, trained.Report);
+        EvaluationSummary.Print(console, trained.Report);
         var model = ReverseSdModel.Load(ml, modelPath);
         try
         {

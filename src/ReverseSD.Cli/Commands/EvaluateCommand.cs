@@ -46,7 +46,7 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCo
             var (report, metrics, baseline, images) = ConsoleProgress.Run(console, "evaluating",
                 progress => ReverseSdModel.Evaluate(ml, model, settings.Data, settings.Split, progress, cancellationToken));
             string csv = ReverseSdModel.WriteReport(report, settings.Out, images, metrics, baseline);
-            TrainOptions.PrintSummary(console, report);
+            EvaluationSummary.Print(console, report);
             console.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} and {csv}");
         }
         finally

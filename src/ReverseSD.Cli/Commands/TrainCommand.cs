@@ -107,8 +107,8 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         {
             if (ValidateShared() is { } shared) return shared;
             if (EnsembleTraining.Validate(this) is { } ensembleError) return ValidationResult.Error(ensembleError);
-            if (TrainOptions.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
-            if (TrainOptions.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
+            if (HeadsArguments.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
+            if (HeadsArguments.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
             if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
@@ -119,13 +119,13 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         /// <summary>The library options these settings describe.</summary>
         public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
         {
-            Configuration = TrainOptions.ParseHead(Head)!.Value,
+            Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,
             NumberOfEpochs = Epochs,
             LearningRate = LearningRate,
             BatchSize = Batch,
             Seed = Seed,
-            HiddenLayerSizes = TrainOptions.ParseHidden(Hidden)!,
+            HiddenLayerSizes = HeadsArguments.ParseHidden(Hidden)!,
             Optimizer = Optimizer == "adamw" ? HeadsOptimizer.AdamW : HeadsOptimizer.Adam,
             WeightDecay = WeightDecay,
             Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
@@ -142,49 +142,9 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         trained.Save(settings.Out);
         if (settings.Report != null)
             ReverseSdModel.WriteReport(trained.Report, settings.Report, trained.TestImages, trained.Test, trained.Baseline);
-        TrainOptions.PrintSummary(console, trained.Report);
+        EvaluationSummary.Print(console, trained.Report);
         if (trained.Difficulty is { } difficulty) CurriculumArguments.WriteScores(console, difficulty, Path.ChangeExtension(Path.GetFullPath(settings.Out), null) + "-difficulty.csv");
         console.MarkupLineInterpolated($"saved {Path.GetFullPath(settings.Out)}{(settings.Report != null ? " and " + Path.GetFullPath(settings.Report) : "")}");
         return 0;
     }
-}
-
-/// <summary>Parsing and printing shared by train, evaluate and demo.</summary>
-internal static class TrainOptions
-{
-    public static HeadConfiguration? ParseHead(string head) => head.Trim().ToLowerInvariant() switch
-    {
-        "vanilla" or "0" => HeadConfiguration.Vanilla,
-        "1" => HeadConfiguration.Independent,
-        "2" => HeadConfiguration.VocabularyFeedsEmbedding,
-        "3" => HeadConfiguration.EmbeddingFeedsVocabulary,
-        _ => null,
-    };
-
-    public static int[]? ParseHidden(string? hidden)
-    {
-        if (string.IsNullOrWhiteSpace(hidden) || hidden.Trim() == "none") return [];
-        var sizes = new List<int>();
-        foreach (var part in hidden.Split(',', StringSplitOptions.TrimEntries))
-        {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int size) || size < 1) return null;
-            sizes.Add(size);
-        }
-        return sizes.ToArray();
-    }
-
-    /// <summary>Prints model vs baseline vs ceiling as a small table.</summary>
-    public static void PrintSummary(IAnsiConsole console, EvaluationReport report)
-    {
-        var table = new Table().AddColumn($"{report.Split} split (n = {report.NTest})").AddColumn(new TableColumn("mean cosine").RightAligned()).AddColumn(new TableColumn("± SE").RightAligned());
-        table.AddRow("model", F(report.TestMeanCosine), F(report.TestStandardError));
-        table.AddRow("mean-embedding baseline", F(report.BaselineMeanCosine), F(report.BaselineStandardError));
-        if (report.CeilingMeanCosine is double ceiling) table.AddRow("visual-only ceiling", F(ceiling), "");
-        console.Write(table);
-        if (report.ModelVsBaseline is { } t)
-            console.MarkupLineInterpolated($"paired t-test model vs baseline: t = {t.T.ToString("F2", CultureInfo.InvariantCulture)}, df = {t.DegreesOfFreedom}, p = {t.PValue.ToString("G3", CultureInfo.InvariantCulture)}");
-        if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
-    }
-
-    private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
 }

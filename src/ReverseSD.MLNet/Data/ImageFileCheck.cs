@@ -7,7 +7,7 @@ namespace ReverseSD.MLNet.Data;
 /// <summary>What a structural check of an image file found: whether it is whole, its size, and PNG text chunks.</summary>
 /// <param name="IsValid">False when the file is truncated or corrupt (bad signature, chunk past the end, CRC mismatch, no end marker).</param>
 /// <param name="Problem">Why the file is not valid, or null.</param>
-/// <param name="Width">Width in pixels when the header says so, else 0.</param>
+/// <param name="Width">Width in pixels when the header says so (PNG IHDR, JPEG SOF, WebP), else 0; also set on a truncated file whose header was read.</param>
 /// <param name="Height">Height in pixels when the header says so, else 0.</param>
 /// <param name="Text">PNG tEXt/iTXt/zTXt key/value pairs (DiffusionDB 2M PNGs carry "prompt" and "seed").</param>
 internal sealed record ImageCheck(bool IsValid, string? Problem, int Width, int Height, IReadOnlyDictionary<string, string> Text);
@@ -47,19 +47,19 @@ internal static class ImageFileCheck
         var text = new Dictionary<string, string>(StringComparer.Ordinal);
         while (true)
         {
-            if (pos + 12 > b.Length) return Bad("truncated PNG (no IEND chunk)");
+            if (pos + 12 > b.Length) return Bad("truncated PNG (no IEND chunk)", width, height);
             uint length = BinaryPrimitives.ReadUInt32BigEndian(b[pos..]);
-            if (length > int.MaxValue || pos + 12 + (long)length > b.Length) return Bad("truncated PNG (chunk runs past the end of the file)");
+            if (length > int.MaxValue || pos + 12 + (long)length > b.Length) return Bad("truncated PNG (chunk runs past the end of the file)", width, height);
             var typeAndData = b.Slice(pos + 4, 4 + (int)length);
             uint crc = BinaryPrimitives.ReadUInt32BigEndian(b[(pos + 8 + (int)length)..]);
-            if (Crc32(typeAndData) != crc) return Bad("corrupt PNG (chunk CRC mismatch)");
+            if (Crc32(typeAndData) != crc) return Bad("corrupt PNG (chunk CRC mismatch)", width, height);
             string type = Encoding.ASCII.GetString(typeAndData[..4]);
             var data = typeAndData[4..];
             switch (type)
             {
                 case "IHDR" when data.Length >= 8:
-                    width = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
-                    height = (int)BinaryPrimitives.ReadUInt32BigEndian(data[4..]);
+                    width = (int)Math.Min(BinaryPrimitives.ReadUInt32BigEndian(data), int.MaxValue);
+                    height = (int)Math.Min(BinaryPrimitives.ReadUInt32BigEndian(data[4..]), int.MaxValue);
                     break;
                 case "tEXt":
                     ReadText(data, text, compressed: false, international: false);
@@ -162,12 +162,37 @@ internal static class ImageFileCheck
 
     private static ImageCheck CheckJpeg(ReadOnlySpan<byte> b)
     {
+        var (width, height) = JpegFrameSize(b);
         // The end-of-image marker may be followed by padding; look for it near the end.
         var tail = b[Math.Max(2, b.Length - 64)..];
         for (int i = tail.Length - 2; i >= 0; i--)
-            if (tail[i] == 0xFF && tail[i + 1] == 0xD9) return new ImageCheck(true, null, 0, 0, NoText);
-        return Bad("truncated JPEG (no end-of-image marker)");
+            if (tail[i] == 0xFF && tail[i + 1] == 0xD9) return new ImageCheck(true, null, width, height, NoText);
+        return new ImageCheck(false, "truncated JPEG (no end-of-image marker)", width, height, NoText);
     }
+
+    /// <summary>Width and height from the JPEG start-of-frame (SOFn) segment, walking the marker segments before the scan; (0, 0) when absent.</summary>
+    private static (int Width, int Height) JpegFrameSize(ReadOnlySpan<byte> b)
+    {
+        int pos = 2;
+        while (pos + 4 <= b.Length)
+        {
+            if (b[pos] != 0xFF) return (0, 0);
+            byte marker = b[pos + 1];
+            if (marker == 0xFF) { pos++; continue; } // fill byte
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { pos += 2; continue; } // markers without a length
+            if (marker is 0xD9 or 0xDA) return (0, 0); // end of image or start of scan before any frame header
+            int length = BinaryPrimitives.ReadUInt16BigEndian(b[(pos + 2)..]);
+            bool startOfFrame = marker is >= 0xC0 and <= 0xCF and not (0xC4 or 0xC8 or 0xCC);
+            if (startOfFrame)
+            {
+                if (pos + 9 > b.Length) return (0, 0);
+                return (BinaryPrimitives.ReadUInt16BigEndian(b[(pos + 7)..]), BinaryPrimitives.ReadUInt16BigEndian(b[(pos + 5)..]));
+            }
+            pos += 2 + length;
+        }
+        return (0, 0);
+    }
+
 
     private static ImageCheck CheckBmp(ReadOnlySpan<byte> b)
     {
@@ -186,7 +211,7 @@ internal static class ImageFileCheck
         return new ImageCheck(true, null, BinaryPrimitives.ReadUInt16LittleEndian(b[6..]), BinaryPrimitives.ReadUInt16LittleEndian(b[8..]), NoText);
     }
 
-    private static ImageCheck Bad(string problem) => new(false, problem, 0, 0, NoText);
+    private static ImageCheck Bad(string problem, int width = 0, int height = 0) => new(false, problem, width, height, NoText);
 
     /// <summary>The PNG chunk CRC-32 (ISO 3309) of <paramref name="data"/>.</summary>
     internal static uint Crc32(ReadOnlySpan<byte> data)

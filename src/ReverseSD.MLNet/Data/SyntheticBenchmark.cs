@@ -4,7 +4,7 @@ using SkiaSharp;
 
 namespace ReverseSD.MLNet.Data;
 
-/// <summary>Sizes and dials of the generated benchmark (DESIGN.md, "The generated benchmark").</summary>
+/// <summary>Sizes and dials of the generated benchmark (README.md, "Data").</summary>
 public sealed class SyntheticBenchmarkOptions
 {
     /// <summary>Number of training pairs.</summary>

@@ -32,17 +32,19 @@ public static class EnsembleAblation
             if (x.Columns != targets.Columns)
                 throw new ReverseSdInputException($"Member column '{name}' has {x.Columns} values per row; the label column has {targets.Columns}.");
 
-        int m = members.Length;
-        var subsets = Enumerable.Range(1, (1 << m) - 1)
-            .Select(mask => Enumerable.Range(0, m).Where(i => (mask & (1 << i)) != 0).ToArray())
-            .OrderBy(s => s.Length)
-            .ThenBy(s => s, Comparer<int[]>.Create((x, y) => x.Zip(y).Select(p => p.First.CompareTo(p.Second)).FirstOrDefault(c => c != 0)));
         var rows = new List<EnsembleAblationRow>();
-        foreach (var subset in subsets)
+        foreach (var subset in Subsets(members.Length))
         {
             var combined = EmbeddingCombiner.Combine(subset.Select(i => members[i]).ToArray(), combination, weights == null ? null : subset.Select(i => weights[i]).ToArray());
             rows.Add(new EnsembleAblationRow(subset.Select(i => memberColumnNames[i]).ToArray(), EmbeddingCombiner.MeanCosine(combined, targets.Values, targets.Columns)));
         }
         return rows;
     }
+
+    /// <summary>Every non-empty subset of <paramref name="m"/> members as ascending indices, in Table 9 order: singles, pairs, ..., each in member order.</summary>
+    internal static IReadOnlyList<int[]> Subsets(int m) => Enumerable.Range(1, (1 << m) - 1)
+        .Select(mask => Enumerable.Range(0, m).Where(i => (mask & (1 << i)) != 0).ToArray())
+        .OrderBy(s => s.Length)
+        .ThenBy(s => s, Comparer<int[]>.Create((x, y) => x.Zip(y).Select(p => p.First.CompareTo(p.Second)).FirstOrDefault(c => c != 0)))
+        .ToList();
 }

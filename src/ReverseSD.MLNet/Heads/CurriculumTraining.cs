@@ -20,9 +20,9 @@ internal static class CurriculumTraining
 
     public static PromptEmbeddingHeadsTransformer Fit(MLContext ml, PromptEmbeddingHeadsTrainer.Options options,
         int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
-        IReadOnlyList<string> words, IDataView schemaSource)
+        IReadOnlyList<string> words, IDataView schemaSource, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
-        var scored = ScoreDifficulty(options, featureSize, embeddingSize, vocabularySize, device, train, validation);
+        var scored = ScoreDifficulty(options, featureSize, embeddingSize, vocabularySize, device, train, validation, progress, cancellationToken);
         long totalSteps = VanillaSteps(train.Count, options);
         var stages = CurriculumSchedule.GrowingPrefixes(scored.Chunks, checked((int)totalSteps), options.Curriculum.StageFractions);
 
@@ -30,7 +30,7 @@ internal static class CurriculumTraining
         using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
         var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
             stages.Select(s => new TrainingStage(s.Indices, Steps: s.Steps)).ToList(),
-            progress: Relabel(options.Progress, TrainingStageName), cancellationToken: options.CancellationToken);
+            progress: Relabel(progress, TrainingStageName), cancellationToken: cancellationToken);
         var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, schemaSource, result);
         model.Curriculum = new CurriculumResult
         {
@@ -42,7 +42,8 @@ internal static class CurriculumTraining
 
     /// <summary>Phase 1: an ordinary run of E epochs from the seeded initialisation; difficulty = 1 − (weighted) mean cosine.</summary>
     public static CurriculumResult ScoreDifficulty(PromptEmbeddingHeadsTrainer.Options options,
-        int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation)
+        int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
+        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
         var curriculum = options.Curriculum;
         if (curriculum.Weighting == DifficultyWeighting.ImprovingEpochsWeighted && validation == null)
@@ -52,7 +53,7 @@ internal static class CurriculumTraining
         using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
         var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
             [new TrainingStage(Enumerable.Range(0, train.Count).ToArray(), Epochs: epochs)], recordSampleCosines: true,
-            progress: Relabel(options.Progress, ScoringStage), cancellationToken: options.CancellationToken);
+            progress: Relabel(progress, ScoringStage), cancellationToken: cancellationToken);
         var difficulty = DifficultyScorer.Score(result.TrainingSampleCosines!, curriculum.Weighting,
             validation == null ? null : result.Epochs.Select(e => e.ValidationMeanCosine).ToList());
         var (chunks, easyMax, mediumMax) = curriculum.Split(difficulty);

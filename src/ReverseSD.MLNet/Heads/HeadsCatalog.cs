@@ -6,8 +6,8 @@ namespace ReverseSD.MLNet.Heads;
 public static class HeadsCatalog
 {
     /// <summary>
-    /// Trains the embedding and vocabulary heads (paper §3) on "ImageFeatures" → "PromptEmbedding" (+ "VocabularyLabels").
-    /// ML.NET keeps a catalog's context internal, so the trainer runs its ONNX stage in a context seeded with <paramref name="seed"/>.
+    /// Trains the embedding and vocabulary heads (paper §3) on "ImageFeatures" with the "Prompt" text as label (or a target
+    /// embedding column with "VocabularyLabels").
     /// </summary>
     public static PromptEmbeddingHeadsTrainer PromptEmbeddingHeads(this RegressionCatalog.RegressionTrainers catalog,
         HeadConfiguration configuration = PromptEmbeddingHeadsTrainer.Defaults.Configuration,
@@ -16,7 +16,7 @@ public static class HeadsCatalog
         double learningRate = PromptEmbeddingHeadsTrainer.Defaults.LearningRate,
         int batchSize = PromptEmbeddingHeadsTrainer.Defaults.BatchSize,
         int seed = PromptEmbeddingHeadsTrainer.Defaults.Seed,
-        string featureColumnName = ColumnNames.ImageFeatures, string labelColumnName = ColumnNames.PromptEmbedding,
+        string featureColumnName = ColumnNames.ImageFeatures, string labelColumnName = ColumnNames.Prompt,
         string vocabularyLabelsColumnName = ColumnNames.VocabularyLabels, string outputColumnName = ColumnNames.PredictedEmbedding)
         => PromptEmbeddingHeads(catalog, new PromptEmbeddingHeadsTrainer.Options
         {
@@ -32,12 +32,15 @@ public static class HeadsCatalog
             OutputColumnName = outputColumnName,
         });
 
-    /// <summary>Trains the embedding and vocabulary heads with all <paramref name="options"/>.</summary>
+    /// <summary>
+    /// Trains the embedding and vocabulary heads with all <paramref name="options"/> (copied here); <paramref name="progress"/>
+    /// receives one report per epoch and <paramref name="cancellationToken"/> cancels training between batches.
+    /// </summary>
     public static PromptEmbeddingHeadsTrainer PromptEmbeddingHeads(this RegressionCatalog.RegressionTrainers catalog,
-        PromptEmbeddingHeadsTrainer.Options options)
+        PromptEmbeddingHeadsTrainer.Options options, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
-        return new PromptEmbeddingHeadsTrainer(CatalogContext.Of(catalog), options);
+        return new PromptEmbeddingHeadsTrainer(CatalogContext.Of(catalog), options, progress, cancellationToken);
     }
 }

@@ -85,7 +85,7 @@ internal sealed record HeadsTrainingResult(
 /// it runs a schedule of <see cref="TrainingStage"/>s, after every epoch reports each training sample's cosine
 /// (a row of <see cref="HeadsTrainingResult.TrainingSampleCosines"/> and the <c>onEpoch</c> callback) and keeps the
 /// weights of the epoch with the best validation mean cosine (the last epoch without validation data).
-/// Loss L = L1 + λ·L2 (Eq. 1, standard BCE-with-logits for L2; see paper-summary.md on Eq. 3).
+/// Loss L = L1 + λ·L2 (Eq. 1; L2 is the standard BCE-with-logits, the reading of Eq. 3 that matches the official code).
 /// Deterministic for a given seed: batches come from a seeded <see cref="Random"/>, and the caller seeds torch
 /// before building the network while holding <see cref="TorchRandom.Gate"/> until training ends
 /// (torch's generator is process-wide; dropout draws from it).

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Onnx;
+using ReverseSD.MLNet.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,7 +13,9 @@ namespace ReverseSD.MLNet.Heads;
 /// Fig. 3), then compiles them into an ONNX graph run by ML.NET's OnnxTransformer, so the fitted model saves
 /// with <c>mlContext.Model.Save</c>.
 /// <list type="table">
-/// <item><term>Input columns</term><description>"ImageFeatures" (known-size Single vector), "PromptEmbedding" (Single vector, the target s(y)), "VocabularyLabels" (multi-hot Single vector; not for <see cref="HeadConfiguration.Vanilla"/>)</description></item>
+/// <item><term>Input columns</term><description>"ImageFeatures" (known-size Single vector) and the label: either the "Prompt" text (the trainer
+/// derives the all-MiniLM-L6-v2 targets s(y) and the vocabulary labels itself) or precomputed targets (known-size Single vector) with
+/// "VocabularyLabels" (multi-hot Single vector; not for <see cref="HeadConfiguration.Vanilla"/>)</description></item>
 /// <item><term>Output columns</term><description>"PredictedEmbedding" (unit norm), "VocabularyProbabilities", "VocabularyWords", "ModelInfo"</description></item>
 /// <item><term>Needs training data</term><description>Yes; optional validation data selects the best epoch</description></item>
 /// <item><term>GPU</term><description>CUDA through libtorch when available (<see cref="HeadsDevice"/>; untested here)</description></item>
@@ -61,10 +64,13 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>Input column of image features (known-size Single vector).</summary>
         public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
-        /// <summary>Target column: the prompt's sentence embedding s(y).</summary>
-        public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
+        /// <summary>Label column: the prompt text (targets and vocabulary labels derived at Fit), or the prompt's sentence embedding s(y).</summary>
+        public string LabelColumnName { get; set; } = ColumnNames.Prompt;
 
-        /// <summary>Multi-hot vocabulary labels column (paper Eq. 2); its slot names, when present, name the words.</summary>
+        /// <summary>Vocabulary size m (paper: 1000) of the vocabulary built from the training prompts when the label is text.</summary>
+        public int VocabularySize { get; set; } = Vocabulary.DefaultSize;
+
+        /// <summary>Multi-hot vocabulary labels column (paper Eq. 2) read when the label is an embedding; its slot names, when present, name the words.</summary>
         public string VocabularyLabelsColumnName { get; set; } = ColumnNames.VocabularyLabels;
 
         /// <summary>Output column of the predicted, L2-normalised embedding.</summary>
@@ -112,64 +118,57 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>Vocabulary words used when the labels column carries no slot names.</summary>
         public IReadOnlyList<string>? VocabularyWords { get; set; }
 
-        /// <summary>Receives one report per epoch (loss parts and validation mean cosine).</summary>
-        public IProgress<ProgressReport>? Progress { get; set; }
-
-        /// <summary>Cancels training between batches.</summary>
-        public CancellationToken CancellationToken { get; set; }
-
         /// <summary>The paper's curriculum (§3): none by default.</summary>
         public CurriculumOptions Curriculum { get; set; } = new();
+
+        /// <summary>
+        /// Validation rows in the trainer's input schema (e.g. the backbone's output on the validation images), used by
+        /// <see cref="Fit(IDataView)"/> inside an estimator chain to keep the best epoch; <see cref="Fit(IDataView, IDataView)"/> overrides it.
+        /// </summary>
+        public IDataView? ValidationData { get; set; }
     }
 
     private readonly MLContext _mlContext;
     private readonly Options _options;
+    private readonly IProgress<ProgressReport>? _progress;
+    private readonly CancellationToken _cancellationToken;
 
-    internal PromptEmbeddingHeadsTrainer(MLContext mlContext, Options options)
+    internal PromptEmbeddingHeadsTrainer(MLContext mlContext, Options options, IProgress<ProgressReport>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _mlContext = mlContext;
         _options = options.Clone();
+        _progress = progress;
+        _cancellationToken = cancellationToken;
     }
 
     /// <summary>The options this trainer was built with (a copy).</summary>
     internal Options Settings => _options;
 
-    /// <summary>Trains on <paramref name="input"/> for the configured number of epochs (last epoch kept).</summary>
-    public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, null);
+    /// <summary>Trains on <paramref name="input"/>; keeps the best epoch on <see cref="Options.ValidationData"/> when set, else the last epoch.</summary>
+    public PromptEmbeddingHeadsTransformer Fit(IDataView input) => Fit(input, _options.ValidationData);
 
     /// <summary>Trains on <paramref name="trainData"/>; with <paramref name="validationData"/>, keeps the epoch with the best validation mean cosine.</summary>
     public PromptEmbeddingHeadsTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
-        var (featureSize, embeddingSize, vocabularySize) = CheckColumns(trainData.Schema, "training data");
-        if (validationData != null)
-        {
-            var (f, e, v) = CheckColumns(validationData.Schema, "validation data");
-            if (f != featureSize || e != embeddingSize || v != vocabularySize)
-                throw new ReverseSdInputException("The validation data's column sizes differ from the training data's.");
-        }
-        var words = VocabularyWords(trainData.Schema, vocabularySize);
+        var (train, validation, words) = ReadSplits(trainData, validationData);
         var device = ResolveDevice(_options.Device);
-        var train = ReadTensors(trainData, device, "training data");
-        if (train.Count < 2)
-        {
-            train.Dispose();
-            throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
-        }
-        using var trainTensors = train;
-        using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
+        using var trainTensors = train.ToTensors(device);
+        using var validationTensors = validation?.ToTensors(device);
         // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
         lock (TorchRandom.Gate)
         {
             if (_options.Curriculum.Enabled)
-                return CurriculumTraining.Fit(_mlContext, _options, featureSize, embeddingSize, vocabularySize, device, trainTensors, validation, words, trainData);
-            using var network = CreateNetwork(_options, featureSize, embeddingSize, vocabularySize, device);
-            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validation,
+                return CurriculumTraining.Fit(_mlContext, _options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device, trainTensors,
+                    validationTensors, words, trainData, _progress, _cancellationToken);
+            using var network = CreateNetwork(_options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device);
+            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors,
                 [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
-                progress: _options.Progress, cancellationToken: _options.CancellationToken);
+                progress: _progress, cancellationToken: _cancellationToken);
             return Compile(_mlContext, network, words, _options, trainData, result);
         }
     }
@@ -182,14 +181,13 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     public CurriculumResult ScoreDifficulty(IDataView trainData, IDataView? validationData = null)
     {
         ArgumentNullException.ThrowIfNull(trainData);
-        var (featureSize, embeddingSize, vocabularySize) = CheckColumns(trainData.Schema, "training data");
-        if (validationData != null) CheckColumns(validationData.Schema, "validation data");
+        var (train, validation, _) = ReadSplits(trainData, validationData);
         var device = ResolveDevice(_options.Device);
-        using var train = ReadTensors(trainData, device, "training data");
-        if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
-        using var validation = validationData == null ? null : ReadTensors(validationData, device, "validation data");
+        using var trainTensors = train.ToTensors(device);
+        using var validationTensors = validation?.ToTensors(device);
         lock (TorchRandom.Gate)
-            return CurriculumTraining.ScoreDifficulty(_options, featureSize, embeddingSize, vocabularySize, device, train, validation);
+            return CurriculumTraining.ScoreDifficulty(_options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device, trainTensors,
+                validationTensors, _progress, _cancellationToken);
     }
 
     /// <summary>Adds the output columns to <paramref name="inputSchema"/>; rejects missing or wrongly typed input columns.</summary>
@@ -197,9 +195,14 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         InputColumns.RequireFloatVector(inputSchema, _options.FeatureColumnName, "heads' input (image features)");
-        InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "heads' input (target embedding)");
-        if (_options.Configuration != HeadConfiguration.Vanilla)
-            InputColumns.RequireFloatVector(inputSchema, _options.VocabularyLabelsColumnName, "heads' input (vocabulary labels)");
+        bool textLabel = inputSchema.Any(c => c.Name == _options.LabelColumnName)
+            && inputSchema.Last(c => c.Name == _options.LabelColumnName) is { Kind: SchemaShape.Column.VectorKind.Scalar, ItemType: TextDataViewType };
+        if (!textLabel)
+        {
+            InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "heads' input (label: prompt text or target embedding)");
+            if (_options.Configuration != HeadConfiguration.Vanilla)
+                InputColumns.RequireFloatVector(inputSchema, _options.VocabularyLabelsColumnName, "heads' input (vocabulary labels)");
+        }
         var outputs = new List<(string, DataViewType)> { (_options.OutputColumnName, SchemaShapes.FloatVector) };
         if (_options.Configuration != HeadConfiguration.Vanilla)
         {
@@ -216,6 +219,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
                      ("VocabularyLabelsColumnName", o.VocabularyLabelsColumnName), ("OutputColumnName", o.OutputColumnName),
                      ("ProbabilitiesColumnName", o.ProbabilitiesColumnName) })
             if (string.IsNullOrWhiteSpace(value)) throw new ArgumentException($"{name} must name a column.", nameof(o));
+        if (o.VocabularySize < 1) throw new ArgumentOutOfRangeException(nameof(o), $"VocabularySize must be at least 1; got {o.VocabularySize}.");
         if (!Enum.IsDefined(o.Configuration)) throw new ArgumentOutOfRangeException(nameof(o), $"Configuration {o.Configuration} is not a head configuration.");
         if (!Enum.IsDefined(o.Optimizer)) throw new ArgumentOutOfRangeException(nameof(o), $"Optimizer {o.Optimizer} is not supported.");
         if (!Enum.IsDefined(o.Device)) throw new ArgumentOutOfRangeException(nameof(o), $"Device {o.Device} is not supported.");
@@ -269,14 +273,60 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         _ => throw new ArgumentOutOfRangeException(nameof(device)),
     };
 
-    internal (int Features, int Embedding, int Vocabulary) CheckColumns(DataViewSchema schema, string what)
+    /// <summary>
+    /// Reads the training and validation rows: features, targets and vocabulary labels. A text label is embedded with the
+    /// sentence encoder, and the vocabulary is built from the training prompts and labels both splits.
+    /// </summary>
+    private (HeadsColumns Train, HeadsColumns? Validation, IReadOnlyList<string> Words) ReadSplits(IDataView trainData, IDataView? validationData)
     {
-        int features = InputColumns.RequireFloatVector(schema, _options.FeatureColumnName, $"heads' {what} (image features)");
-        int embedding = InputColumns.RequireFloatVector(schema, _options.LabelColumnName, $"heads' {what} (target embedding)");
-        int vocabulary = _options.Configuration == HeadConfiguration.Vanilla
-            ? 0 : InputColumns.RequireFloatVector(schema, _options.VocabularyLabelsColumnName, $"heads' {what} (vocabulary labels)");
-        return (features, embedding, vocabulary);
+        bool textLabel = trainData.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType;
+        trainData = CacheInputs(trainData);
+        Vocabulary? vocabulary = null;
+        if (textLabel && _options.Configuration != HeadConfiguration.Vanilla)
+            vocabulary = Vocabulary.Build(ReadTexts(trainData, _options.LabelColumnName), _options.VocabularySize);
+        var train = ReadColumns(trainData, "training data", vocabulary);
+        if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
+        HeadsColumns? validation = null;
+        if (validationData != null)
+        {
+            validation = ReadColumns(CacheInputs(validationData), "validation data", vocabulary);
+            if (validation.FeatureSize != train.FeatureSize || validation.EmbeddingSize != train.EmbeddingSize || validation.VocabularySize != train.VocabularySize)
+                throw new ReverseSdInputException("The validation data's column sizes differ from the training data's.");
+        }
+        var words = vocabulary?.Words ?? VocabularyWords(trainData.Schema, train.VocabularySize);
+        return (train, validation, words);
     }
+
+    /// <summary>The input columns cached, so an image backbone upstream runs once although the columns are read one by one.</summary>
+    private IDataView CacheInputs(IDataView data)
+    {
+        var present = new[] { _options.FeatureColumnName, _options.LabelColumnName, _options.VocabularyLabelsColumnName }
+            .Where(c => data.Schema.GetColumnOrNull(c) != null).Distinct().ToArray();
+        return present.Length == 0 ? data : _mlContext.Data.Cache(data, present);
+    }
+
+    private HeadsColumns ReadColumns(IDataView data, string what, Vocabulary? vocabulary)
+    {
+        int featureSize = InputColumns.RequireFloatVector(data.Schema, _options.FeatureColumnName, $"heads' {what} (image features)");
+        float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
+        if (data.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
+        {
+            var prompts = ReadTexts(data, _options.LabelColumnName);
+            float[][] targets;
+            using (var encoder = SentenceEncoder.Load())
+                targets = encoder.Encode(prompts, ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);
+            var labels = vocabulary == null ? null : prompts.Select(p => VocabularyLabelsDataView.DenseLabels(p, vocabulary)).ToArray();
+            return new HeadsColumns(features, targets, labels, featureSize, SentenceEncoder.Dimension, vocabulary?.Count ?? 0);
+        }
+        int embeddingSize = InputColumns.RequireFloatVector(data.Schema, _options.LabelColumnName, $"heads' {what} (label: prompt text or target embedding)");
+        int vocabularySize = _options.Configuration == HeadConfiguration.Vanilla
+            ? 0 : InputColumns.RequireFloatVector(data.Schema, _options.VocabularyLabelsColumnName, $"heads' {what} (vocabulary labels)");
+        return new HeadsColumns(features, ReadVectors(data, _options.LabelColumnName, what),
+            vocabularySize == 0 ? null : ReadVectors(data, _options.VocabularyLabelsColumnName, what), featureSize, embeddingSize, vocabularySize);
+    }
+
+    private static List<string> ReadTexts(IDataView data, string column) =>
+        data.GetColumn<ReadOnlyMemory<char>>(column).Select(t => t.ToString()).ToList();
 
     private IReadOnlyList<string> VocabularyWords(DataViewSchema schema, int vocabularySize)
     {
@@ -299,13 +349,13 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         return Enumerable.Range(0, vocabularySize).Select(i => $"word_{i}").ToList();
     }
 
-    internal HeadsTensors ReadTensors(IDataView data, Device device, string what)
+    private sealed record HeadsColumns(float[][] Features, float[][] Targets, float[][]? Labels, int FeatureSize, int EmbeddingSize, int VocabularySize)
     {
-        float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
-        float[][] targets = ReadVectors(data, _options.LabelColumnName, what);
-        float[][]? labels = _options.Configuration == HeadConfiguration.Vanilla ? null : ReadVectors(data, _options.VocabularyLabelsColumnName, what);
-        return new HeadsTensors(features, targets, labels, device);
+        public int Count => Features.Length;
+
+        public HeadsTensors ToTensors(Device device) => new(Features, Targets, Labels, device);
     }
+
 
     internal static float[][] ReadVectors(IDataView data, string column, string what)
     {

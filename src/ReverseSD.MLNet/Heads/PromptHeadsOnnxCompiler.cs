@@ -6,19 +6,6 @@ using static TorchSharp.torch;
 
 namespace ReverseSD.MLNet.Heads;
 
-/// <summary>The format of the models this library saves; a model zip of another version is refused with both versions named.</summary>
-public static class ReverseSdModelFormat
-{
-    /// <summary>The current model format version, stored in the heads graph's metadata and its "ModelInfo" output.</summary>
-    public const string Version = "reversesd-model/1";
-
-    /// <summary>Name of the one-string output column that carries <see cref="Version"/>.</summary>
-    public const string InfoColumnName = ColumnNames.ModelInfo;
-
-    /// <summary>Name of the output column that carries the vocabulary words (same order as "VocabularyProbabilities").</summary>
-    public const string VocabularyWordsColumnName = ColumnNames.VocabularyWords;
-}
-
 /// <summary>Column names of a compiled heads graph.</summary>
 internal sealed record HeadsGraphColumns(string Features, string Embedding, string Probabilities, string Words, string Info);
 

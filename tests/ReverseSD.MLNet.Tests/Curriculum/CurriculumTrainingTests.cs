@@ -14,6 +14,7 @@ public sealed class CurriculumTrainingTests
     private static PromptEmbeddingHeadsTrainer.Options Options(CurriculumSplitting splitting = CurriculumSplitting.Thirds, int seed = 3,
         HeadConfiguration configuration = HeadConfiguration.EmbeddingFeedsVocabulary) => new()
     {
+        LabelColumnName = "PromptEmbedding",
         Configuration = configuration,
         NumberOfEpochs = Epochs,
         Seed = seed,

@@ -11,6 +11,7 @@ public sealed class PromptEmbeddingHeadsTrainerTests
 {
     private static PromptEmbeddingHeadsTrainer.Options Options(HeadConfiguration configuration, int epochs = 8, int seed = 3, int[]? hidden = null) => new()
     {
+        LabelColumnName = "PromptEmbedding",
         Configuration = configuration,
         NumberOfEpochs = epochs,
         Seed = seed,

@@ -50,7 +50,7 @@ public sealed class NearestNeighborRegressionTests
     {
         var ml = new MLContext(seed: 1);
         var (train, queries, features, targets, queryFeatures) = Data(ml);
-        using var model = ml.Regression.Trainers.NearestNeighborPrompts(numberOfNeighbors: 5, weighting: weighting, temperature: 0.1f).Fit(train);
+        using var model = ml.Regression.Trainers.NearestNeighborRegression(numberOfNeighbors: 5, weighting: weighting, temperature: 0.1f).Fit(train);
         var expected = queryFeatures.Select(q => BruteForce(q, features, targets, 5, weighting, 0.1f)).ToArray();
 
         var onnx = VectorData.ReadColumn(model.Transform(queries), "PredictedEmbedding");
@@ -64,7 +64,7 @@ public sealed class NearestNeighborRegressionTests
     {
         var ml = new MLContext(seed: 1);
         var (train, queries, _, _, _) = Data(ml);
-        using var model = ml.Regression.Trainers.NearestNeighborPrompts(numberOfNeighbors: 3).Fit(train);
+        using var model = ml.Regression.Trainers.NearestNeighborRegression(numberOfNeighbors: 3).Fit(train);
         var before = VectorData.ReadColumn(model.Transform(queries), "PredictedEmbedding");
         var after = VectorData.SaveLoadAndRead(ml, model, queries, "PredictedEmbedding");
         VectorData.AssertClose(before, after, 0);
@@ -75,7 +75,7 @@ public sealed class NearestNeighborRegressionTests
     {
         var ml = new MLContext(seed: 1);
         var (train, queries, features, targets, queryFeatures) = Data(ml, n: 4);
-        using var model = ml.Regression.Trainers.NearestNeighborPrompts(numberOfNeighbors: 50, weighting: NeighborWeighting.Uniform).Fit(train);
+        using var model = ml.Regression.Trainers.NearestNeighborRegression(numberOfNeighbors: 50, weighting: NeighborWeighting.Uniform).Fit(train);
         Assert.Equal(4, model.NumberOfNeighbors);
         var expected = queryFeatures.Select(q => BruteForce(q, features, targets, 4, NeighborWeighting.Uniform, 1)).ToArray();
         VectorData.AssertClose(expected, VectorData.ReadColumn(model.Transform(queries), "PredictedEmbedding"), 1e-5);
@@ -86,7 +86,7 @@ public sealed class NearestNeighborRegressionTests
     {
         var ml = new MLContext(seed: 1);
         var (train, _, _, _, _) = Data(ml);
-        var estimator = ml.Regression.Trainers.NearestNeighborPrompts(featureColumnName: "NoSuchColumn");
+        var estimator = ml.Regression.Trainers.NearestNeighborRegression(featureColumnName: "NoSuchColumn");
         var error = Assert.Throws<ReverseSdInputException>(() => estimator.GetOutputSchema(SchemaShapes.Of(train.Schema)));
         Assert.Contains("NoSuchColumn", error.Message);
         Assert.Throws<ReverseSdInputException>(() => estimator.Fit(train));
@@ -96,7 +96,7 @@ public sealed class NearestNeighborRegressionTests
     public void InvalidNeighborCountOrTemperatureIsRejectedWhenTheEstimatorIsBuilt()
     {
         var ml = new MLContext(seed: 1);
-        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.NearestNeighborPrompts(numberOfNeighbors: 0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.NearestNeighborPrompts(temperature: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.NearestNeighborRegression(numberOfNeighbors: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.NearestNeighborRegression(temperature: 0));
     }
 }

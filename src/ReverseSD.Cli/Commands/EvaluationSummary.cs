@@ -1,0 +1,24 @@
+using System.Globalization;
+using ReverseSD.MLNet.Evaluation;
+using Spectre.Console;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>The evaluation summary train, evaluate and demo print: model vs baseline vs ceiling.</summary>
+internal static class EvaluationSummary
+{
+    /// <summary>Prints model vs baseline vs ceiling as a small table.</summary>
+    public static void Print(IAnsiConsole console, EvaluationReport report)
+    {
+        var table = new Table().AddColumn($"{report.Split} split (n = {report.NTest})").AddColumn(new TableColumn("mean cosine").RightAligned()).AddColumn(new TableColumn("± SE").RightAligned());
+        table.AddRow("model", F(report.TestMeanCosine), F(report.TestStandardError));
+        table.AddRow("mean-embedding baseline", F(report.BaselineMeanCosine), F(report.BaselineStandardError));
+        if (report.CeilingMeanCosine is double ceiling) table.AddRow("visual-only ceiling", F(ceiling), "");
+        console.Write(table);
+        if (report.ModelVsBaseline is { } t)
+            console.MarkupLineInterpolated($"paired t-test model vs baseline: t = {t.T.ToString("F2", CultureInfo.InvariantCulture)}, df = {t.DegreesOfFreedom}, p = {t.PValue.ToString("G3", CultureInfo.InvariantCulture)}");
+        if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
+    }
+
+    private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
+}
