@@ -41,6 +41,7 @@ internal sealed class ImagePixelLoader : IDisposable
             // As SKBitmap.Decode (what ML.NET's MLImage calls): premultiplied alpha, no colour space.
             var info = codec.Info;
             if (info.Width <= 0 || info.Height <= 0) return "image has no pixels";
+            if (ImageValidation.TooManyPixels(info.Width, info.Height) is string tooLarge) return tooLarge; // a decompression bomb
             if (info.AlphaType == SKAlphaType.Unpremul) info.AlphaType = SKAlphaType.Premul;
             info.ColorSpace = null;
             using var decoded = new SKBitmap(info);
