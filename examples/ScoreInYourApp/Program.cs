@@ -1,19 +1,25 @@
-// Scores images with a model zip saved by ReverseSD.MLNet ('reversesd train'), using plain ML.NET only.
-// Usage: ScoreInYourApp <model.zip> <image-or-folder>... [--out predictions.json]
+// Scores images with a model zip saved by ReverseSD.MLNet ('reversesd train' or 'demo'), using plain ML.NET only,
+// in the Model Builder style: a ModelInput and a ModelOutput class and one PredictionEngine.
+// Prints the same fields as 'reversesd predict' (image, embedding, top_words with word, probability, training_frequency, lift).
+// Usage: ScoreInYourApp <model.zip> <image-or-folder>... [--out predictions.json] [--top-words 10]
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
 string? outPath = null;
+int topWords = 10;
 var positional = new List<string>();
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
+    else if (args[i] == "--top-words" && i + 1 < args.Length && int.TryParse(args[++i], out int n) && n >= 0) topWords = n;
     else positional.Add(args[i]);
 }
 if (positional.Count < 2)
 {
-    Console.Error.WriteLine("usage: ScoreInYourApp <model.zip> <image-or-folder>... [--out predictions.json]");
+    Console.Error.WriteLine("usage: ScoreInYourApp <model.zip> <image-or-folder>... [--out predictions.json] [--top-words 10]");
     return 2;
 }
 
@@ -25,49 +31,89 @@ var images = positional.Skip(1)
     .ToList();
 
 var ml = new MLContext();
-ITransformer model = ml.Model.Load(positional[0], out _);
-var input = ml.Data.LoadFromEnumerable(images.Select(p => new ImageInput { ImagePath = p }));
-var scored = model.Transform(input);
+ITransformer model = ml.Model.Load(positional[0], out DataViewSchema inputSchema);
+using var engine = ModelOutput.CreatePredictionEngine(ml, model, inputSchema);
 
-bool hasWords = scored.Schema.GetColumnOrNull("VocabularyProbabilities") != null;
 var results = new List<Prediction>();
-using (var cursor = scored.GetRowCursor(scored.Schema))
+foreach (string image in images)
 {
-    var embeddingGetter = cursor.GetGetter<VBuffer<float>>(scored.Schema["PredictedEmbedding"]);
-    var probabilityGetter = hasWords ? cursor.GetGetter<VBuffer<float>>(scored.Schema["VocabularyProbabilities"]) : null;
-    var wordsGetter = hasWords ? cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(scored.Schema["VocabularyWords"]) : null;
-    VBuffer<float> embedding = default, probabilities = default;
-    VBuffer<ReadOnlyMemory<char>> words = default;
-    int row = 0;
-    while (cursor.MoveNext())
-    {
-        embeddingGetter(ref embedding);
-        var topWords = new List<WordProbability>();
-        if (hasWords)
-        {
-            probabilityGetter!(ref probabilities);
-            wordsGetter!(ref words);
-            var p = probabilities.DenseValues().ToArray();
-            var w = words.DenseValues().Select(x => x.ToString()).ToArray();
-            topWords = Enumerable.Range(0, p.Length).OrderByDescending(i => p[i]).Take(5).Select(i => new WordProbability(w[i], p[i])).ToList();
-        }
-        var prediction = new Prediction(images[row++], embedding.DenseValues().ToArray(), topWords);
-        results.Add(prediction);
-        Console.WriteLine($"{Path.GetFileName(prediction.Image)}: embedding [{string.Join(", ", prediction.Embedding.Take(4).Select(v => v.ToString("F4")))}, ...] ({prediction.Embedding.Length} values)"
-            + (topWords.Count > 0 ? "; words: " + string.Join(", ", topWords.Select(t => $"{t.Word} {t.Probability:F2}")) : ""));
-    }
+    ModelOutput output = engine.Predict(new ModelInput { ImagePath = image });
+    var prediction = new Prediction(image, output.PredictedEmbedding, output.TopWords(topWords));
+    results.Add(prediction);
+    string words = string.Join(", ", prediction.TopWords.Select(w => $"{w.Word} {w.Probability:F2}" + (w.Lift is float lift ? $" (×{lift:F1})" : "")));
+    Console.WriteLine($"{Path.GetFileName(image)}: {prediction.Embedding.Length}-d embedding; words: {words}");
 }
 
 if (outPath != null)
-    File.WriteAllText(outPath, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+{
+    var options = new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    File.WriteAllText(outPath, JsonSerializer.Serialize(results, options));
+}
 return 0;
 
-/// <summary>The one input column a ReverseSD model reads.</summary>
-internal sealed class ImageInput
+/// <summary>The one input column a ReverseSD model reads: the path of an image file.</summary>
+public sealed class ModelInput
 {
+    [ColumnName("ImagePath")]
     public string ImagePath { get; set; } = "";
 }
 
-internal sealed record WordProbability(string Word, float Probability);
+/// <summary>The columns a ReverseSD model writes (a model trained with the vanilla head has no vocabulary columns).</summary>
+public sealed class ModelOutput
+{
+    /// <summary>The predicted prompt embedding (384 values, unit norm), comparable to all-MiniLM-L6-v2 sentence embeddings.</summary>
+    [ColumnName("PredictedEmbedding")]
+    public float[] PredictedEmbedding { get; set; } = [];
 
-internal sealed record Prediction(string Image, float[] Embedding, List<WordProbability> TopWords);
+    /// <summary>The vocabulary head's probability of each word.</summary>
+    [ColumnName("VocabularyProbabilities")]
+    public float[] VocabularyProbabilities { get; set; } = [];
+
+    /// <summary>The vocabulary words, in the order of the probabilities.</summary>
+    [ColumnName("VocabularyWords")]
+    public string[] VocabularyWords { get; set; } = [];
+
+    /// <summary>Each word's training frequency (share of training prompts containing it); empty for models saved before it was stored.</summary>
+    [ColumnName("VocabularyFrequencies")]
+    public float[] VocabularyFrequencies { get; set; } = [];
+
+    /// <summary>A prediction engine for one image at a time, leaving out the columns this model does not write.</summary>
+    public static PredictionEngine<ModelInput, ModelOutput> CreatePredictionEngine(MLContext ml, ITransformer model, DataViewSchema inputSchema)
+    {
+        var outputSchema = model.GetOutputSchema(inputSchema);
+        var definition = SchemaDefinition.Create(typeof(ModelOutput));
+        for (int i = definition.Count - 1; i >= 0; i--)
+            if (outputSchema.GetColumnOrNull(definition[i].ColumnName) == null) definition.RemoveAt(i);
+        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, outputSchemaDefinition: definition);
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> words ranked as 'reversesd predict' ranks them: by lift, probability ÷ training frequency
+    /// (the frequency floored at 1/1000), ties to the higher probability; by probability when the model has no frequencies.
+    /// </summary>
+    public List<PredictedWord> TopWords(int count)
+    {
+        bool hasFrequencies = VocabularyFrequencies.Length == VocabularyWords.Length && VocabularyWords.Length > 0;
+        var words = Enumerable.Range(0, Math.Min(VocabularyWords.Length, VocabularyProbabilities.Length)).Select(j => new PredictedWord(
+            VocabularyWords[j], VocabularyProbabilities[j],
+            hasFrequencies ? VocabularyFrequencies[j] : null,
+            hasFrequencies ? VocabularyProbabilities[j] / Math.Max(VocabularyFrequencies[j], 1e-3f) : null));
+        var ranked = hasFrequencies
+            ? words.OrderByDescending(w => w.Lift!.Value).ThenByDescending(w => w.Probability)
+            : words.OrderByDescending(w => w.Probability);
+        return ranked.ThenBy(w => w.Word, StringComparer.Ordinal).Take(count).ToList();
+    }
+}
+
+/// <summary>A word with the CLI's field names.</summary>
+public sealed record PredictedWord(
+    [property: JsonPropertyName("word")] string Word,
+    [property: JsonPropertyName("probability")] float Probability,
+    [property: JsonPropertyName("training_frequency")] float? TrainingFrequency,
+    [property: JsonPropertyName("lift")] float? Lift);
+
+/// <summary>One image's result with the CLI's field names.</summary>
+public sealed record Prediction(
+    [property: JsonPropertyName("image")] string Image,
+    [property: JsonPropertyName("embedding")] float[] Embedding,
+    [property: JsonPropertyName("top_words")] List<PredictedWord> TopWords);

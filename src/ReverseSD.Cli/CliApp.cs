@@ -58,6 +58,7 @@ internal static partial class CliApp
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
         config.AddCommand<Commands.ServeCommand>("serve").WithDescription("HTTP scoring API and web page over a model zip (loopback by default).");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
+        config.AddCommand<Commands.FeaturizeCommand>("featurize").WithDescription("Fill the feature cache for one shard K/N of a data set (Kubernetes Indexed Job / Slurm array task), or --status.");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
@@ -83,6 +84,7 @@ internal static partial class CliApp
             bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone: raw ONNX Runtime, the fast path and the ML.NET chain, with ratios (generated images or --images DIR).");
             bench.AddCommand<Commands.BenchPredictCommand>("predict").WithDescription("reversesd predict vs the PyTorch CPU peer on the same images, in the same run (images/s, ratio, peak RSS).");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            bench.AddCommand<Commands.BenchMetadataCommand>("metadata").WithDescription("Write a DiffusionDB-like metadata.parquet of N rows (by row groups) to measure data diffusiondb at scale.");
             bench.AddCommand<Commands.BenchServeCommand>("serve").WithDescription("Load-test `serve` on a loopback port: requests/s, latency, errors, memory vs batch predict.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });
@@ -196,7 +198,7 @@ internal static partial class CliApp
             return mean.Success ? $" Did you mean '{mean.Groups["name"].Value}'? See 'reversesd --help'." : " See 'reversesd --help'.";
         }
         string option = "--" + unknown.Groups["name"].Value.TrimStart('-');
-        var nearest = CliOptions.Types.Keys.Select(o => (Name: o, Distance: EditDistance(o, option)))
+        var nearest = CliOptions.Visible.Select(o => (Name: o, Distance: EditDistance(o, option)))
             .Where(c => c.Distance <= Math.Max(2, option.Length / 3)).OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal).FirstOrDefault();
         return nearest.Name != null ? $" Did you mean '{nearest.Name}'? See the command's --help." : " See the command's --help.";
     }
@@ -247,16 +249,17 @@ internal static partial class CliApp
 internal static class CliOptions
 {
     /// <summary>"--name" → the type of its property (the first found when several commands declare it).</summary>
-    public static IReadOnlyDictionary<string, Type> Types { get; } = Collect();
+    public static IReadOnlyDictionary<string, Type> Types { get; } = All().GroupBy(o => o.Name).ToDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal);
 
-    private static Dictionary<string, Type> Collect()
-    {
-        var types = new Dictionary<string, Type>(StringComparer.Ordinal);
-        foreach (var settings in typeof(CliApp).Assembly.GetTypes().Where(t => typeof(CommandSettings).IsAssignableFrom(t)))
-            foreach (var property in settings.GetProperties(BindingFlags.Public | BindingFlags.Instance))
-                if (property.GetCustomAttribute<CommandOptionAttribute>() is { } option)
-                    foreach (string name in option.LongNames)
-                        types.TryAdd("--" + name, property.PropertyType);
-        return types;
-    }
+    /// <summary>The names shown in help (old names kept as hidden aliases are never suggested).</summary>
+    public static IReadOnlyList<string> Visible { get; } = All().Where(o => !o.Hidden).Select(o => o.Name).Distinct().ToList();
+
+    private static IEnumerable<(string Name, Type Type, bool Hidden)> All() =>
+        from settings in typeof(CliApp).Assembly.GetTypes()
+        where typeof(CommandSettings).IsAssignableFrom(settings)
+        from property in settings.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        let option = property.GetCustomAttribute<CommandOptionAttribute>()
+        where option != null
+        from name in option.LongNames
+        select ("--" + name, property.PropertyType, option.IsHidden);
 }

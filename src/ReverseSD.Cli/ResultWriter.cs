@@ -175,6 +175,9 @@ internal sealed class ResultRecord
     /// <summary>Adds a single-precision number (written with float precision: 0.1, not 0.10000000149011612).</summary>
     public ResultRecord Number(string name, float value) => Add(name, value);
 
+    /// <summary>Adds a single-precision number, or null (JSON null, empty CSV cell).</summary>
+    public ResultRecord Nullable(string name, float? value) => Add(name, value);
+
     /// <summary>Adds an integer.</summary>
     public ResultRecord Integer(string name, long value) => Add(name, value);
 

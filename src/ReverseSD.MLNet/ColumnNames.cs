@@ -30,6 +30,9 @@ public static class ColumnNames
     /// <summary>The vocabulary words, in the order of the <see cref="VocabularyProbabilities"/> slots.</summary>
     public const string VocabularyWords = "VocabularyWords";
 
+    /// <summary>Each vocabulary word's training frequency (share of training prompts that contain it), same order as the words.</summary>
+    public const string VocabularyFrequencies = "VocabularyFrequencies";
+
     /// <summary>The model format version a saved model reports on every row.</summary>
     public const string ModelInfo = "ModelInfo";
 

@@ -26,7 +26,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
 
         [CommandOption("--ensemble <RULE>")]
         [Description("Ensemble rule: mean (default), weighted (weights fitted on validation, restricted to each combination) or median.")]
-        public string Ensemble { get; init; } = "mean";
+        public string Ensemble { get; init => field = value.Trim().ToLowerInvariant(); } = "mean";
 
         [CommandOption("--no-dakl")]
         [Description("Leave out the column that refits DAKL on each combination.")]

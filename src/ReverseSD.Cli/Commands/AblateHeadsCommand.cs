@@ -32,7 +32,7 @@ internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateH
 
         [CommandOption("--curriculum <SPLIT>")]
         [Description("Curriculum of the CL row: thirds (default) or thresholds.")]
-        public string Curriculum { get; init; } = "thirds";
+        public string Curriculum { get; init => field = value.Trim().ToLowerInvariant(); } = "thirds";
 
         [CommandOption("--curriculum-epochs <E>")]
         [Description("Epochs of the curriculum's preliminary run (default: --epochs).")]

@@ -30,7 +30,7 @@ internal sealed class AnalyzeDifficultyCommand(IAnsiConsole console) : Command<A
 
         [CommandOption("--curriculum <SPLIT>")]
         [Description("How the chunk borders are drawn: thirds (default) or thresholds.")]
-        public string Curriculum { get; init; } = "thirds";
+        public string Curriculum { get; init => field = value.Trim().ToLowerInvariant(); } = "thirds";
 
         [CommandOption("--examples <N>")]
         [Description("Examples printed per chunk (default 3).")]

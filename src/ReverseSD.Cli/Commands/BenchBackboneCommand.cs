@@ -20,8 +20,7 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder.")]
-        [DefaultValue("resnet18")]
+        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder (default resnet18).")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocessing <SPEC>")]
@@ -29,8 +28,7 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         public string? Preprocessing { get; init; }
 
         [CommandOption("--count <N>")]
-        [Description("Number of generated images to time (after 2 warm-up images); with --images, at most this many of its files.")]
-        [DefaultValue(100)]
+        [Description("Number of generated images to time (after 2 warm-up images); with --images, at most this many of its files (default 100).")]
         public int Count { get; init; } = 100;
 
         [CommandOption("--images <DIR>")]
@@ -38,13 +36,11 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         public string? Images { get; init; }
 
         [CommandOption("--image-size <PX>")]
-        [Description("Side of the generated square PNGs (Stable Diffusion images are 512).")]
-        [DefaultValue(512)]
+        [Description("Side of the generated square PNGs (default 512, as Stable Diffusion images).")]
         public int ImageSize { get; init; } = 512;
 
         [CommandOption("--batch-size <N>")]
-        [Description("Images per ONNX Runtime call in the fast path and the raw measure.")]
-        [DefaultValue(BatchedImageFeaturizer.DefaultBatchSize)]
+        [Description("Images per ONNX Runtime call in the fast path and the raw measure (default 8).")]
         public int BatchSize { get; init; } = BatchedImageFeaturizer.DefaultBatchSize;
 
         public override ValidationResult Validate() =>

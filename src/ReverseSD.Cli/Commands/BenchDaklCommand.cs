@@ -11,15 +11,15 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
     public sealed class Settings : CommandSettings
     {
         [CommandOption("-r|--centroids <COUNT>")]
-        [Description("Number of k-means centroids r.")]
+        [Description("Number of k-means centroids r (default 2000).")]
         public int Centroids { get; init; } = 2000;
 
         [CommandOption("-p|--target-samples <COUNT>")]
-        [Description("Number of unlabelled target-domain samples p.")]
+        [Description("Number of unlabelled target-domain samples p (default 5000).")]
         public int TargetDomainSamples { get; init; } = 5000;
 
         [CommandOption("-d|--dimension <SIZE>")]
-        [Description("Embedding size d.")]
+        [Description("Embedding size d (default 384).")]
         public int Dimension { get; init; } = 384;
 
         [CommandOption("-n|--train-samples <COUNT>")]
@@ -27,15 +27,15 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
         public int? TrainingSamples { get; init; }
 
         [CommandOption("--kmeans <ENGINE>")]
-        [Description("k-means implementation: torch (Lloyd on TorchSharp matrix products) or mlnet (ML.NET's KMeans trainer).")]
-        public string KMeans { get; init; } = "torch";
+        [Description("k-means implementation: torch (default; Lloyd on TorchSharp matrix products) or mlnet (ML.NET's KMeans trainer).")]
+        public string KMeans { get; init => field = value.Trim().ToLowerInvariant(); } = "torch";
 
         [CommandOption("--init <METHOD>")]
-        [Description("k-means initialisation: random or kmeans++.")]
-        public string Initialization { get; init; } = "random";
+        [Description("k-means initialisation: random (default) or kmeans++.")]
+        public string Initialization { get; init => field = value.Trim().ToLowerInvariant(); } = "random";
 
         [CommandOption("--kmeans-iterations <COUNT>")]
-        [Description("k-means iteration budget (tolerance 0: stops earlier only when no centroid moves).")]
+        [Description("k-means iteration budget (default 10; tolerance 0: stops earlier only when no centroid moves).")]
         public int KMeansIterations { get; init; } = 10;
 
         [CommandOption("--float64")]
@@ -43,11 +43,11 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
         public bool UseFloat64 { get; init; }
 
         [CommandOption("--memory-budget-mb <MB>")]
-        [Description("Upper bound on one r × block kernel block, in megabytes.")]
+        [Description("Upper bound on one r × block kernel block, in megabytes (default 512).")]
         public int MemoryBudgetMegabytes { get; init; } = DomainAdaptiveKernelOptions.Defaults.MemoryBudgetMegabytes;
 
         [CommandOption("--seed <SEED>")]
-        [Description("Seed of the random data and the k-means initialisation.")]
+        [Description("Seed of the random data and the k-means initialisation (default 1, as in every command).")]
         public int Seed { get; init; } = 1;
 
         public override ValidationResult Validate()

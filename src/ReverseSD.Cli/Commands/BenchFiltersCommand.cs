@@ -17,8 +17,8 @@ internal sealed class BenchFiltersCommand(IAnsiConsole console) : Command<BenchF
         public int Count { get; init; } = 2_000_000;
 
         [CommandOption("--seed <S>")]
-        [Description("Seed of the generated prompts (default 0).")]
-        public int Seed { get; init; }
+        [Description("Seed of the generated prompts (default 1, as in every command).")]
+        public int Seed { get; init; } = 1;
 
         public override ValidationResult Validate() =>
             Count < 1 ? ValidationResult.Error("--count must be at least 1.") : ValidationResult.Success();

@@ -23,8 +23,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         public string? Images { get; init; }
 
         [CommandOption("--count <N>")]
-        [Description("Generated 512 px PNGs when --images is not given.")]
-        [DefaultValue(400)]
+        [Description("Generated 512 px PNGs when --images is not given (default 400).")]
         public int Count { get; init; } = 400;
 
         [CommandOption("--peer <SCRIPT>")]
@@ -32,8 +31,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         public string Peer { get; init; } = Path.Combine("..", "shared", "bench", "pytorch_peer_e2e.py");
 
         [CommandOption("--python <PATH>")]
-        [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil).")]
-        [DefaultValue("/usr/bin/python3")]
+        [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil; default /usr/bin/python3).")]
         public string Python { get; init; } = "/usr/bin/python3";
 
         public override ValidationResult Validate() =>

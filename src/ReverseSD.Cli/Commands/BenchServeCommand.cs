@@ -29,13 +29,11 @@ internal sealed class BenchServeCommand(IAnsiConsole console, CliStreams streams
         public string? Model { get; init; }
 
         [CommandOption("--requests <N>")]
-        [Description("Requests to send (one image each).")]
-        [DefaultValue(2000)]
+        [Description("Requests to send, one image each (default 2000).")]
         public int Requests { get; init; } = 2000;
 
         [CommandOption("--concurrency <N>")]
-        [Description("Concurrent clients.")]
-        [DefaultValue(8)]
+        [Description("Concurrent clients (default 8).")]
         public int Concurrency { get; init; } = 8;
 
         [CommandOption("--max-concurrency <N>")]
@@ -47,8 +45,7 @@ internal sealed class BenchServeCommand(IAnsiConsole console, CliStreams streams
         public string? Images { get; init; }
 
         [CommandOption("--image-count <N>")]
-        [Description("Number of generated images when --images is not given.")]
-        [DefaultValue(64)]
+        [Description("Number of generated images when --images is not given (default 64).")]
         public int ImageCount { get; init; } = 64;
 
         public override ValidationResult Validate() =>

@@ -13,13 +13,11 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--count <N>")]
-        [Description("Number of prompts to encode (generated deterministically unless --input is given).")]
-        [DefaultValue(2000)]
+        [Description("Number of prompts to encode (default 2000; generated deterministically unless --input is given).")]
         public int Count { get; init; } = 2000;
 
         [CommandOption("--batch-size <N>")]
-        [Description("Prompts per ONNX Runtime call.")]
-        [DefaultValue(SentenceEncoder.DefaultBatchSize)]
+        [Description("Prompts per ONNX Runtime call (default 32).")]
         public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
 
         [CommandOption("--input <PATH>")]

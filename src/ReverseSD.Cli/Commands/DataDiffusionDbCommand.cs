@@ -34,8 +34,8 @@ internal sealed class DataDiffusionDbCommand(IAnsiConsole console) : Command<Dat
         public string Split { get; init; } = "0.92,0.04,0.04";
 
         [CommandOption("--seed <S>")]
-        [Description("Seed of the split (default 0).")]
-        public int Seed { get; init; }
+        [Description("Seed of the split (default 1, as in every command).")]
+        public int Seed { get; init; } = 1;
 
         [CommandOption("--prompts-only")]
         [Description("Write only prompts.csv (every kept pair with its split, images or not), no image folders.")]

@@ -28,9 +28,13 @@ internal sealed class DataSynthCommand(IAnsiConsole console) : Command<DataSynth
         [Description("Test pairs (default 300).")]
         public int Test { get; init; } = 300;
 
-        [CommandOption("--size <PIXELS>")]
+        [CommandOption("--image-size <PIXELS>")]
         [Description("Image width and height (default 224).")]
         public int Size { get; init; } = 224;
+
+        /// <summary>Old name of --image-size, still accepted.</summary>
+        [CommandOption("--size <PIXELS>", IsHidden = true)]
+        public int? SizeOldName { get => null; init { if (value is int v) Size = v; } }
 
         [CommandOption("--label-noise <FRACTION>")]
         [Description("Fraction of training pairs whose image was drawn from another prompt (default 0).")]
@@ -41,14 +45,14 @@ internal sealed class DataSynthCommand(IAnsiConsole console) : Command<DataSynth
         public bool DomainShift { get; init; }
 
         [CommandOption("--seed <S>")]
-        [Description("Random seed; the same arguments give byte-identical files (default 0).")]
-        public int Seed { get; init; }
+        [Description("Random seed; the same arguments give byte-identical files (default 1, as in every command: the demo's benchmark).")]
+        public int Seed { get; init; } = 1;
 
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required: the folder to write the data set to.");
             if (Train < 1 || Validation < 0 || Test < 0) return ValidationResult.Error("--train must be at least 1, --validation and --test at least 0.");
-            if (Size is < 32 or > 2048) return ValidationResult.Error("--size must be between 32 and 2048.");
+            if (Size is < 32 or > 2048) return ValidationResult.Error("--image-size must be between 32 and 2048.");
             if (!(LabelNoise >= 0 && LabelNoise <= 1)) return ValidationResult.Error("--label-noise must be a fraction between 0 and 1.");
             return ValidationResult.Success();
         }

@@ -21,8 +21,8 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         public string Out { get; init; } = "reversesd-demo";
 
         [CommandOption("--seed <S>")]
-        [Description("Seed of the benchmark and of training (default 1).")]
-        public int Seed { get; init; } = 1;
+        [Description("Seed of the benchmark and of training (default 1, as in every command).")]
+        public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
 
         [CommandOption("--train <N>")]
         [Description("Training images (default 2000).")]
@@ -32,18 +32,22 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         [Description("Validation and test images each (default 300).")]
         public int Test { get; init; } = 300;
 
-        [CommandOption("--size <PIXELS>")]
+        [CommandOption("--image-size <PIXELS>")]
         [Description("Image size (default 224, ResNet18's input).")]
         public int Size { get; init; } = 224;
 
+        /// <summary>Old name of --image-size, still accepted.</summary>
+        [CommandOption("--size <PIXELS>", IsHidden = true)]
+        public int? SizeOldName { get => null; init { if (value is int v) Size = v; } }
+
         [CommandOption("--epochs <N>")]
-        [Description("Training epochs (default 30).")]
-        public int Epochs { get; init; } = 30;
+        [Description("Training epochs (default 20, as train; the epoch with the best validation cosine is kept).")]
+        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
 
         public override ValidationResult Validate()
         {
             if (Train < 10 || Test < 3) return ValidationResult.Error("--train must be at least 10 and --test at least 3.");
-            if (Size is < 32 or > 1024) return ValidationResult.Error("--size must be between 32 and 1024.");
+            if (Size is < 32 or > 1024) return ValidationResult.Error("--image-size must be between 32 and 1024.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
             return ValidationResult.Success();
         }
@@ -55,6 +59,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         string data = Path.Combine(settings.Out, "data");
         string modelPath = Path.Combine(settings.Out, "model.zip");
         string reportPath = Path.Combine(settings.Out, "report.json");
+        string pagePath = Path.Combine(settings.Out, "report.html");
         var benchmark = new SyntheticBenchmarkOptions { Train = settings.Train, Validation = settings.Test, Test = settings.Test, ImageSize = settings.Size, Seed = settings.Seed };
         if (!File.Exists(Path.Combine(data, "test", ImageFolderDataset.MetadataFileName)) || ImageFolderDataset.Read(data, "train").Count != settings.Train)
             ConsoleProgress.Run(console, "generating the benchmark", progress => SyntheticBenchmark.Generate(benchmark, data, progress, cancellationToken));
@@ -76,6 +81,8 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         var model = ReverseSdModel.Load(ml, modelPath);
         try
         {
+            EvaluationPage.Write(pagePath, trained.Report, trained.Test, trained.Baseline,
+                EvaluationPage.Examples(ml, model, data, "test", trained.TestImages, trained.Test));
             var testPairs = ImageFolderDataset.Read(data, "test").Take(3).ToList();
             var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(), 5, out _);
             for (int i = 0; i < predictions.Count; i++)
@@ -88,7 +95,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         {
             (model as IDisposable)?.Dispose();
         }
-        console.MarkupLineInterpolated($"model: {Path.GetFullPath(modelPath)}  report: {Path.GetFullPath(reportPath)}  ({clock.Elapsed.TotalSeconds:F0} s)");
+        console.MarkupLineInterpolated($"model: {Path.GetFullPath(modelPath)}  report: {Path.GetFullPath(reportPath)}  page: {Path.GetFullPath(pagePath)}  ({clock.Elapsed.TotalSeconds:F0} s)");
         return 0;
     }
 }

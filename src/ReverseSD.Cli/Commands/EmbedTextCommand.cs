@@ -17,20 +17,19 @@ internal sealed class EmbedTextCommand(IAnsiConsole console, CliStreams streams)
         public string? Input { get; init; }
 
         [CommandOption("--column <NAME>")]
-        [Description("Column of a .csv input that holds the prompts (case-insensitive). Default: prompt.")]
+        [Description("Column of a .csv input that holds the prompts, case-insensitive (default prompt).")]
         public string? Column { get; init; }
 
         [CommandOption("--out <FILE>")]
-        [Description("File to write: one record per prompt with its 384 values, in input order, written atomically. Default: stdout.")]
+        [Description("File to write: one record per prompt with its 384 values, in input order, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
         [CommandOption("--format <FORMAT>")]
-        [Description("csv (header prompt,e0..e383), jsonl ({\"prompt\":...,\"embedding\":[[...]]} per line) or json (one array); any case. Default: from --out's extension (.csv, .jsonl, .json), else csv.")]
+        [Description("csv (header prompt,e0..e383), jsonl ({\"prompt\":...,\"embedding\":[[...]]} per line) or json (one array); any case (default: from --out's extension .csv, .jsonl or .json, else csv).")]
         public ResultFormat? Format { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Prompts per ONNX Runtime call (prompts are grouped by length).")]
-        [DefaultValue(SentenceEncoder.DefaultBatchSize)]
+        [Description("Prompts per ONNX Runtime call (prompts are grouped by length) (default 32).")]
         public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
 
         public override ValidationResult Validate()

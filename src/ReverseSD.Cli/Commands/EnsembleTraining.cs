@@ -39,13 +39,14 @@ internal static class EnsembleTraining
         var repeated = backbones.GroupBy(b => b.ToLowerInvariant()).FirstOrDefault(g => g.Count() > 1);
         if (repeated != null) return $"--backbone lists '{repeated.Key}' twice: each ensemble member needs another backbone.";
         if (backbones.Count > 16) return $"--backbone lists {backbones.Count} backbones; an ensemble takes at most 16.";
-        if (backbones.Count > 1 && s.Preprocess != null) return "--preprocess applies to a single ONNX backbone, not to an ensemble of several.";
+        if (backbones.Count > 1 && s.Preprocess != null) return "--preprocessing applies to a single ONNX backbone, not to an ensemble of several.";
         if (ParseCombination(s.Ensemble) == null) return $"--ensemble must be mean, weighted or median; got '{s.Ensemble}'.";
         if (s.Ensemble != null && backbones.Count < 2 && !s.Dakl) return "--ensemble needs at least two backbones in --backbone (e.g. resnet18,resnet18-288).";
         if (s.AdaptTo != null && !s.Dakl) return "--adapt-to only applies with --dakl.";
         if (s.DaklCentroids < 1) return "--dakl-centroids must be at least 1.";
         if (s.DaklGamma is float g && (!(g > 0) || float.IsInfinity(g))) return "--dakl-gamma must be a positive number.";
         if (s.DaklAlpha is float a && (!(a > 0) || float.IsInfinity(a))) return "--dakl-alpha must be a positive number.";
+        if ((s.DaklGamma != null || s.DaklAlpha != null) && !s.Dakl) return "--dakl-gamma and --dakl-alpha only apply with --dakl.";
         if ((s.DaklGridGamma != null || s.DaklGridAlpha != null) && !s.Dakl) return "--dakl-grid-gamma and --dakl-grid-alpha only apply with --dakl.";
         if ((s.DaklGridGamma != null || s.DaklGridAlpha != null) && (s.DaklGamma != null || s.DaklAlpha != null))
             return "--dakl-grid-gamma/--dakl-grid-alpha choose γ and α on validation; --dakl-gamma/--dakl-alpha fix them: give one kind, not both.";

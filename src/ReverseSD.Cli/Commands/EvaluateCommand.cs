@@ -22,11 +22,19 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCo
 
         [CommandOption("--split <NAME>")]
         [Description("Split to evaluate: test (default), validation or train.")]
-        public string Split { get; init; } = "test";
+        public string Split { get; init => field = value.Trim().ToLowerInvariant(); } = "test";
 
-        [CommandOption("--out <PATH>")]
-        [Description("Report JSON to write (per-sample cosines beside it as NAME-samples.csv); default report.json.")]
+        [CommandOption("--report <FILE>")]
+        [Description("Report JSON to write, per-sample cosines beside it as NAME-samples.csv (default report.json).")]
         public string Out { get; init; } = "report.json";
+
+        [CommandOption("--html <FILE>")]
+        [Description("Also write one self-contained HTML page: summary, t-test, cosine histogram, best/median/worst images (default: none).")]
+        public string? Html { get; init; }
+
+        /// <summary>Old name of --report, still accepted.</summary>
+        [CommandOption("--out <FILE>", IsHidden = true)]
+        public string? OutOldName { get => null; init { if (value != null) Out = value; } }
 
         public override ValidationResult Validate()
         {
@@ -48,6 +56,12 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCo
             string csv = ReverseSdModel.WriteReport(report, settings.Out, images, metrics, baseline);
             EvaluationSummary.Print(console, report);
             console.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} and {csv}");
+            if (settings.Html != null)
+            {
+                EvaluationPage.Write(settings.Html, report, metrics, baseline,
+                    EvaluationPage.Examples(ml, model, settings.Data, settings.Split, images, metrics));
+                console.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Html)}");
+            }
         }
         finally
         {

@@ -18,9 +18,13 @@ internal abstract class HeadsCommandSettings : CommandSettings
     [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
     public string Backbone { get; init; } = "resnet18";
 
-    [CommandOption("--preprocess <SPEC>")]
+    [CommandOption("--preprocessing <SPEC>")]
     [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
     public string? Preprocess { get; init; }
+
+    /// <summary>Old name of --preprocessing, still accepted.</summary>
+    [CommandOption("--preprocess <SPEC>", IsHidden = true)]
+    public string? PreprocessOldName { get => null; init { if (value != null) Preprocess = value; } }
 
     [CommandOption("--cache-dir <DIR>")]
     [Description("Folder of the backbone feature cache (default DATA/.cache).")]
@@ -34,17 +38,21 @@ internal abstract class HeadsCommandSettings : CommandSettings
     [Description("Learning rate (default 0.001).")]
     public double LearningRate { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.LearningRate;
 
-    [CommandOption("--batch <N>")]
+    [CommandOption("--batch-size <N>")]
     [Description("Batch size (default 64).")]
     public int Batch { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.BatchSize;
 
+    /// <summary>Old name of --batch-size, still accepted.</summary>
+    [CommandOption("--batch <N>", IsHidden = true)]
+    public int? BatchOldName { get => null; init { if (value is int v) Batch = v; } }
+
     [CommandOption("--seed <S>")]
-    [Description("Seed of weights, dropout and batch order (default 1).")]
+    [Description("Seed of weights, dropout and batch order (default 1, as in every command).")]
     public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
 
     [CommandOption("--difficulty-weighting <NAME>")]
     [Description("Curriculum difficulty: mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
-    public string DifficultyWeighting { get; init; } = "mean";
+    public string DifficultyWeighting { get; init => field = value.Trim().ToLowerInvariant(); } = "mean";
 
     [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
     [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3; the rest is hard).")]
@@ -58,7 +66,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     protected ValidationResult? ValidateShared()
     {
         if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
-        if (Batch < 2) return ValidationResult.Error("--batch must be at least 2.");
+        if (Batch < 2) return ValidationResult.Error("--batch-size must be at least 2.");
         if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
         if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
         return null;

@@ -29,21 +29,23 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         public string Model { get; init; } = "";
 
         [CommandOption("--format <FORMAT>")]
-        [Description("json (one array), jsonl (one object per line) or csv (one record per image); any case. Default: from --out's extension, else json.")]
+        [Description("json (one array), jsonl (one object per line) or csv (one record per image), any case (default: from --out's extension, else json).")]
         public ResultFormat? Format { get; init; }
 
         [CommandOption("--out <FILE>")]
-        [Description("File to write the results to (written atomically); default: stdout.")]
+        [Description("File to write the results to, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
         [CommandOption("--top-words <N>")]
-        [Description("Vocabulary words to list per image.")]
-        [DefaultValue(10)]
+        [Description("Vocabulary words to list per image (default 10).")]
         public int TopWords { get; init; } = 10;
 
+        [CommandOption("--word-ranking <RANKING>")]
+        [Description("lift (probability ÷ training frequency: words that set this image apart) or probability (raw), any case (default lift).")]
+        public WordRanking WordRanking { get; init; } = WordRanking.Lift;
+
         [CommandOption("--chunk-size <N>")]
-        [Description("Images scored per chunk: results are written, and with --out kept for a resumed run, chunk by chunk.")]
-        [DefaultValue(ReverseSdModel.DefaultPredictChunkSize)]
+        [Description("Images scored per chunk: results are written, and with --out kept for a resumed run, chunk by chunk (default 64).")]
         public int ChunkSize { get; init; } = ReverseSdModel.DefaultPredictChunkSize;
 
         [CommandOption("--progress")]
@@ -68,7 +70,7 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         try
         {
             var journal = settings.Out == null ? null
-                : PredictionJournal.Open(settings.Out, settings.Model, images, settings.TopWords, results.Format.ToString(), settings.ChunkSize);
+                : PredictionJournal.Open(settings.Out, settings.Model, images, settings.TopWords, results.Format + " " + settings.WordRanking, settings.ChunkSize);
             int predicted = 0, skipped = 0;
             UnreadableImage? firstSkipped = null;
             void Emit(ImagePredictionResult r)
@@ -97,7 +99,7 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
             void Score(IProgress<ProgressReport>? progress)
             {
                 var pending = new List<ImagePredictionResult>(settings.ChunkSize);
-                foreach (var r in ReverseSdModel.PredictStream(ml, model, remaining, settings.TopWords, settings.ChunkSize, progress, cancellationToken))
+                foreach (var r in ReverseSdModel.PredictStream(ml, model, remaining, settings.TopWords, settings.ChunkSize, progress, cancellationToken, settings.WordRanking))
                 {
                     Emit(r);
                     pending.Add(r);
@@ -131,8 +133,12 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
     /// <summary>One image's result with the field names every command and the README use.</summary>
     internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
         .Text("image", p.ImagePath)
-        .List("top_words", p.TopWords.Select(w => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)))
+        .List("top_words", p.TopWords.Select(Word))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
+
+    /// <summary>A predicted word: word, probability, training_frequency and lift (the last two null for older models).</summary>
+    internal static ResultRecord Word(PredictedWord w) => new ResultRecord().Text("word", w.Word).Number("probability", w.Probability)
+        .Nullable("training_frequency", w.TrainingFrequency).Nullable("lift", w.Lift);
 
     /// <summary>Files as given; folders expanded to their image files (<see cref="ImageFiles.Extensions"/>) in name order.</summary>
     internal static List<string> ExpandImages(IEnumerable<string> arguments)

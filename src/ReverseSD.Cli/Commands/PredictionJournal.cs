@@ -69,7 +69,7 @@ internal sealed class PredictionJournal
             }
             if (entries == null) yield break;
             yield return entries.Select(e => new ImagePredictionResult(e.Image,
-                e.Problem != null ? null : new PromptPrediction(e.Image, e.Embedding!, e.Words!.Zip(e.Probabilities!, (w, p) => (w, p)).ToList()),
+                e.Problem != null ? null : new PromptPrediction(e.Image, e.Embedding!, e.Words!),
                 e.Problem)).ToList();
         }
     }
@@ -82,8 +82,7 @@ internal sealed class PredictionJournal
             Image = r.ImagePath,
             Problem = r.Problem,
             Embedding = r.Prediction?.Embedding,
-            Words = r.Prediction?.TopWords.Select(w => w.Word).ToArray(),
-            Probabilities = r.Prediction?.TopWords.Select(w => w.Probability).ToArray(),
+            Words = r.Prediction?.TopWords.ToArray(),
         }).ToList();
         string path = ChunkPath(index), temporary = path + ".tmp";
         File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(entries));
@@ -109,7 +108,6 @@ internal sealed class PredictionJournal
         public string Image { get; set; } = "";
         public string? Problem { get; set; }
         public float[]? Embedding { get; set; }
-        public string[]? Words { get; set; }
-        public float[]? Probabilities { get; set; }
+        public PredictedWord[]? Words { get; set; }
     }
 }

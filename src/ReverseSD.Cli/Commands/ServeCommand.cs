@@ -20,7 +20,6 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
 
         [CommandOption("--urls <URLS>")]
         [Description("Addresses to listen on, ';'-separated (default http://127.0.0.1:5000: loopback only).")]
-        [DefaultValue(ServeOptions.Defaults.Urls)]
         public string Urls { get; init; } = ServeOptions.Defaults.Urls;
 
         [CommandOption("--max-concurrency <N>")]
@@ -29,22 +28,18 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
 
         [CommandOption("--max-queue <N>")]
         [Description("Requests that may wait for a scorer; beyond it 503 with Retry-After (default 64).")]
-        [DefaultValue(ServeOptions.Defaults.MaxQueue)]
         public int MaxQueue { get; init; } = ServeOptions.Defaults.MaxQueue;
 
         [CommandOption("--max-upload-mb <MB>")]
         [Description("Largest request body in megabytes; larger uploads get 413 (default 20).")]
-        [DefaultValue(20)]
         public int MaxUploadMb { get; init; } = 20;
 
         [CommandOption("--top-words <N>")]
         [Description("Vocabulary words returned per image (default 10).")]
-        [DefaultValue(ServeOptions.Defaults.TopWords)]
         public int TopWords { get; init; } = ServeOptions.Defaults.TopWords;
 
         [CommandOption("--shutdown-timeout <SECONDS>")]
         [Description("After Ctrl-C or SIGTERM, seconds in-flight requests get to finish before they are cut (default 30).")]
-        [DefaultValue(ServeOptions.Defaults.ShutdownSeconds)]
         public int ShutdownTimeout { get; init; } = ServeOptions.Defaults.ShutdownSeconds;
 
         /// <summary>The server options these settings give.</summary>

@@ -39,7 +39,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--optimizer <NAME>")]
         [Description("adam (default) or adamw.")]
-        public string Optimizer { get; init; } = "adam";
+        public string Optimizer { get; init => field = value.Trim().ToLowerInvariant(); } = "adam";
 
         [CommandOption("--weight-decay <W>")]
         [Description("Weight decay (default 0).")]
@@ -47,7 +47,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--device <DEVICE>")]
         [Description("auto (default), cpu or cuda (CUDA is untested).")]
-        public string Device { get; init; } = "auto";
+        public string Device { get; init => field = value.Trim().ToLowerInvariant(); } = "auto";
 
         [CommandOption("--report <PATH>")]
         [Description("Report JSON to write (per-sample cosines beside it); default: none.")]
@@ -55,7 +55,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--curriculum <SPLIT>")]
         [Description("Curriculum (paper §3): none (default), thirds (three equal chunks) or thresholds (large easy, small hard chunk).")]
-        public string Curriculum { get; init; } = "none";
+        public string Curriculum { get; init => field = value.Trim().ToLowerInvariant(); } = "none";
 
         [CommandOption("--curriculum-epochs <E>")]
         [Description("Epochs of the curriculum's preliminary (difficulty scoring) run (default: --epochs).")]
@@ -63,7 +63,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
 
         [CommandOption("--ensemble <RULE>")]
         [Description("Ensemble rule for several backbones: mean (default), weighted (weights fitted on the validation split) or median.")]
-        public string? Ensemble { get; init; }
+        public string? Ensemble { get; init => field = value?.Trim().ToLowerInvariant(); }
 
         [CommandOption("--dakl")]
         [Description("Fit DAKL (domain-adaptive kernel ridge) on the ensemble embedding; target domain: validation + test images, or --adapt-to.")]

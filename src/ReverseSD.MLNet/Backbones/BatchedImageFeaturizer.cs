@@ -2,18 +2,13 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace ReverseSD.MLNet.Backbones;
 
-/// <summary>The features of one image, or why it has none (it does not decode).</summary>
-/// <param name="Features">The backbone's feature vector; null when the image is unreadable.</param>
-/// <param name="Problem">Why the image cannot be used; null when it was featurised.</param>
-internal readonly record struct FeaturizedImage(float[]? Features, string? Problem);
-
 /// <summary>
 /// The fast featurisation path: image files in, backbone features out, in input order. Decoding and resizing run on
 /// worker threads (bounded queue, reused buffers), inference in one ONNX Runtime session with one intra-op thread per
 /// core on batches of several images (pre-allocated input and output). Its features equal the ML.NET chain's
 /// (<see cref="ImageBackboneEstimator"/>), which the saved model keeps for apps. Unreadable images give a problem, never an exception.
 /// </summary>
-internal sealed class BatchedImageFeaturizer : IDisposable
+internal sealed class BatchedImageFeaturizer : IImageFeaturizer
 {
     /// <summary>Images per ONNX Runtime call when none is given (measured with <c>reversesd bench backbone</c>).</summary>
     public const int DefaultBatchSize = 8;

@@ -61,7 +61,15 @@ public static class DiffusionDbDataset
         if (sources.Count == 0)
             throw new ReverseSdInputException("no DiffusionDB source given: pass part-XXXXXX folders or zips, part json files or metadata.parquet.");
 
+        // metadata.parquet files given as files, prompts only: streamed by row groups (memory grows with distinct prompts, not
+        // rows). A folder goes through the reader, which holds every record (the same output: a test compares them).
+        if (options.PromptsOnly && sources.All(s => File.Exists(s) && s.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)))
+            return DiffusionDbPromptsStream.Prepare(sources, outputDirectory, options, progress, cancellationToken);
+
         var read = DiffusionDbReader.Read(sources, new DiffusionDbReaderOptions { MaxPairs = options.MaxPairs }, progress, cancellationToken);
+        if (read.Pairs.Count == 0)
+            throw new ReverseSdInputException(
+                $"No image/prompt pair found in {string.Join(", ", sources.Select(p => $"'{p}'"))}: give DiffusionDB part-XXXXXX folders or zips, part json files, metadata.parquet, or PNGs with a prompt text chunk.");
         progress?.Report(new ProgressReport("filter", 0, 0, $"{read.Pairs.Count} pairs"));
         var filtered = PromptFilters.Apply(read.Pairs, p => p.Prompt, (p, t) => p with { Prompt = t }, cancellationToken);
         var kept = filtered.Kept;

@@ -87,12 +87,12 @@ public static class PromptEmbeddingEvaluator
     public static CosineMetrics VisualCeiling(IReadOnlyList<float[]> promptEmbeddings, IReadOnlyList<float[]> visualPromptEmbeddings) =>
         Evaluate(visualPromptEmbeddings, promptEmbeddings);
 
-    /// <summary>Writes per-sample cosines as CSV (<c>index,id,cosine[,baseline_cosine]</c>), atomically.</summary>
+    /// <summary>Writes per-sample cosines as CSV (<c>index,image,cosine[,baseline_cosine]</c>, image = the image file), atomically.</summary>
     public static void WriteSampleCosines(string path, IReadOnlyList<string> ids, CosineMetrics model, CosineMetrics? baseline = null)
     {
         if (ids.Count != model.Count || (baseline != null && baseline.Count != model.Count))
             throw new ArgumentException("Ids, model and baseline cosines must have the same length.");
-        var header = new List<string> { "index", "id", "cosine" };
+        var header = new List<string> { "index", "image", "cosine" };
         if (baseline != null) header.Add("baseline_cosine");
         var rows = Enumerable.Range(0, ids.Count).Select(i =>
         {

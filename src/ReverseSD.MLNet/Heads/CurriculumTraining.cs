@@ -20,7 +20,8 @@ internal static class CurriculumTraining
 
     public static PromptEmbeddingHeadsTransformer Fit(MLContext ml, PromptEmbeddingHeadsTrainer.Options options,
         int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
-        IReadOnlyList<string> words, IDataView schemaSource, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+        IReadOnlyList<string> words, IReadOnlyList<float>? frequencies, IDataView schemaSource, IProgress<ProgressReport>? progress,
+        CancellationToken cancellationToken)
     {
         var scored = ScoreDifficulty(options, featureSize, embeddingSize, vocabularySize, device, train, validation, progress, cancellationToken);
         long totalSteps = VanillaSteps(train.Count, options);
@@ -31,7 +32,7 @@ internal static class CurriculumTraining
         var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
             stages.Select(s => new TrainingStage(s.Indices, Steps: s.Steps)).ToList(),
             progress: Relabel(progress, TrainingStageName), cancellationToken: cancellationToken);
-        var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, schemaSource, result);
+        var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, frequencies, options, schemaSource, result);
         model.Curriculum = new CurriculumResult
         {
             Difficulty = scored.Difficulty, Chunks = scored.Chunks, EasyMax = scored.EasyMax, MediumMax = scored.MediumMax,

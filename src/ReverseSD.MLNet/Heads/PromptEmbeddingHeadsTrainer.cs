@@ -159,17 +159,18 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         var device = ResolveDevice(_options.Device);
         using var trainTensors = train.ToTensors(device);
         using var validationTensors = validation?.ToTensors(device);
+        var frequencies = train.Labels == null ? null : LabelFrequencies(train.Labels, train.VocabularySize);
         // torch's random generator is process-wide (initialisation and dropout draw from it): one seeded training at a time.
         lock (TorchRandom.Gate)
         {
             if (_options.Curriculum.Enabled)
                 return CurriculumTraining.Fit(_mlContext, _options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device, trainTensors,
-                    validationTensors, words, trainData, _progress, _cancellationToken);
+                    validationTensors, words, frequencies, trainData, _progress, _cancellationToken);
             using var network = CreateNetwork(_options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device);
             var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors,
                 [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
                 progress: _progress, cancellationToken: _cancellationToken);
-            return Compile(_mlContext, network, words, _options, trainData, result);
+            return Compile(_mlContext, network, words, frequencies, _options, trainData, result);
         }
     }
 
@@ -208,6 +209,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         {
             outputs.Add((_options.ProbabilitiesColumnName, SchemaShapes.FloatVector));
             outputs.Add((ReverseSdModelFormat.VocabularyWordsColumnName, SchemaShapes.TextVector));
+            outputs.Add((ReverseSdModelFormat.VocabularyFrequenciesColumnName, SchemaShapes.FloatVector));
         }
         outputs.Add((ReverseSdModelFormat.InfoColumnName, SchemaShapes.TextVector));
         return SchemaShapes.WithColumns(inputSchema, [.. outputs]);
@@ -250,17 +252,29 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
     /// <summary>Compiles the trained network into the ONNX-backed transformer.</summary>
     internal static PromptEmbeddingHeadsTransformer Compile(MLContext ml, PromptHeadsNetwork network, IReadOnlyList<string> words,
-        Options o, IDataView schemaSource, HeadsTrainingResult result)
+        IReadOnlyList<float>? frequencies, Options o, IDataView schemaSource, HeadsTrainingResult result)
     {
         var columns = new HeadsGraphColumns(o.FeatureColumnName, o.OutputColumnName, o.ProbabilitiesColumnName,
             ReverseSdModelFormat.VocabularyWordsColumnName, ReverseSdModelFormat.InfoColumnName);
-        byte[] onnx = PromptHeadsOnnxCompiler.Compile(network, words, columns);
+        if (network.Configuration == HeadConfiguration.Vanilla || frequencies?.Count != words.Count) frequencies = null;
+        byte[] onnx = PromptHeadsOnnxCompiler.Compile(network, words, columns, vocabularyFrequencies: frequencies);
         string[] outputs = network.Configuration == HeadConfiguration.Vanilla
             ? [columns.Embedding, columns.Info]
-            : [columns.Embedding, columns.Probabilities, columns.Words, columns.Info];
+            : frequencies == null
+                ? [columns.Embedding, columns.Probabilities, columns.Words, columns.Info]
+                : [columns.Embedding, columns.Probabilities, columns.Words, ReverseSdModelFormat.VocabularyFrequenciesColumnName, columns.Info];
         var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
         return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
             network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps };
+    }
+
+    /// <summary>Share of training rows whose multi-hot label of each word is set (the word's training frequency).</summary>
+    internal static float[] LabelFrequencies(float[][] labels, int vocabularySize)
+    {
+        var sums = new double[vocabularySize];
+        foreach (var row in labels)
+            for (int j = 0; j < Math.Min(vocabularySize, row.Length); j++) sums[j] += row[j];
+        return sums.Select(s => labels.Length == 0 ? 0f : (float)(s / labels.Length)).ToArray();
     }
 
     internal static Device ResolveDevice(HeadsDevice device) => device switch

@@ -13,13 +13,15 @@ internal sealed record HeadsGraphColumns(string Features, string Embedding, stri
 /// Compiles a trained <see cref="PromptHeadsNetwork"/> (eval mode) into an ONNX graph: linear layers as Gemm with the
 /// weights as initializers, GELU through Erf, BatchNorm with its running statistics folded into a Mul and an Add,
 /// dropout dropped; outputs the L2-normalised "PredictedEmbedding", the sigmoid "VocabularyProbabilities",
-/// the constant "VocabularyWords" and the "ModelInfo" format version.
+/// the constants "VocabularyWords" and "VocabularyFrequencies" (each word's training frequency) and the "ModelInfo" format version.
 /// </summary>
 internal static class PromptHeadsOnnxCompiler
 {
     public static byte[] Compile(PromptHeadsNetwork network, IReadOnlyList<string> vocabularyWords, HeadsGraphColumns columns,
-        string formatVersion = ReverseSdModelFormat.Version)
+        string formatVersion = ReverseSdModelFormat.Version, IReadOnlyList<float>? vocabularyFrequencies = null)
     {
+        if (vocabularyFrequencies != null && vocabularyFrequencies.Count != vocabularyWords.Count)
+            throw new ArgumentException($"{vocabularyFrequencies.Count} vocabulary frequencies for {vocabularyWords.Count} words.");
         if (network.VocabularySize != 0 && vocabularyWords.Count != network.VocabularySize)
             throw new ArgumentException($"{vocabularyWords.Count} vocabulary words for a vocabulary head of {network.VocabularySize} outputs.");
         var g = new OnnxGraphBuilder("reversesd_prompt_heads");
@@ -52,6 +54,11 @@ internal static class PromptHeadsOnnxCompiler
             g.Output(g.Node("Sigmoid", [logits]), columns.Probabilities, [-1, network.VocabularySize]);
             string words = g.Initializer("vocabulary.words", vocabularyWords, 1, vocabularyWords.Count);
             g.Output(words, columns.Words, [1, vocabularyWords.Count], TensorProto.Types.DataType.String);
+            if (vocabularyFrequencies != null)
+            {
+                string frequencies = g.Initializer("vocabulary.frequencies", vocabularyFrequencies.ToArray(), 1, vocabularyFrequencies.Count);
+                g.Output(frequencies, ReverseSdModelFormat.VocabularyFrequenciesColumnName, [1, vocabularyFrequencies.Count]);
+            }
         }
         string info = g.Initializer("model.info", [formatVersion], 1);
         g.Output(info, columns.Info, [1], TensorProto.Types.DataType.String);

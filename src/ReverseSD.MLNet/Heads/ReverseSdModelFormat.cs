@@ -15,6 +15,9 @@ public static class ReverseSdModelFormat
     /// <summary>Name of the output column that carries the vocabulary words (same order as "VocabularyProbabilities").</summary>
     public const string VocabularyWordsColumnName = ColumnNames.VocabularyWords;
 
+    /// <summary>Name of the output column that carries each word's training frequency (models trained before it lack it).</summary>
+    public const string VocabularyFrequenciesColumnName = ColumnNames.VocabularyFrequencies;
+
     /// <summary>The column a saved model reads: the image file path.</summary>
     public const string ImagePathColumnName = ColumnNames.ImagePath;
 

@@ -10,8 +10,24 @@ using ReverseSD.MLNet.Text;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>One image's prediction: its prompt embedding and the most probable vocabulary words.</summary>
-public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<(string Word, float Probability)> TopWords);
+/// <summary>One image's prediction: its prompt embedding and its vocabulary words, ranked by <see cref="WordRanking"/>.</summary>
+public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<PredictedWord> TopWords);
+
+/// <summary>
+/// A vocabulary word predicted for an image: the head's probability, the word's training frequency (share of training prompts
+/// containing it; null for models saved before it was stored) and the lift, probability ÷ training frequency.
+/// </summary>
+public sealed record PredictedWord(string Word, float Probability, float? TrainingFrequency, float? Lift);
+
+/// <summary>How predicted words are ranked.</summary>
+public enum WordRanking
+{
+    /// <summary>By lift: how many times more likely for this image than in the training prompts (a word in every prompt has lift ≈ 1).</summary>
+    Lift = 0,
+
+    /// <summary>By the vocabulary head's raw probability.</summary>
+    Probability = 1,
+}
 
 /// <summary>One image's outcome in <see cref="ReverseSdModel.PredictStream"/>: its prediction, or why it was skipped.</summary>
 /// <param name="ImagePath">The image's full path.</param>
@@ -121,12 +137,12 @@ public static class ReverseSdModel
     /// are left out (ML.NET's image loader would throw) and listed in <paramref name="skipped"/>.
     /// </summary>
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
-        int topWords, out IReadOnlyList<UnreadableImage> skipped)
+        int topWords, out IReadOnlyList<UnreadableImage> skipped, WordRanking ranking = WordRanking.Lift)
     {
         ArgumentNullException.ThrowIfNull(imagePaths);
         var bad = new List<UnreadableImage>();
         var good = new List<PromptPrediction>();
-        foreach (var result in PredictStream(mlContext, model, imagePaths, topWords))
+        foreach (var result in PredictStream(mlContext, model, imagePaths, topWords, ranking: ranking))
         {
             if (result.Prediction != null) good.Add(result.Prediction);
             else bad.Add(new UnreadableImage(result.ImagePath, result.Problem!));
@@ -142,7 +158,8 @@ public static class ReverseSdModel
     /// back, else through the model's ML.NET chain; both give the same numbers.
     /// </summary>
     public static IEnumerable<ImagePredictionResult> PredictStream(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
-        int topWords, int chunkSize = DefaultPredictChunkSize, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+        int topWords, int chunkSize = DefaultPredictChunkSize, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default,
+        WordRanking ranking = WordRanking.Lift)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
@@ -157,7 +174,7 @@ public static class ReverseSdModel
             var scorer = ModelImageScorer.For(mlContext, model);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int done = 0, skippedCount = 0;
-            foreach (var (path, prediction, problem) in scorer.Score(paths, chunkSize, view => ReadPredictions(view, topWords), cancellationToken))
+            foreach (var (path, prediction, problem) in scorer.Score(paths, chunkSize, view => ReadPredictions(view, topWords, ranking), cancellationToken))
             {
                 done++;
                 if (problem != null) skippedCount++;
@@ -177,15 +194,35 @@ public static class ReverseSdModel
     public const int DefaultPredictChunkSize = 64;
 
     /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>
-    private static IReadOnlyList<PromptPrediction> ReadPredictions(IDataView scored, int topWords)
+    private static IReadOnlyList<PromptPrediction> ReadPredictions(IDataView scored, int topWords, WordRanking ranking)
     {
         var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
         bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
         var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
         var words = hasWords ? ReverseSdModelFormat.ReadTextVectors(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
+        var frequencies = hasWords && scored.Schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyFrequenciesColumnName) != null
+            ? PromptEmbeddingEvaluator.ReadVectors(scored, ReverseSdModelFormat.VocabularyFrequenciesColumnName).FirstOrDefault()
+            : null;
         return embeddings.Select((e, i) => new PromptPrediction("", e,
-            probabilities == null ? [] : Enumerable.Range(0, words.Length).OrderByDescending(j => probabilities[i][j]).Take(topWords)
-                .Select(j => (words[j], probabilities[i][j])).ToList())).ToList();
+            probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))).ToList();
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> best words by <paramref name="ranking"/>. Lift = probability ÷ training frequency, the
+    /// frequency floored at 1/1000 so a word seen once in a tiny training set cannot dominate; ties go to the higher probability.
+    /// Without frequencies (older models) the ranking is by probability.
+    /// </summary>
+    internal static List<PredictedWord> RankWords(string[] words, float[] probabilities, float[]? frequencies, int count, WordRanking ranking)
+    {
+        const float FrequencyFloor = 1e-3f;
+        bool hasFrequencies = frequencies != null && frequencies.Length == words.Length;
+        var all = Enumerable.Range(0, Math.Min(words.Length, probabilities.Length)).Select(j => new PredictedWord(words[j], probabilities[j],
+            hasFrequencies ? frequencies![j] : null,
+            hasFrequencies ? probabilities[j] / Math.Max(frequencies![j], FrequencyFloor) : null));
+        var ranked = ranking == WordRanking.Lift && hasFrequencies
+            ? all.OrderByDescending(w => w.Lift!.Value).ThenByDescending(w => w.Probability)
+            : all.OrderByDescending(w => w.Probability);
+        return ranked.ThenBy(w => w.Word, StringComparer.Ordinal).Take(count).ToList();
     }
 
     /// <summary>Evaluates a loaded model on a split of a data set folder, scoring its images through the whole chain.</summary>

@@ -109,6 +109,7 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void WithoutOutTheEmbeddingsGoToStdoutAsCsv()
     {
         using var dir = new TempDirectory();

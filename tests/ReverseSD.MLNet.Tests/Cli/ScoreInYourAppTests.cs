@@ -62,21 +62,27 @@ public sealed class ScoreInYourAppTests
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
         Assert.Contains("words: ", stdout);
 
+        // The library's predict (what 'reversesd predict' prints) on the same zip: same words in the same order.
+        var library = Pipeline.ReverseSdModel.Predict(ml, ml.Model.Load(zip, out _), rows.Take(5).Select(r => r.ImagePath).ToList(), 10, out _);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var predictions = doc.RootElement.EnumerateArray().ToList();
         Assert.Equal(5, predictions.Count);
         double maxDiff = 0, maxReloadDiff = 0;
         for (int i = 0; i < 5; i++)
         {
-            Assert.Equal(rows[i].ImagePath, predictions[i].GetProperty("Image").GetString());
-            var embedding = predictions[i].GetProperty("Embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+            Assert.Equal(["image", "embedding", "top_words"], predictions[i].EnumerateObject().Select(p => p.Name));
+            Assert.Equal(rows[i].ImagePath, predictions[i].GetProperty("image").GetString());
+            var embedding = predictions[i].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
             Assert.Equal(384, embedding.Length);
             for (int j = 0; j < 384; j++)
             {
                 maxDiff = Math.Max(maxDiff, Math.Abs(embedding[j] - inProcess[i][j]));
                 maxReloadDiff = Math.Max(maxReloadDiff, Math.Abs(reloaded[i][j] - inProcess[i][j]));
             }
-            Assert.Contains(predictions[i].GetProperty("TopWords").EnumerateArray().Select(w => w.GetProperty("Word").GetString()), w => w is "red" or "green" or "blue");
+            var words = predictions[i].GetProperty("top_words").EnumerateArray().ToList();
+            Assert.All(words, w => Assert.Equal(["word", "probability", "training_frequency", "lift"], w.EnumerateObject().Select(p => p.Name)));
+            Assert.Equal(library[i].TopWords.Select(w => w.Word), words.Select(w => w.GetProperty("word").GetString()));
+            Assert.Equal(library[i].TopWords.Select(w => w.Lift!.Value), words.Select(w => w.GetProperty("lift").GetSingle()));
         }
         Assert.True(maxDiff <= 1e-5, $"fresh process differs by {maxDiff}");
         Assert.True(maxReloadDiff <= 1e-5, $"reloaded model differs by {maxReloadDiff}");

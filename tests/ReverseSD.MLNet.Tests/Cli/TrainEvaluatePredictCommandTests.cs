@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ReverseSD.Cli;
 using ReverseSD.MLNet.Data;
+using ReverseSD.MLNet.Evaluation;
 using Spectre.Console.Cli.Testing;
 
 namespace ReverseSD.MLNet.Tests.Cli;
@@ -15,10 +16,15 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.True(File.Exists(tiny.Model));
         using var report = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         var root = report.RootElement;
-        Assert.Equal(10, root.GetProperty("n_test").GetInt32());
-        foreach (var key in new[] { "test_mean_cosine", "baseline_mean_cosine", "ceiling_mean_cosine" })
+        Assert.Equal(EvaluationReport.FormatVersion, root.GetProperty("report_format").GetString());
+        Assert.Equal(10, root.GetProperty("n").GetInt32());
+        foreach (var key in new[] { "mean_cosine", "baseline_mean_cosine", "ceiling_mean_cosine" })
             Assert.InRange(root.GetProperty(key).GetDouble(), -1, 1);
         Assert.Equal("EmbeddingFeedsVocabulary", root.GetProperty("options").GetProperty("head").GetString());
+        // Numbers are JSON numbers, at the precision they were given: --epochs 3, λ = 0.1 (not "0.10000000149011612").
+        Assert.Equal(JsonValueKind.Number, root.GetProperty("options").GetProperty("epochs").ValueKind);
+        Assert.Equal("0.1", root.GetProperty("options").GetProperty("lambda").GetRawText());
+        Assert.Equal(["index", "image", "cosine", "baseline_cosine"], CsvTable.Read(tiny.Directory.File("train-report-samples.csv")).Header);
         Assert.Equal(3, root.GetProperty("training_history").GetArrayLength());
         Assert.InRange(root.GetProperty("best_epoch").GetInt32(), 1, 3);
         Assert.True(File.Exists(tiny.Directory.File("train-report-samples.csv")));
@@ -29,15 +35,19 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     public void EvaluateOfTheSavedZipReproducesTheTrainingReportFromTheImages()
     {
         string reportPath = tiny.Directory.File("eval.json");
-        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--out", reportPath);
+        string pagePath = tiny.Directory.File("eval.html");
+        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", reportPath, "--html", pagePath);
         Assert.True(result.ExitCode == 0, result.Output);
         using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
         // train scores cached features with the heads; evaluate scores the image files through the saved chain.
-        Assert.Equal(train.RootElement.GetProperty("test_mean_cosine").GetDouble(), eval.RootElement.GetProperty("test_mean_cosine").GetDouble(), 5);
+        Assert.Equal(train.RootElement.GetProperty("mean_cosine").GetDouble(), eval.RootElement.GetProperty("mean_cosine").GetDouble(), 5);
         Assert.Equal(train.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), eval.RootElement.GetProperty("baseline_mean_cosine").GetDouble(), 6);
         var cosines = MLNet.Evaluation.PromptEmbeddingEvaluator.ReadSampleCosines(tiny.Directory.File("eval-samples.csv"));
         Assert.Equal(10, cosines.Count);
+        string page = File.ReadAllText(pagePath);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(page, "src=\"data:image/png;base64,").Count);
+        Assert.Contains(ImageFolderDataset.Read(tiny.Data, "test")[0].Prompt.Split(' ')[0], page);
     }
 
     [Fact]

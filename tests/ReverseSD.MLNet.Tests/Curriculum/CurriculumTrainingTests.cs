@@ -95,7 +95,8 @@ public sealed class CurriculumTrainingTests
             var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), tensors, null,
                 model.Curriculum!.Stages.Select(s => new TrainingStage(s.Indices, Steps: s.Steps)).ToList());
             var words = Enumerable.Range(0, GeneratedHeadsData.VocabularySize).Select(i => $"word_{i}").ToList();
-            using var compiled = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, ml.Data.LoadFromEnumerable(rows), result);
+            using var compiled = PromptEmbeddingHeadsTrainer.Compile(ml, network, words,
+                PromptEmbeddingHeadsTrainer.LabelFrequencies(rows.Select(r => r.VocabularyLabels).ToArray(), GeneratedHeadsData.VocabularySize), options, ml.Data.LoadFromEnumerable(rows), result);
             replayed = compiled.OnnxModel;
         }
         Assert.Equal(replayed, model.OnnxModel);

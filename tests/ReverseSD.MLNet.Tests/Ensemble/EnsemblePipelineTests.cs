@@ -67,7 +67,7 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
         Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("Embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
         VectorData.AssertClose(inProcess.Take(3).ToArray(), fresh, 1e-5);
     }
 
@@ -161,8 +161,8 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
             Assert.Contains(row, result.Output);
         using var json = JsonDocument.Parse(File.ReadAllText(report));
         // Same data, options and seed as the fixture: the CLI's model is the library's.
-        Assert.Equal(tiny.Model.Report.TestMeanCosine, json.RootElement.GetProperty("test_mean_cosine").GetDouble(), 6);
-        Assert.Equal("40", json.RootElement.GetProperty("options").GetProperty("dakl_centroids").GetString());
+        Assert.Equal(tiny.Model.Report.TestMeanCosine, json.RootElement.GetProperty("mean_cosine").GetDouble(), 6);
+        Assert.Equal(40, json.RootElement.GetProperty("options").GetProperty("dakl_centroids").GetInt32());
         Assert.True(File.Exists(zip));
     }
 

@@ -80,7 +80,7 @@ public sealed class PromptEmbeddingHeadsTrainerTests
         var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), tensors, null,
             [new TrainingStage(Enumerable.Range(0, rows.Length).ToArray(), Epochs: 2)]);
         var words = Enumerable.Range(0, GeneratedHeadsData.VocabularySize).Select(i => $"w{i}").ToArray();
-        using var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, options, data, result);
+        using var model = PromptEmbeddingHeadsTrainer.Compile(ml, network, words, null, options, data, result);
 
         float[][] torchEmbedding, torchProbabilities;
         using (var noGrad = torch.no_grad())
