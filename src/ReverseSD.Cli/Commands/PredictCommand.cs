@@ -3,22 +3,19 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
 using ReverseSD.MLNet;
-using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Retrieval;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace ReverseSD.Cli.Commands;
 
-/// <summary>
-/// `reversesd predict`: prompt embedding and most probable vocabulary words of images, streamed chunk by chunk (flat
-/// memory for any number of images); with --out, a killed run started again continues after its last finished chunk.
-/// </summary>
+/// <summary>`reversesd predict`: the prompt of images in words (composed, nearest bank prompts), their prompt embedding and most probable vocabulary words.</summary>
 internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) : Command<PredictCommand.Settings>
 {
     /// <summary>Options of `predict`.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComposerSettings
     {
         [CommandArgument(0, "<IMAGES>")]
         [Description("Image files or folders (PNG, JPEG).")]
@@ -36,6 +33,15 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         [Description("File to write the results to, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
+        [CommandOption("--bank <PATH>")]
+        [Description("Prompt bank ('reversesd bank build') to search; default: the bank inside the model zip, if any.")]
+        public string? Bank { get; init; }
+
+        [CommandOption("--compose <METHOD>")]
+        [Description("How the prompt is made: beam (default), greedy (baseline) or none (the nearest bank prompt).")]
+        [DefaultValue("beam")]
+        public string Compose { get; init; } = "beam";
+
         [CommandOption("--top-words <N>")]
         [Description("Vocabulary words to list per image (default 10).")]
         public int TopWords { get; init; } = 10;
@@ -44,20 +50,12 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         [Description("lift (probability ÷ training frequency: words that set this image apart) or probability (raw), any case (default lift).")]
         public WordRanking WordRanking { get; init; } = WordRanking.Lift;
 
-        [CommandOption("--chunk-size <N>")]
-        [Description("Images scored per chunk: results are written, and with --out kept for a resumed run, chunk by chunk (default 64).")]
-        public int ChunkSize { get; init; } = ReverseSdModel.DefaultPredictChunkSize;
-
-        [CommandOption("--progress")]
-        [Description("Print progress (images/s, ETA) on stderr even when it is not a terminal.")]
-        public bool Progress { get; init; }
-
         public override ValidationResult Validate()
         {
-            if (ChunkSize < 1) return ValidationResult.Error("--chunk-size must be >= 1.");
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
-            return ValidationResult.Success();
+            if (ComposeCommand.ParseMethod(Compose) == null) return ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
+            return base.Validate();
         }
     }
 
@@ -66,62 +64,25 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         var images = ExpandImages(settings.Images);
         using var results = ResultWriter.Open(streams, settings.Out, settings.Format);
         var ml = new MLContext(1);
+        using var bank = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
-            var journal = settings.Out == null ? null
-                : PredictionJournal.Open(settings.Out, settings.Model, images, settings.TopWords, results.Format + " " + settings.WordRanking, settings.ChunkSize);
-            int predicted = 0, skipped = 0;
-            UnreadableImage? firstSkipped = null;
-            void Emit(ImagePredictionResult r)
+            var options = new PromptPredictionOptions
             {
-                if (r.Prediction != null)
-                {
-                    results.Write(Record(r.Prediction));
-                    predicted++;
-                    return;
-                }
-                skipped++;
-                firstSkipped ??= new UnreadableImage(r.ImagePath, r.Problem!);
-                streams.Error.WriteLine($"warning: skipped unreadable image '{r.ImagePath}': {r.Problem}");
-            }
-
-            // Chunks a killed run finished are replayed; scoring continues after the last of them.
-            int chunks = 0;
-            foreach (var chunk in journal?.FinishedChunks() ?? [])
-            {
-                foreach (var r in chunk) Emit(r);
-                chunks++;
-            }
-            int start = Math.Min(images.Count, chunks * settings.ChunkSize);
-            var remaining = images.Skip(start).ToList();
-            bool showProgress = settings.Progress || (!ReferenceEquals(streams.Out, streams.Error) && streams.Diagnostics.Profile.Capabilities.Interactive);
-            void Score(IProgress<ProgressReport>? progress)
-            {
-                var pending = new List<ImagePredictionResult>(settings.ChunkSize);
-                foreach (var r in ReverseSdModel.PredictStream(ml, model, remaining, settings.TopWords, settings.ChunkSize, progress, cancellationToken, settings.WordRanking))
-                {
-                    Emit(r);
-                    pending.Add(r);
-                    if (pending.Count == settings.ChunkSize)
-                    {
-                        journal?.Save(chunks++, pending);
-                        pending.Clear();
-                    }
-                }
-                if (pending.Count > 0) journal?.Save(chunks++, pending);
-            }
-            if (showProgress && remaining.Count > 0)
-                ConsoleProgress.Run(streams.Diagnostics, "predict", progress => { Score(progress); return 0; });
-            else
-                Score(null);
-
-            if (predicted == 0)
-                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{firstSkipped!.Path}': {firstSkipped.Reason}).");
+                TopWords = settings.TopWords, WordRanking = settings.WordRanking, Bank = bank,
+                Composition = ComposeCommand.ParseMethod(settings.Compose)!.Value, Composer = settings.ComposerOptions(),
+            };
+            var predictions = ReverseSdModel.Predict(ml, model, images, options, out var skipped, cancellationToken);
+            foreach (var s in skipped)
+                streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
+            if (predictions.Count == 0)
+                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
+            foreach (var p in predictions)
+                results.Write(Record(p));
             results.Complete();
-            journal?.Delete();
             if (settings.Out != null)
-                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}{(skipped > 0 ? $"; {skipped} unreadable image(s) skipped" : "")}");
+                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}");
         }
         finally
         {
@@ -130,10 +91,16 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         return 0;
     }
 
-    /// <summary>One image's result with the field names every command and the README use.</summary>
+    /// <summary>
+    /// One image's result with the field names every command and the README use: the prompt (null without a bank), its
+    /// cosine to the embedding, the nearest bank prompts, the vocabulary words and the embedding.
+    /// </summary>
     internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
         .Text("image", p.ImagePath)
-        .List("top_words", p.TopWords.Select(Word))
+        .Text("prompt", p.Prompt)
+        .Nullable("prompt_score", p.PromptScore)
+        .List("nearest_prompts", p.NearestPrompts.Select(m => new ResultRecord().Text("prompt", m.Prompt).Number("score", m.Score)))
+        .List("words", p.TopWords.Select(Word))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
 
     /// <summary>A predicted word: word, probability, training_frequency and lift (the last two null for older models).</summary>

@@ -69,7 +69,7 @@ internal sealed class PredictionJournal
             }
             if (entries == null) yield break;
             yield return entries.Select(e => new ImagePredictionResult(e.Image,
-                e.Problem != null ? null : new PromptPrediction(e.Image, e.Embedding!, e.Words!),
+                e.Problem != null ? null : e.Prediction,
                 e.Problem)).ToList();
         }
     }
@@ -81,8 +81,7 @@ internal sealed class PredictionJournal
         {
             Image = r.ImagePath,
             Problem = r.Problem,
-            Embedding = r.Prediction?.Embedding,
-            Words = r.Prediction?.TopWords.ToArray(),
+            Prediction = r.Prediction,
         }).ToList();
         string path = ChunkPath(index), temporary = path + ".tmp";
         File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(entries));
@@ -107,7 +106,6 @@ internal sealed class PredictionJournal
     {
         public string Image { get; set; } = "";
         public string? Problem { get; set; }
-        public float[]? Embedding { get; set; }
-        public PredictedWord[]? Words { get; set; }
+        public PromptPrediction? Prediction { get; set; }
     }
 }

@@ -10,8 +10,21 @@ using ReverseSD.MLNet.Text;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>One image's prediction: its prompt embedding and its vocabulary words, ranked by <see cref="WordRanking"/>.</summary>
-public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<PredictedWord> TopWords);
+/// <summary>
+/// One image's prediction: its prompt embedding, its vocabulary words (ranked by <see cref="WordRanking"/>) and, with a prompt
+/// bank (in the zip or given), the nearest bank prompts and the answer in words (the composed prompt and its cosine to the embedding).
+/// </summary>
+public sealed record PromptPrediction(string ImagePath, float[] Embedding, IReadOnlyList<PredictedWord> TopWords)
+{
+    /// <summary>The prompt: composed (or the nearest bank prompt with composition off); null without a prompt bank.</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Cosine between the MiniLM embedding of <see cref="Prompt"/> and <see cref="Embedding"/>; null without a prompt.</summary>
+    public float? PromptScore { get; init; }
+
+    /// <summary>The nearest bank prompts with their cosines to <see cref="Embedding"/>, best first; empty without a bank.</summary>
+    public IReadOnlyList<Retrieval.PromptMatch> NearestPrompts { get; init; } = [];
+}
 
 /// <summary>
 /// A vocabulary word predicted for an image: the head's probability, the word's training frequency (share of training prompts
@@ -40,7 +53,7 @@ public sealed record ImagePredictionResult(string ImagePath, PromptPrediction? P
 /// validation-based epoch selection, test evaluation against the mean-embedding baseline and the visual-only ceiling,
 /// and the saved model zip that plain ML.NET loads.
 /// </summary>
-public static class ReverseSdModel
+public static partial class ReverseSdModel
 {
     /// <summary>The column the saved model reads: the image file path.</summary>
     public const string ImagePathColumnName = ReverseSdModelFormat.ImagePathColumnName;
@@ -203,8 +216,14 @@ public static class ReverseSdModel
         var frequencies = hasWords && scored.Schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyFrequenciesColumnName) != null
             ? PromptEmbeddingEvaluator.ReadVectors(scored, ReverseSdModelFormat.VocabularyFrequenciesColumnName).FirstOrDefault()
             : null;
+        var nearest = NearestPromptsOf(scored); // present when the zip holds a prompt bank
         return embeddings.Select((e, i) => new PromptPrediction("", e,
-            probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))).ToList();
+            probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))
+        {
+            NearestPrompts = nearest?[i] ?? [],
+            Prompt = nearest?[i].FirstOrDefault()?.Prompt,
+            PromptScore = nearest?[i].FirstOrDefault()?.Score,
+        }).ToList();
     }
 
     /// <summary>
