@@ -58,12 +58,20 @@ internal static partial class CliApp
         config.AddCommand<Commands.PredictCommand>("predict").WithDescription("Prompt embedding and most probable vocabulary words of images.");
         config.AddCommand<Commands.ServeCommand>("serve").WithDescription("HTTP scoring API and web page over a model zip (loopback by default).");
         config.AddCommand<Commands.DemoCommand>("demo").WithDescription("Generate the benchmark, train, evaluate, save and predict (a few minutes).");
+        config.AddCommand<Commands.FeaturizeCommand>("featurize").WithDescription("Fill the feature cache for one shard K/N of a data set (Kubernetes Indexed Job / Slurm array task), or --status.");
         config.AddCommand<Commands.EmbedTextCommand>("embed-text").WithDescription("Embed prompts with all-MiniLM-L6-v2 (384-d, unit norm): the paper's prompt embeddings.");
         config.AddBranch("data", data =>
         {
             data.SetDescription("Prepare data sets: DiffusionDB downloads, the generated benchmark.");
             data.AddCommand<Commands.DataSynthCommand>("synth").WithDescription("Generate the synthetic benchmark (seeded, deterministic).");
             data.AddCommand<Commands.DataDiffusionDbCommand>("diffusiondb").WithDescription("Filter and split a raw DiffusionDB download into an image folder.");
+        });
+        config.AddCommand<Commands.ComposeCommand>("compose").WithDescription("Target prompt embeddings (embed-text, predict or another model) -> prompts, with a prompt bank.");
+        config.AddBranch("bank", bank =>
+        {
+            bank.SetDescription("Prompt banks: prompts with their MiniLM embeddings, searched by cosine.");
+            bank.AddCommand<Commands.BankBuildCommand>("build").WithDescription("Read, deduplicate (optionally filter) and embed prompts into a bank file (resumable).");
+            bank.AddCommand<Commands.BankInfoCommand>("info").WithDescription("Count, dimensions, encoder, sources and size of a bank.");
         });
         config.AddBranch("analyze", analyze =>
         {
@@ -80,8 +88,12 @@ internal static partial class CliApp
         {
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
-            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
+            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone: raw ONNX Runtime, the fast path and the ML.NET chain, with ratios (generated images or --images DIR).");
+            bench.AddCommand<Commands.BenchPredictCommand>("predict").WithDescription("reversesd predict vs the PyTorch CPU peer on the same images, in the same run (images/s, ratio, peak RSS).");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
+            bench.AddCommand<Commands.BenchBankCommand>("bank").WithDescription("Exact top-k prompt-bank search (ms per query) on a generated bank, against a plain loop.");
+            bench.AddCommand<Commands.BenchComposeCommand>("compose").WithDescription("Text inversion on real prompts: held-out prompts' embeddings -> top-1, greedy and beam prompts, with t-tests.");
+            bench.AddCommand<Commands.BenchMetadataCommand>("metadata").WithDescription("Write a DiffusionDB-like metadata.parquet of N rows (by row groups) to measure data diffusiondb at scale.");
             bench.AddCommand<Commands.BenchServeCommand>("serve").WithDescription("Load-test `serve` on a loopback port: requests/s, latency, errors, memory vs batch predict.");
             bench.AddCommand<Commands.BenchDaklCommand>("dakl").WithDescription("Time a DAKL fit (k-means, kernel, solve, W) on random unit vectors.");
         });

@@ -38,4 +38,10 @@ public static class ColumnNames
 
     /// <summary>The ensemble's combined embedding (input of DAKL).</summary>
     public const string EnsembleEmbedding = "EnsembleEmbedding";
+
+    /// <summary>The nearest bank prompts of a model zip with a prompt bank (text vector, best first).</summary>
+    public const string NearestPrompts = "NearestPrompts";
+
+    /// <summary>Their cosines to the predicted embedding.</summary>
+    public const string NearestPromptScores = "NearestPromptScores";
 }

@@ -18,7 +18,7 @@ public sealed record ScoredImage(string Name, PromptPrediction? Prediction, stri
 
 /// <summary>
 /// The model, loaded once, scoring uploaded images with the same library call as <c>reversesd predict</c>
-/// (<see cref="ReverseSdModel.Predict"/>). Each request rents a scorer (its own MLContext) from a bounded pool, so
+/// (ReverseSdModel.Predict). Each request rents a scorer (its own MLContext) from a bounded pool, so
 /// concurrent requests never share per-call state; the loaded transformer chain is shared and only read.
 /// </summary>
 public sealed class PromptScoringService : IDisposable

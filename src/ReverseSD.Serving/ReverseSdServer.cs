@@ -201,7 +201,8 @@ public static class ReverseSdServer
     }
 
     private static PredictionResponse Response(PromptPrediction p, ModelResponse? model, double? elapsedMs) => new(
-        p.ImagePath, null, null, [], p.TopWords.Select(w => new WordResponse(w.Word, w.Probability)).ToList(), p.Embedding, model, elapsedMs);
+        p.ImagePath, p.Prompt, p.PromptScore, p.NearestPrompts.Select(m => new ScoredPromptResponse(m.Prompt, m.Score)).ToList(),
+        p.TopWords.Select(w => new WordResponse(w.Word, w.Probability)).ToList(), p.Embedding, model, elapsedMs);
 
     private static ModelResponse ModelOf(PromptScoringService scoring) =>
         new(scoring.Model.Format, scoring.Model.Backbones, scoring.Model.TrainedAt, scoring.Model.File);

@@ -3,8 +3,11 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using ReverseSD.MLNet.Data;
+using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Retrieval;
+using ReverseSD.MLNet.Text;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -78,16 +81,27 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
 
         console.WriteLine();
         EvaluationSummary.Print(console, trained.Report);
+        // The answer in words: a prompt bank of the training prompts, the composed prompt, and its cosine to the true prompt.
+        string bankPath = Path.Combine(settings.Out, "train-prompts.rsdbank");
+        if (!File.Exists(bankPath))
+            ConsoleProgress.Run(console, "prompt bank (training prompts)", progress =>
+                PromptBankBuilder.Build(bankPath, new PromptBankBuildOptions { Inputs = [Path.Combine(data, "train", ImageFolderDataset.MetadataFileName)] }, progress, cancellationToken));
+        using var bank = PromptBank.Open(bankPath);
         var model = ReverseSdModel.Load(ml, modelPath);
         try
         {
             EvaluationPage.Write(pagePath, trained.Report, trained.Test, trained.Baseline,
                 EvaluationPage.Examples(ml, model, data, "test", trained.TestImages, trained.Test));
             var testPairs = ImageFolderDataset.Read(data, "test").Take(3).ToList();
-            var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(), 5, out _);
+            var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(),
+                new PromptPredictionOptions { TopWords = 5, Bank = bank }, out _, cancellationToken);
+            using var encoder = SentenceEncoder.Load();
             for (int i = 0; i < predictions.Count; i++)
             {
-                console.MarkupLineInterpolated($"[bold]{testPairs[i].FileName}[/]  prompt: {testPairs[i].Prompt}");
+                var truth = encoder.Encode(testPairs[i].Prompt);
+                double composedCosine = PromptEmbeddingEvaluator.Cosine(encoder.Encode(predictions[i].Prompt!), truth);
+                console.MarkupLineInterpolated($"[bold]{testPairs[i].FileName}[/]  true prompt: {testPairs[i].Prompt}");
+                console.MarkupLineInterpolated($"    composed prompt: {predictions[i].Prompt}  (cosine to the true prompt {composedCosine.ToString("F3", CultureInfo.InvariantCulture)}; nearest bank prompt {PromptEmbeddingEvaluator.Cosine(encoder.Encode(predictions[i].NearestPrompts[0].Prompt), truth).ToString("F3", CultureInfo.InvariantCulture)})");
                 console.MarkupLineInterpolated($"    predicted words: {string.Join(", ", predictions[i].TopWords.Select(w => $"{w.Word} {w.Probability.ToString("F2", CultureInfo.InvariantCulture)}"))}");
             }
         }

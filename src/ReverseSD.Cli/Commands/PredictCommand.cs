@@ -5,16 +5,17 @@ using Microsoft.ML;
 using ReverseSD.MLNet;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Retrieval;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace ReverseSD.Cli.Commands;
 
-/// <summary>`reversesd predict`: prompt embedding and most probable vocabulary words of images.</summary>
+/// <summary>`reversesd predict`: the prompt of images in words (composed, nearest bank prompts), their prompt embedding and most probable vocabulary words.</summary>
 internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) : Command<PredictCommand.Settings>
 {
     /// <summary>Options of `predict`.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComposerSettings
     {
         [CommandArgument(0, "<IMAGES>")]
         [Description("Image files or folders (PNG, JPEG).")]
@@ -32,6 +33,15 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         [Description("File to write the results to, written atomically (default: stdout).")]
         public string? Out { get; init; }
 
+        [CommandOption("--bank <PATH>")]
+        [Description("Prompt bank ('reversesd bank build') to search; default: the bank inside the model zip, if any.")]
+        public string? Bank { get; init; }
+
+        [CommandOption("--compose <METHOD>")]
+        [Description("How the prompt is made: beam (default), greedy (baseline) or none (the nearest bank prompt).")]
+        [DefaultValue("beam")]
+        public string Compose { get; init; } = "beam";
+
         [CommandOption("--top-words <N>")]
         [Description("Vocabulary words to list per image (default 10).")]
         public int TopWords { get; init; } = 10;
@@ -44,7 +54,8 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
-            return ValidationResult.Success();
+            if (ComposeCommand.ParseMethod(Compose) == null) return ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
+            return base.Validate();
         }
     }
 
@@ -53,10 +64,16 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         var images = ExpandImages(settings.Images);
         using var results = ResultWriter.Open(streams, settings.Out, settings.Format);
         var ml = new MLContext(1);
+        using var bank = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
         var model = ReverseSdModel.Load(ml, settings.Model);
         try
         {
-            var predictions = ReverseSdModel.Predict(ml, model, images, settings.TopWords, out var skipped, settings.WordRanking);
+            var options = new PromptPredictionOptions
+            {
+                TopWords = settings.TopWords, WordRanking = settings.WordRanking, Bank = bank,
+                Composition = ComposeCommand.ParseMethod(settings.Compose)!.Value, Composer = settings.ComposerOptions(),
+            };
+            var predictions = ReverseSdModel.Predict(ml, model, images, options, out var skipped, cancellationToken);
             foreach (var s in skipped)
                 streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
             if (predictions.Count == 0)
@@ -74,10 +91,16 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         return 0;
     }
 
-    /// <summary>One image's result with the field names every command and the README use.</summary>
+    /// <summary>
+    /// One image's result with the field names every command and the README use: the prompt (null without a bank), its
+    /// cosine to the embedding, the nearest bank prompts, the vocabulary words and the embedding.
+    /// </summary>
     internal static ResultRecord Record(PromptPrediction p) => new ResultRecord()
         .Text("image", p.ImagePath)
-        .List("top_words", p.TopWords.Select(Word))
+        .Text("prompt", p.Prompt)
+        .Nullable("prompt_score", p.PromptScore)
+        .List("nearest_prompts", p.NearestPrompts.Select(m => new ResultRecord().Text("prompt", m.Prompt).Number("score", m.Score)))
+        .List("words", p.TopWords.Select(Word))
         .Vector("embedding", p.Embedding, csvPrefix: "e");
 
     /// <summary>A predicted word: word, probability, training_frequency and lift (the last two null for older models).</summary>

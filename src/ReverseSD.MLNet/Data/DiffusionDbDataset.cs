@@ -61,6 +61,11 @@ public static class DiffusionDbDataset
         if (sources.Count == 0)
             throw new ReverseSdInputException("no DiffusionDB source given: pass part-XXXXXX folders or zips, part json files or metadata.parquet.");
 
+        // metadata.parquet files given as files, prompts only: streamed by row groups (memory grows with distinct prompts, not
+        // rows). A folder goes through the reader, which holds every record (the same output: a test compares them).
+        if (options.PromptsOnly && sources.All(s => File.Exists(s) && s.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)))
+            return DiffusionDbPromptsStream.Prepare(sources, outputDirectory, options, progress, cancellationToken);
+
         var read = DiffusionDbReader.Read(sources, new DiffusionDbReaderOptions { MaxPairs = options.MaxPairs }, progress, cancellationToken);
         if (read.Pairs.Count == 0)
             throw new ReverseSdInputException(

@@ -140,6 +140,49 @@ public static class DiffusionDbReader
         return state.Finish();
     }
 
+    internal static async Task<string?[]> Strings(ParquetRowGroupReader group, DataField field, int n)
+    {
+        var values = new string?[n];
+        await group.ReadAsync(field, values.AsMemory()!, null);
+        return values;
+    }
+
+    /// <summary>Reads any numeric column (uint8, uint16, uint32, float, ...) as doubles; null when the column is absent.</summary>
+    internal static async Task<double?[]?> Numbers(ParquetRowGroupReader group, DataField? field, int n) =>
+        field?.ClrType switch
+        {
+            null => null,
+            var t when t == typeof(byte) => await Numbers<byte>(group, field, n),
+            var t when t == typeof(sbyte) => await Numbers<sbyte>(group, field, n),
+            var t when t == typeof(short) => await Numbers<short>(group, field, n),
+            var t when t == typeof(ushort) => await Numbers<ushort>(group, field, n),
+            var t when t == typeof(int) => await Numbers<int>(group, field, n),
+            var t when t == typeof(uint) => await Numbers<uint>(group, field, n),
+            var t when t == typeof(long) => await Numbers<long>(group, field, n),
+            var t when t == typeof(ulong) => await Numbers<ulong>(group, field, n),
+            var t when t == typeof(float) => await Numbers<float>(group, field, n),
+            var t when t == typeof(double) => await Numbers<double>(group, field, n),
+            _ => null,
+        };
+
+    internal static async Task<double?[]> Numbers<T>(ParquetRowGroupReader group, DataField field, int n) where T : struct, INumberBase<T>
+    {
+        var result = new double?[n];
+        if (field.IsNullable)
+        {
+            var values = new T?[n];
+            await group.ReadAsync<T>(field, values.AsMemory(), null);
+            for (int i = 0; i < n; i++) result[i] = values[i] is T v ? double.CreateTruncating(v) : null;
+        }
+        else
+        {
+            var values = new T[n];
+            await group.ReadAsync<T>(field, values.AsMemory(), null);
+            for (int i = 0; i < n; i++) result[i] = double.CreateTruncating(values[i]);
+        }
+        return result;
+    }
+
     /// <summary>A folder or an archive: the images and part json files that sit together.</summary>
     private sealed record Unit(string Path, bool IsArchive, List<string> Files);
 
@@ -386,49 +429,6 @@ public static class DiffusionDbReader
             }
         }
 
-        private static async Task<string?[]> Strings(ParquetRowGroupReader group, DataField field, int n)
-        {
-            var values = new string?[n];
-            await group.ReadAsync(field, values.AsMemory()!, null);
-            return values;
-        }
-
-        /// <summary>Reads any numeric column (uint8, uint16, uint32, float, ...) as doubles; null when the column is absent.</summary>
-        private static async Task<double?[]?> Numbers(ParquetRowGroupReader group, DataField? field, int n) =>
-            field?.ClrType switch
-            {
-                null => null,
-                var t when t == typeof(byte) => await Numbers<byte>(group, field, n),
-                var t when t == typeof(sbyte) => await Numbers<sbyte>(group, field, n),
-                var t when t == typeof(short) => await Numbers<short>(group, field, n),
-                var t when t == typeof(ushort) => await Numbers<ushort>(group, field, n),
-                var t when t == typeof(int) => await Numbers<int>(group, field, n),
-                var t when t == typeof(uint) => await Numbers<uint>(group, field, n),
-                var t when t == typeof(long) => await Numbers<long>(group, field, n),
-                var t when t == typeof(ulong) => await Numbers<ulong>(group, field, n),
-                var t when t == typeof(float) => await Numbers<float>(group, field, n),
-                var t when t == typeof(double) => await Numbers<double>(group, field, n),
-                _ => null,
-            };
-
-        private static async Task<double?[]> Numbers<T>(ParquetRowGroupReader group, DataField field, int n) where T : struct, INumberBase<T>
-        {
-            var result = new double?[n];
-            if (field.IsNullable)
-            {
-                var values = new T?[n];
-                await group.ReadAsync<T>(field, values.AsMemory(), null);
-                for (int i = 0; i < n; i++) result[i] = values[i] is T v ? double.CreateTruncating(v) : null;
-            }
-            else
-            {
-                var values = new T[n];
-                await group.ReadAsync<T>(field, values.AsMemory(), null);
-                for (int i = 0; i < n; i++) result[i] = double.CreateTruncating(values[i]);
-            }
-            return result;
-        }
-
         public DiffusionDbReadResult Finish()
         {
             var pairs = new List<DiffusionDbPair>();
@@ -466,8 +466,16 @@ public static class DiffusionDbReader
                     }
                 }
             }
-            foreach (var r in _parquetOnly)
-                if (used.Add(r.ImageName)) pairs.Add(FromRecord(r));
+            // Records are dropped as they become pairs, so the two never both hold millions of rows (DiffusionDB 2M: 2 M parquet rows).
+            _recordByImage.Clear();
+            _recordByImage.TrimExcess();
+            for (int i = 0; i < _parquetOnly.Count; i++)
+            {
+                var r = _parquetOnly[i];
+                _parquetOnly[i] = null!;
+                if (!used.Contains(r.ImageName)) pairs.Add(FromRecord(r));   // parquet names are unique (deduplicated while reading)
+            }
+            _parquetOnly.Clear();
             if (Options.MaxPairs is int max && pairs.Count > max) pairs.RemoveRange(max, pairs.Count - max);
             var summary = new DiffusionDbReadSummary(_partFiles, _archives, _parquetFiles, _jsonEntries, _parquetRows, _parquetWithoutImage,
                 _imageCount, _corruptImages, _corruptFiles, withoutImage, withoutPrompt, fromText, _duplicates, _invalid, pairs.Count);

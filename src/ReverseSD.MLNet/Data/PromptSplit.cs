@@ -59,14 +59,33 @@ public static class PromptSplit
             keys[i] = KeyOf(prompts[i]);
             distinct.Add(keys[i]);
         }
+        var splitOf = SplitOfKeys(distinct, fractions, seed);
+        return keys.Select(k => splitOf[k]).ToArray();
+    }
+
+    /// <summary>The split of each distinct key (see <see cref="Assign"/>): keys sorted ordinally, shuffled with the seed, cut by the fractions.</summary>
+    internal static Dictionary<string, string> SplitOfKeys(IReadOnlyCollection<string> distinct, SplitFractions fractions, int seed)
+    {
         var order = distinct.ToArray();
         Array.Sort(order, StringComparer.Ordinal);
-        new Random(seed).Shuffle(order);
-        int nTrain = (int)Math.Round(fractions.Train * order.Length);
-        int nValidation = Math.Min(order.Length - nTrain, (int)Math.Round(fractions.Validation * order.Length));
+        var splitOfSorted = SplitOfSortedKeys(order.Length, fractions, seed);
         var splitOf = new Dictionary<string, string>(order.Length, StringComparer.Ordinal);
-        for (int i = 0; i < order.Length; i++)
-            splitOf[order[i]] = i < nTrain ? ImageFolderDataset.Splits[0] : i < nTrain + nValidation ? ImageFolderDataset.Splits[1] : ImageFolderDataset.Splits[2];
-        return keys.Select(k => splitOf[k]).ToArray();
+        for (int i = 0; i < order.Length; i++) splitOf[order[i]] = ImageFolderDataset.Splits[splitOfSorted[i]];
+        return splitOf;
+    }
+
+    /// <summary>
+    /// The split index (0 train, 1 validation, 2 test) of the key at each position of the ordinally sorted distinct keys:
+    /// the positions are shuffled with <see cref="Random"/>(<paramref name="seed"/>) and cut by the fractions.
+    /// </summary>
+    internal static byte[] SplitOfSortedKeys(int count, SplitFractions fractions, int seed)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(seed).Shuffle(order);
+        int nTrain = (int)Math.Round(fractions.Train * count);
+        int nValidation = Math.Min(count - nTrain, (int)Math.Round(fractions.Validation * count));
+        var split = new byte[count];
+        for (int j = 0; j < count; j++) split[order[j]] = (byte)(j < nTrain ? 0 : j < nTrain + nValidation ? 1 : 2);
+        return split;
     }
 }

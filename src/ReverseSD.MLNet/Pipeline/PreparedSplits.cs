@@ -106,18 +106,26 @@ internal sealed class PreparedSplits
         string[] names = hasValidation ? ["train", "validation", "test"] : ["train", "test"];
         if (!withTest) names = names[..^1];
         var splits = new Dictionary<string, PreparedSplit>();
-        using (var encoder = SentenceEncoder.Load())
+        SentenceEncoder? encoder = null;   // loaded only when some prompts were not embedded by 'featurize --text'
+        try
+        {
             foreach (string name in names)
-                splits[name] = PrepareSplit(mlContext, encoder, backbones, dataDirectory, name, progress, cancellationToken);
+                splits[name] = PrepareSplit(mlContext, () => encoder ??= SentenceEncoder.Load(), backbones, dataDirectory, name, progress, cancellationToken);
+        }
+        finally
+        {
+            encoder?.Dispose();
+        }
         return new PreparedSplits(dataDirectory, backbones.Select(b => b.Backbone).ToList(), splits["train"],
             splits.GetValueOrDefault("validation"), splits.GetValueOrDefault("test"));
     }
 
-    private static PreparedSplit PrepareSplit(MLContext ml, SentenceEncoder encoder, IReadOnlyList<(ImageBackbone Backbone, string? CacheDirectory)> backbones,
+    private static PreparedSplit PrepareSplit(MLContext ml, Func<SentenceEncoder> encoder, IReadOnlyList<(ImageBackbone Backbone, string? CacheDirectory)> backbones,
         string dataDirectory, string split, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
         var features = new float[backbones.Count][][];
         List<string>? paths = null, prompts = null, visualPrompts = null;
+        float[][]? cachedTargets = null;
         int skipped = 0;
         for (int k = 0; k < backbones.Count; k++)
         {
@@ -132,6 +140,8 @@ internal sealed class PreparedSplits
                 prompts = result.Data.GetColumn<string>(ColumnNames.Prompt).ToList();
                 visualPrompts = result.Data.GetColumn<string>("VisualPrompt").ToList();
                 skipped = result.Skipped.Count;
+                if (result.Data.Schema.GetColumnOrNull(ColumnNames.PromptEmbedding) != null)
+                    cachedTargets = PromptEmbeddingEvaluator.ReadVectors(result.Data, ColumnNames.PromptEmbedding).ToArray();
             }
             else if (!imagePaths.SequenceEqual(paths, StringComparer.Ordinal))
             {
@@ -139,9 +149,9 @@ internal sealed class PreparedSplits
             }
             features[k] = PromptEmbeddingEvaluator.ReadVectors(result.Data, PreparedSplit.FeaturesColumn).ToArray();
         }
-        var targets = Encode(encoder, prompts!, split, progress, cancellationToken);
+        var targets = cachedTargets ?? Encode(encoder(), prompts!, split, progress, cancellationToken);
         var visual = split == "test" && visualPrompts!.All(v => v.Length > 0)
-            ? Encode(encoder, visualPrompts!, "test (visual prompts)", progress, cancellationToken) : null;
+            ? Encode(encoder(), visualPrompts!, "test (visual prompts)", progress, cancellationToken) : null;
         return new PreparedSplit
         {
             Name = split, Features = features, Prompts = prompts!, VisualPrompts = visualPrompts!, ImagePaths = paths!, Skipped = skipped,

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ReverseSD.MLNet.Backbones;
+using ReverseSD.MLNet.Evaluation;
 using static ReverseSD.MLNet.Tests.Backbones.BackboneTestData;
 
 namespace ReverseSD.MLNet.Tests.Backbones;
@@ -87,18 +88,21 @@ public sealed class FeatureCacheTests
     }
 
     [Fact]
-    public void MovedDatasetIsFeaturisedAgainSoCachedImagePathsStayValid()
+    public void MovedDatasetReusesItsCacheWithImagePathsUnderTheNewFolder()
     {
         using var dir = new TempDirectory();
         var ml = new MLContext(seed: 1);
         WriteDataset(dir.File("data"), "train", 2);
-        Assert.False(FeatureCache.GetOrCompute(ml, Tiny(dir), dir.File("data"), "train", dir.File("cache")).FromCache);
+        var before = FeatureCache.GetOrCompute(ml, Tiny(dir), dir.File("data"), "train", dir.File("cache"));
+        Assert.False(before.FromCache);
 
         Directory.Move(dir.File("data"), dir.File("moved"));
         var moved = FeatureCache.GetOrCompute(ml, Tiny(dir), dir.File("moved"), "train", dir.File("cache"));
 
-        Assert.False(moved.FromCache);
-        Assert.All(ml.Data.CreateEnumerable<CachedRow>(moved.Data, false), r => Assert.StartsWith(dir.File("moved"), r.ImagePath));
+        Assert.True(moved.FromCache);
+        var rows = ml.Data.CreateEnumerable<CachedRow>(moved.Data, false).ToList();
+        Assert.All(rows, r => Assert.StartsWith(dir.File("moved"), r.ImagePath));
+        Assert.All(rows, r => Assert.True(File.Exists(r.ImagePath)));
     }
 
     [Fact]
@@ -166,18 +170,184 @@ public sealed class FeatureCacheTests
     }
 
     [Fact]
-    public void CancellationStopsFeaturisingAndLeavesNoCache()
+    public void CancellationLeavesOnlyWholeChunksAndTheNextCallFinishesTheRest()
     {
         using var dir = new TempDirectory();
         var ml = new MLContext(seed: 1);
         string data = dir.File("data");
         WriteDataset(data, "train", 20);
         using var cts = new CancellationTokenSource();
-        var progress = new SyncProgress(r => { if (r.Stage.StartsWith("Featurising", StringComparison.Ordinal) && r.Done >= 8) cts.Cancel(); });
+        var progress = new SyncProgress(r => { if (r.Stage.StartsWith("Featurising", StringComparison.Ordinal) && r.Done >= 8) cts.Cancel(); });   // reported after row 8: the end of chunk 2
+        var options = new FeatureCacheOptions { ChunkSize = 4 };
 
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"), progress, cts.Token));
-        Assert.Empty(Directory.Exists(dir.File("cache")) ? Directory.GetFiles(dir.File("cache")) : []);
+            FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"), options, progress, cts.Token));
+        var files = Directory.GetFiles(dir.File("cache"), "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
+        Assert.Equal(["chunk-000000.bin", "chunk-000001.bin"], files.Where(f => f!.StartsWith("chunk", StringComparison.Ordinal)).Order());
+        Assert.DoesNotContain(files, f => f!.Contains(".tmp", StringComparison.Ordinal));
+
+        var resumed = FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), options);
+        Assert.Equal(5, resumed.Chunks);
+        Assert.Equal(3, resumed.ChunksComputed);
+        Assert.Equal(12, resumed.RowsComputed);
+        var all = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"));
+        var fresh = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("fresh"));
+        Assert.True(all.FromCache);
+        AssertSameRows(ml, fresh, all);
+    }
+
+    [Fact]
+    public void ShardsPartitionTheSplitAndTheirMergeEqualsTheSingleProcessCache()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 30, corrupt: 2);
+        var options = new FeatureCacheOptions { ChunkSize = 3 };
+
+        var reports = Enumerable.Range(0, 3).Select(k =>
+        {
+            options.Shard = new FeatureShard(k, 3);
+            return FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("sharded"), options);
+        }).ToList();
+        var merged = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("sharded"));
+        var single = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("single"));
+
+        Assert.Equal(32, reports.Sum(r => r.Rows));
+        Assert.All(reports, r => Assert.InRange(r.Rows, 1, 31));
+        Assert.Equal(2, reports.Sum(r => r.Skipped));
+        Assert.True(merged.FromCache);
+        Assert.Equal(30, merged.Rows);
+        Assert.Equal(single.Skipped, merged.Skipped);
+        AssertSameRows(ml, single, merged);
+        var status = Assert.Single(FeatureCache.Status(dir.File("sharded")));
+        Assert.True(status.IsComplete);
+        Assert.Equal(3, status.Shards);
+        Assert.Equal(reports.Select(r => r.Chunks), status.ChunksTotal);
+    }
+
+    [Fact]
+    public void ARerunOfAShardComputesOnlyItsMissingOrStaleChunks()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        string split = WriteDataset(data, "train", 12);
+        var options = new FeatureCacheOptions { ChunkSize = 4 };
+        Assert.Equal(3, FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), options).ChunksComputed);
+
+        var again = FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), options);
+        Assert.Equal(0, again.ChunksComputed);
+
+        File.Delete(Directory.GetFiles(dir.File("cache"), "chunk-000001.bin", SearchOption.AllDirectories).Single());
+        WritePng(Path.Combine(split, "img10.png"), seed: 77, 50, 50);   // row 10 is in chunk 2
+        var repaired = FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), options);
+        Assert.Equal(2, repaired.ChunksComputed);
+        Assert.Equal(8, repaired.RowsComputed);
+        AssertSameRows(ml, FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("fresh")),
+            FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")));
+    }
+
+    [Fact]
+    public void AMissingShardIsOneErrorThatNamesIt()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 12);
+        foreach (int k in new[] { 0, 2 })
+            FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { Shard = new FeatureShard(k, 3) });
+
+        var e = Assert.Throws<ReverseSdInputException>(() => FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")));
+        Assert.Contains("Shard 1/3", e.Message);
+        Assert.Contains("--shard 1/3", e.Message);
+        Assert.False(Assert.Single(FeatureCache.Status(dir.File("cache"))).IsComplete);
+    }
+
+    [Fact]
+    public void MixingShardCountsIsRefused()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 6);
+        FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { Shard = new FeatureShard(0, 3) });
+
+        var e = Assert.Throws<ReverseSdInputException>(() =>
+            FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { Shard = new FeatureShard(1, 2) }));
+        Assert.Contains("written by 3 shards", e.Message);
+        Assert.Contains("--shard K/3", e.Message);
+    }
+
+    [Fact]
+    public void ShardsOfDifferentBackbonesNeverMergeAndTheErrorSaysSo()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 9);
+        var other = ImageBackbone.FromOnnx(WriteChannelMeanModel(dir.File("other.onnx")), ImagePreprocessing.Parse("size=16,mean=0;0;0,std=1;1;1"), "other");
+        FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { Shard = new FeatureShard(0, 2) });
+        FeatureCache.Featurize(ml, other, data, "train", dir.File("cache"), new FeatureCacheOptions { Shard = new FeatureShard(1, 2) });
+
+        var e = Assert.Throws<ReverseSdInputException>(() => FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")));
+        Assert.Contains("Shard 1/2", e.Message);
+        Assert.Contains("different backbones", e.Message);
+        Assert.Contains("'other'", e.Message);
+    }
+
+    [Fact]
+    public void TextOptionStoresEachPromptsEmbeddingAndAChunkWithoutThemIsRecomputedWhenAsked()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(seed: 1);
+        string data = dir.File("data");
+        WriteDataset(data, "train", 4, corrupt: 1);
+        Assert.Equal(1, FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions()).ChunksComputed);
+        Assert.Null(FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache")).Data.Schema.GetColumnOrNull("PromptEmbedding"));
+
+        var withText = FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions { IncludePromptEmbeddings = true });
+        var result = FeatureCache.GetOrCompute(ml, Tiny(dir), data, "train", dir.File("cache"));
+
+        Assert.Equal(1, withText.ChunksComputed);
+        var cached = PromptEmbeddingEvaluator.ReadVectors(result.Data, "PromptEmbedding");
+        using var encoder = ReverseSD.MLNet.Text.SentenceEncoder.Load();
+        var expected = encoder.Encode(ml.Data.CreateEnumerable<CachedRow>(result.Data, false).Select(r => r.Prompt).ToList());
+        Assert.Equal(4, cached.Length);
+        for (int i = 0; i < cached.Length; i++)
+            Assert.True(cached[i].Zip(expected[i]).Max(p => Math.Abs(p.First - p.Second)) < 1e-5, $"row {i} differs from the encoder's embedding");
+        Assert.Equal(0, FeatureCache.Featurize(ml, Tiny(dir), data, "train", dir.File("cache"), new FeatureCacheOptions()).ChunksComputed);
+    }
+
+    [Fact]
+    public void ShardAssignmentIsAStableHashOfThePathRelativeToTheDataFolder()
+    {
+        Assert.Equal(0xaf63dc4c8601ec8cUL, FeatureShard.Fnv1a64("a"));   // FNV-1a 64 reference value
+        Assert.Equal(FeatureShard.Of("train", "sub/img1.png", 7), FeatureShard.Of("train", "sub\\img1.png", 7));
+        var counts = new int[4];
+        for (int i = 0; i < 400; i++) counts[FeatureShard.Of("train", $"img{i}.png", 4)]++;
+        Assert.All(counts, c => Assert.InRange(c, 60, 140));
+    }
+
+    [Fact]
+    public void ShardIndexComesFromTheArgumentOrFromTheJobEnvironment()
+    {
+        Assert.Equal(new FeatureShard(2, 5), FeatureShard.Parse("2/5", _ => null));
+        Assert.Equal(new FeatureShard(3, 5), FeatureShard.Parse("5", v => v == "JOB_COMPLETION_INDEX" ? "3" : null));
+        Assert.Equal(new FeatureShard(4, 5), FeatureShard.Parse("/5", v => v == "SLURM_ARRAY_TASK_ID" ? "4" : null));
+        Assert.Contains("neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID", Assert.Throws<ReverseSdInputException>(() => FeatureShard.Parse("5", _ => null)).Message);
+        Assert.Contains("out of range", Assert.Throws<ReverseSdInputException>(() => FeatureShard.Parse("5/5", _ => null)).Message);
+        Assert.Throws<ReverseSdInputException>(() => FeatureShard.Parse("1/0", _ => null));
+        Assert.Throws<ReverseSdInputException>(() => FeatureShard.Parse("x/3", _ => null));
+    }
+
+    private static void AssertSameRows(MLContext ml, FeatureCacheResult expected, FeatureCacheResult actual)
+    {
+        var a = ml.Data.CreateEnumerable<CachedRow>(expected.Data, false).ToList();
+        var b = ml.Data.CreateEnumerable<CachedRow>(actual.Data, false).ToList();
+        Assert.Equal(a.Select(r => r.ImagePath), b.Select(r => r.ImagePath));
+        Assert.Equal(a.Select(r => r.Prompt), b.Select(r => r.Prompt));
+        for (int i = 0; i < a.Count; i++) Assert.Equal(a[i].ImageFeatures, b[i].ImageFeatures);
     }
 
     /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>

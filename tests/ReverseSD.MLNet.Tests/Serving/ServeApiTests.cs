@@ -76,7 +76,7 @@ public sealed class ServeApiTests(ServeFixture fixture)
         Assert.Equal(cliEmbedding.Length, embedding.Length);
         for (int i = 0; i < embedding.Length; i++) Assert.True(Math.Abs(embedding[i] - cliEmbedding[i]) <= 1e-6, $"embedding[{i}]: {embedding[i]} vs {cliEmbedding[i]}");
         var words = json.GetProperty("words").EnumerateArray().Select(w => w.GetProperty("word").GetString()).ToList();
-        var cliWords = expected.GetProperty("top_words").EnumerateArray().Select(w => w.GetProperty("word").GetString()).ToList();
+        var cliWords = expected.GetProperty("words").EnumerateArray().Select(w => w.GetProperty("word").GetString()).ToList();
         Assert.Equal(10, words.Count);
         Assert.Equal(cliWords, words);
         Assert.Equal(Path.GetFileName(image), json.GetProperty("image").GetString());
