@@ -89,7 +89,8 @@ internal static partial class CliApp
         {
             bench.SetDescription("Measure speed and memory; figures are printed, never assumed.");
             bench.AddCommand<Commands.BenchFiltersCommand>("filters").WithDescription("Time the four prompt filters on generated prompts.");
-            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone (ms/image) on generated images.");
+            bench.AddCommand<Commands.BenchBackboneCommand>("backbone").WithDescription("Time an image backbone: raw ONNX Runtime, the fast path and the ML.NET chain, with ratios (generated images or --images DIR).");
+            bench.AddCommand<Commands.BenchPredictCommand>("predict").WithDescription("reversesd predict vs the PyTorch CPU peer on the same images, in the same run (images/s, ratio, peak RSS).");
             bench.AddCommand<Commands.BenchTextCommand>("text").WithDescription("Sentence-encoder throughput in prompts per second.");
             bench.AddCommand<Commands.BenchBankCommand>("bank").WithDescription("Exact top-k prompt-bank search (ms per query) on a generated bank, against a plain loop.");
             bench.AddCommand<Commands.BenchComposeCommand>("compose").WithDescription("Text inversion on real prompts: held-out prompts' embeddings -> top-1, greedy and beam prompts, with t-tests.");

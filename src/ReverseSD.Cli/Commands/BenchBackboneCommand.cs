@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
 using ReverseSD.MLNet.Backbones;
 using SkiaSharp;
 using Spectre.Console;
@@ -10,7 +11,10 @@ using Spectre.Console.Cli;
 
 namespace ReverseSD.Cli.Commands;
 
-/// <summary>`reversesd bench backbone`: times an image backbone on generated images through the library's ML.NET pipeline.</summary>
+/// <summary>
+/// `reversesd bench backbone`: in one run, raw ONNX Runtime inference, the fast featurisation path and the ML.NET chain
+/// on the same images (generated PNGs or a folder), with their ratios.
+/// </summary>
 internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<BenchBackboneCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
@@ -23,23 +27,38 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         [Description("Preprocessing of an .onnx encoder: compact spec (size=224,mean=...,std=...,output=...) or a JSON file.")]
         public string? Preprocessing { get; init; }
 
-        [CommandOption("--images <N>")]
-        [Description("Number of generated images to featurise (default 50; after 2 warm-up images).")]
-        public int Images { get; init; } = 50;
+        [CommandOption("--count <N>")]
+        [Description("Number of generated images to time (after 2 warm-up images); with --images, at most this many of its files (default 100).")]
+        public int Count { get; init; } = 100;
+
+        [CommandOption("--images <DIR>")]
+        [Description("Time the PNG/JPEG files of this folder (name order) instead of generated images.")]
+        public string? Images { get; init; }
 
         [CommandOption("--image-size <PX>")]
         [Description("Side of the generated square PNGs (default 512, as Stable Diffusion images).")]
         public int ImageSize { get; init; } = 512;
 
+        [CommandOption("--batch-size <N>")]
+        [Description("Images per ONNX Runtime call in the fast path and the raw measure (default 8).")]
+        public int BatchSize { get; init; } = BatchedImageFeaturizer.DefaultBatchSize;
+
         public override ValidationResult Validate() =>
-            Images < 1 ? ValidationResult.Error("--images must be at least 1.")
+            Count < 1 ? ValidationResult.Error("--count must be at least 1.")
             : ImageSize is < 16 or > 4096 ? ValidationResult.Error("--image-size must be 16..4096.")
+            : BatchSize < 1 ? ValidationResult.Error("--batch-size must be at least 1.")
+            : Images != null && !Directory.Exists(Images) ? ValidationResult.Error($"--images '{Images}' is not a folder.")
             : ValidationResult.Success();
     }
 
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
+    }
+
+    private sealed record Measure(string Name, int Images, double Seconds, double CpuSeconds)
+    {
+        public double ImagesPerSecond => Images / Seconds;
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -49,35 +68,39 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         Directory.CreateDirectory(dir);
         try
         {
-            var paths = Enumerable.Range(0, settings.Images + 2).Select(i => WriteImage(Path.Combine(dir, $"{i}.png"), i, settings.ImageSize)).ToList();
-            var ml = new MLContext(seed: 1);
-            var warmup = ml.Data.LoadFromEnumerable(paths.Take(2).Select(p => new PathRow { ImagePath = p }).ToList());
-            var timed = ml.Data.LoadFromEnumerable(paths.Skip(2).Select(p => new PathRow { ImagePath = p }).ToList());
+            List<string> warmup, timed;
+            string what;
+            if (settings.Images != null)
+            {
+                var files = PredictCommand.ExpandImages([settings.Images]);
+                warmup = files.Take(Math.Min(2, files.Count)).ToList();
+                timed = files.Take(settings.Count).ToList();
+                what = $"{timed.Count} files of {settings.Images}";
+            }
+            else
+            {
+                var paths = Enumerable.Range(0, settings.Count + 2).Select(i => WriteImage(Path.Combine(dir, $"{i}.png"), i, settings.ImageSize)).ToList();
+                warmup = paths.Take(2).ToList();
+                timed = paths.Skip(2).ToList();
+                what = $"{timed.Count} generated PNG, {settings.ImageSize}x{settings.ImageSize}";
+            }
+            int threads = Environment.ProcessorCount;
+            int featureSize = backbone.FeatureSize;
 
-            var fitClock = Stopwatch.StartNew();
-            using var transformer = ml.Transforms.ApplyImageBackbone(backbone).Fit(warmup);
-            double fitSeconds = fitClock.Elapsed.TotalSeconds;
-            Consume(transformer.Transform(warmup), cancellationToken);
-            var process = Process.GetCurrentProcess();
-            var cpuBefore = process.TotalProcessorTime;
-            var clock = Stopwatch.StartNew();
-            int rows = Consume(transformer.Transform(timed), cancellationToken);
-            double seconds = clock.Elapsed.TotalSeconds;
-            process.Refresh();
-            double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+            var raw = MeasureRaw(backbone, timed.Count, settings.BatchSize, threads, cancellationToken);
+            var fast = MeasureFast(backbone, warmup, timed, settings.BatchSize, cancellationToken);
+            var (chain, fitSeconds) = MeasureMlNet(backbone, warmup, timed, cancellationToken);
 
-            var table = new Table().AddColumns("measure", "value");
-            table.AddRow("backbone", Markup.Escape(backbone.ToString()));
-            table.AddRow("feature size", backbone.FeatureSize.ToString(CultureInfo.InvariantCulture));
-            table.AddRow("images", $"{rows} PNG, {settings.ImageSize}x{settings.ImageSize}");
-            table.AddRow("fit (compose + load ONNX)", $"{fitSeconds:F2} s");
-            table.AddRow("ms/image", (seconds * 1000 / rows).ToString("F1", CultureInfo.InvariantCulture));
-            table.AddRow("images/s", (rows / seconds).ToString("F1", CultureInfo.InvariantCulture));
-            table.AddRow("CPU ms/image (all threads)", (cpuSeconds * 1000 / rows).ToString("F1", CultureInfo.InvariantCulture));
-            table.AddRow("load average (1 min)", LoadAverage());
-            table.AddRow("peak working set", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB");
-            table.AddRow("processors", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture));
+            var table = new Table().AddColumns("path", "images/s", "ms/image", "CPU ms/image");
+            foreach (var m in new[] { raw, fast, chain })
+                table.AddRow(Markup.Escape(m.Name), F(m.ImagesPerSecond), F(m.Seconds * 1000 / m.Images), F(m.CpuSeconds * 1000 / m.Images));
+            console.MarkupLineInterpolated($"backbone {backbone}");
+            console.MarkupLineInterpolated($"feature size {featureSize}; images: {what}; {threads} logical cores; ML.NET chain fit (compose + load ONNX) {fitSeconds:F2} s");
             console.Write(table);
+            console.MarkupLineInterpolated($"fast path / raw ONNX Runtime: {F2(fast.ImagesPerSecond / raw.ImagesPerSecond)} (goal >= 0.75)");
+            console.MarkupLineInterpolated($"fast path / ML.NET chain: {F2(fast.ImagesPerSecond / chain.ImagesPerSecond)}");
+            console.MarkupLineInterpolated($"ML.NET chain / raw ONNX Runtime: {F2(chain.ImagesPerSecond / raw.ImagesPerSecond)}");
+            console.MarkupLineInterpolated($"load average (1 min) {LoadAverage()}; peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB");
             return 0;
         }
         finally
@@ -86,8 +109,74 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         }
     }
 
+    /// <summary>ONNX Runtime alone: the fast path's session and batch size on pre-filled inputs (no decoding), one warm-up call.</summary>
+    private static Measure MeasureRaw(ImageBackbone backbone, int images, int batchSize, int threads, CancellationToken cancellationToken)
+    {
+        var spec = backbone.Preprocessing;
+        byte[] model = backbone.Compose("pixels", "features");
+        using var session = BatchedImageFeaturizer.CreateSession(model, threads);
+        int chw = 3 * spec.Width * spec.Height;
+        var random = new Random(1);
+        var input = new float[batchSize * chw];
+        for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 255 * spec.Scale);
+        var output = new float[batchSize * backbone.FeatureSize];
+        using var runOptions = new RunOptions();
+        void Run(int n)
+        {
+            using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, n * chw), [n, 3, spec.Height, spec.Width]);
+            using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.AsMemory(0, n * backbone.FeatureSize), [n, backbone.FeatureSize]);
+            session.Run(runOptions, ["pixels"], [x], ["features"], [y]);
+        }
+        Run(Math.Min(batchSize, images));
+        return Timed($"raw ONNX Runtime (batch {batchSize}, {threads} threads, no decoding)", () =>
+        {
+            for (int done = 0; done < images; done += batchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Run(Math.Min(batchSize, images - done));
+            }
+            return images;
+        });
+    }
+
+    private static Measure MeasureFast(ImageBackbone backbone, List<string> warmup, List<string> timed, int batchSize, CancellationToken cancellationToken)
+    {
+        using var featurizer = BatchedImageFeaturizer.Create(backbone, batchSize);
+        _ = featurizer.Featurize(warmup, cancellationToken).Count();
+        return Timed($"fast path (decode on {Environment.ProcessorCount} threads, batch {batchSize})",
+            () => featurizer.Featurize(timed, cancellationToken).Count(f => f.Features != null));
+    }
+
+    private static (Measure, double FitSeconds) MeasureMlNet(ImageBackbone backbone, List<string> warmup, List<string> timed, CancellationToken cancellationToken)
+    {
+        var ml = new MLContext(seed: 1);
+        var fitClock = Stopwatch.StartNew();
+        var warmupData = ml.Data.LoadFromEnumerable(warmup.Select(p => new PathRow { ImagePath = p }).ToList());
+        using var transformer = ml.Transforms.ApplyImageBackbone(backbone).Fit(warmupData);
+        double fitSeconds = fitClock.Elapsed.TotalSeconds;
+        Consume(transformer.Transform(warmupData), cancellationToken);
+        var readable = timed.Where(p => ImageValidation.FindProblem(p) == null).Select(p => new PathRow { ImagePath = p }).ToList();
+        var data = ml.Data.LoadFromEnumerable(readable);
+        return (Timed("ML.NET chain (LoadImages → ResizeImages → ExtractPixels → ApplyOnnxModel)", () => Consume(transformer.Transform(data), cancellationToken)), fitSeconds);
+    }
+
+    private static Measure Timed(string name, Func<int> run)
+    {
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        int images = run();
+        double seconds = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        return new Measure(name, Math.Max(images, 1), seconds, (process.TotalProcessorTime - cpuBefore).TotalSeconds);
+    }
+
+    private static string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
+
+    private static string F2(double v) => v.ToString("F2", CultureInfo.InvariantCulture);
+
     /// <summary>The 1-minute load average on Linux (other processes slow the wall-clock figure), else "n/a".</summary>
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try
         {
@@ -115,7 +204,8 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
         return n;
     }
 
-    private static string WriteImage(string path, int seed, int size)
+    /// <summary>A seeded 512 px-style test image: a background and a dozen coloured discs.</summary>
+    internal static string WriteImage(string path, int seed, int size)
     {
         var random = new Random(seed);
         using var bitmap = new SKBitmap(size, size);

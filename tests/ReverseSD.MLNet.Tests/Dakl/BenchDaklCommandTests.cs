@@ -11,7 +11,7 @@ public sealed class BenchDaklCommandTests
     {
         var result = CliRunner.Run("bench", "dakl", "-r", "20", "-p", "30", "-d", "8", "-n", "100", "--kmeans-iterations", "3");
         Assert.Equal(0, result.ExitCode);
-        foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set" })
+        foreach (string step in new[] { "k-means", "centroid targets", "kernel", "solve", "W = K_DA", "peak working set", "GFLOP/s", "kernel / plain" })
             Assert.Contains(step, result.Output);
     }
 

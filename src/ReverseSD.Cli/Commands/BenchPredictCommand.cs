@@ -1,0 +1,134 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace ReverseSD.Cli.Commands;
+
+/// <summary>
+/// `reversesd bench predict`: end-to-end `reversesd predict` against the PyTorch CPU peer (torchvision ResNet18, PIL
+/// decode) on the same files in the same run, each a fresh process with its start and model load included.
+/// </summary>
+internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchPredictCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <PATH>")]
+        [Description("Model zip to predict with (e.g. the demo's model.zip).")]
+        public string Model { get; init; } = "";
+
+        [CommandOption("--images <DIR>")]
+        [Description("Folder of PNG/JPEG files; default: --count generated 512 px PNGs.")]
+        public string? Images { get; init; }
+
+        [CommandOption("--count <N>")]
+        [Description("Generated 512 px PNGs when --images is not given (default 400).")]
+        public int Count { get; init; } = 400;
+
+        [CommandOption("--peer <SCRIPT>")]
+        [Description("The PyTorch peer script (prints images/s for a folder); default ../shared/bench/pytorch_peer_e2e.py.")]
+        public string Peer { get; init; } = Path.Combine("..", "shared", "bench", "pytorch_peer_e2e.py");
+
+        [CommandOption("--python <PATH>")]
+        [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil; default /usr/bin/python3).")]
+        public string Python { get; init; } = "/usr/bin/python3";
+
+        public override ValidationResult Validate() =>
+            string.IsNullOrWhiteSpace(Model) || !File.Exists(Model) ? ValidationResult.Error($"--model '{Model}' does not exist: give a model zip from 'reversesd train' or 'reversesd demo'.")
+            : Images != null && !Directory.Exists(Images) ? ValidationResult.Error($"--images '{Images}' is not a folder.")
+            : Count < 1 ? ValidationResult.Error("--count must be at least 1.")
+            : !File.Exists(Peer) ? ValidationResult.Error($"--peer '{Peer}' does not exist: give the PyTorch peer script (see ../shared/bench/README.md).")
+            : ValidationResult.Success();
+    }
+
+    private sealed record Run(double Seconds, long PeakRssKiB, string Output);
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        string temp = Path.Combine(Path.GetTempPath(), "reversesd-bench-predict-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(temp);
+        try
+        {
+            string folder = settings.Images ?? Path.Combine(temp, "images");
+            if (settings.Images == null)
+            {
+                Directory.CreateDirectory(folder);
+                for (int i = 0; i < settings.Count; i++) BenchBackboneCommand.WriteImage(Path.Combine(folder, $"{i:D6}.png"), i, 512);
+            }
+            int images = PredictCommand.ExpandImages([folder]).Count;
+
+            // The peer counts *.png and *.jpg; predict also takes *.jpeg: the same files only when there is no .jpeg.
+            var peer = Start(settings.Python, [Path.GetFullPath(settings.Peer), folder], cancellationToken);
+            var (tool, toolArgs) = Self();
+            string output = Path.Combine(temp, "predictions.jsonl");
+            var ours = Start(tool, [.. toolArgs, "predict", "--model", Path.GetFullPath(settings.Model), folder, "--out", output], cancellationToken);
+
+            double peerRate = double.Parse(peer.Output.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
+            double ourRate = images / ours.Seconds;
+            var table = new Table().AddColumns("", "images/s (process start + model load included)", "seconds", "peak RSS");
+            table.AddRow("reversesd predict", F(ourRate), F(ours.Seconds), $"{ours.PeakRssKiB / 1024} MiB");
+            table.AddRow("PyTorch CPU peer (ResNet18, PIL, batch 1, 2 threads)", F(peerRate), F(images / peerRate), $"{peer.PeakRssKiB / 1024} MiB");
+            console.MarkupLineInterpolated($"{images} images in {folder}; {Environment.ProcessorCount} logical cores; load average {BenchBackboneCommand.LoadAverage()}");
+            console.Write(table);
+            console.MarkupLineInterpolated($"reversesd predict / PyTorch peer: {ourRate / peerRate:F2} (goal >= 1.4)");
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>How to start this tool again: its apphost, or dotnet with its dll.</summary>
+    private static (string File, string[] Args) Self()
+    {
+        string dll = typeof(CliApp).Assembly.Location;
+        string apphost = Path.Combine(Path.GetDirectoryName(dll)!, "reversesd");
+        return File.Exists(apphost) ? (apphost, []) : ("dotnet", [dll]);
+    }
+
+    /// <summary>Runs a process to its end; wall time, peak resident memory (VmHWM, sampled every 50 ms) and stdout.</summary>
+    private static Run Start(string file, string[] args, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args) start.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start '{file}'.");
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        long peak = 0;
+        while (!process.WaitForExit(50))
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                process.Kill(entireProcessTree: true);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            peak = Math.Max(peak, PeakRss(process.Id));
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (process.ExitCode != 0)
+            throw new MLNet.ReverseSdInputException($"'{file} {string.Join(' ', args)}' failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
+        return new Run(seconds, peak, stdout.Result);
+    }
+
+    private static long PeakRss(int pid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return 0;
+    }
+
+    private static string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,192 @@
+using System.IO.Compression;
+using System.Runtime.CompilerServices;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using ReverseSD.MLNet.Backbones;
+
+namespace ReverseSD.MLNet.Pipeline;
+
+/// <summary>
+/// Scores image files through a loaded or trained model chunk by chunk with the fast featurisation path
+/// (<see cref="BatchedImageFeaturizer"/>) in place of each backbone stage, and ML.NET for the stages after it; the
+/// saved chain itself is unchanged. A model whose backbone cannot be read back (saved before the backbone graph
+/// carried its preprocessing) is scored through its ML.NET chain, with the same results.
+/// </summary>
+internal sealed class ModelImageScorer : IDisposable
+{
+    private const string FeaturesColumn = ColumnNames.ImageFeatures;
+
+    private static readonly ConditionalWeakTable<ITransformer, string> LoadedFrom = [];
+    private static readonly ConditionalWeakTable<ITransformer, ModelImageScorer> Scorers = [];
+
+    private readonly MLContext _ml;
+    private readonly ITransformer _model;
+    private readonly List<Group>? _groups;
+
+    private ModelImageScorer(MLContext ml, ITransformer model, List<Group>? groups)
+    {
+        _ml = ml;
+        _model = model;
+        _groups = groups;
+    }
+
+    /// <summary>True when the fast path scores this model (else its ML.NET chain does).</summary>
+    public bool UsesFastPath => _groups != null;
+
+    /// <summary>Remembers the zip a model was loaded from, where its backbone graphs are read back.</summary>
+    internal static void RememberSource(ITransformer model, string zipPath) => LoadedFrom.AddOrUpdate(model, Path.GetFullPath(zipPath));
+
+    /// <summary>
+    /// The scorer of <paramref name="model"/>, made once and kept while the model lives, so a caller scoring a few
+    /// images at a time (a server) does not build ONNX Runtime sessions on every call; safe to use from several threads.
+    /// </summary>
+    public static ModelImageScorer For(MLContext ml, ITransformer model) => Scorers.GetValue(model, m => Create(ml, m));
+
+    /// <summary>A scorer for <paramref name="model"/>: fast when every backbone stage is known, else the ML.NET chain.</summary>
+    public static ModelImageScorer Create(MLContext ml, ITransformer model, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
+    {
+        var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
+        LoadedFrom.TryGetValue(model, out string? zip);
+        var groups = new List<Group>();
+        try
+        {
+            for (int i = 0; i < stages.Count; i++)
+            {
+                var featurizer = FeaturizerOf(stages[i], i, zip, batchSize);
+                if (featurizer != null) groups.Add(new Group(featurizer, []));
+                else if (groups.Count == 0) return Fallback();
+                else groups[^1].Stages.Add(stages[i]);
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            return Fallback();
+        }
+        return groups.Count == 0 ? Fallback() : new ModelImageScorer(ml, model, groups);
+
+        ModelImageScorer Fallback()
+        {
+            foreach (var g in groups) g.Featurizer.Dispose();
+            return new ModelImageScorer(ml, model, null);
+        }
+    }
+
+    /// <summary>The fast featuriser for a backbone stage, or null when <paramref name="stage"/> is not one (or cannot be read back).</summary>
+    private static BatchedImageFeaturizer? FeaturizerOf(ITransformer stage, int index, string? zip, int batchSize)
+    {
+        if (stage is ImageBackboneTransformer trained)
+            return trained.OutputColumnName == FeaturesColumn ? BatchedImageFeaturizer.Create(trained.Backbone, batchSize) : null;
+        if (zip == null || stage is not TransformerChain<ITransformer> inner || inner.FirstOrDefault() is not ImageLoadingTransformer)
+            return null;
+        // ML.NET saves a top-level stage i under TransformerChain/Transform_{i:000}/; an OnnxTransformer writes its graph
+        // as "OnnxModel": a 4-byte length, then the ONNX bytes.
+        string prefix = $"TransformerChain/Transform_{index:000}/";
+        using var archive = ZipFile.OpenRead(zip);
+        foreach (var entry in archive.Entries.Where(e => e.FullName.StartsWith(prefix, StringComparison.Ordinal) && e.Name == "OnnxModel"))
+        {
+            using var stream = entry.Open();
+            using var reader = new BinaryReader(stream);
+            int length = reader.ReadInt32();
+            if (length <= 0 || length != entry.Length - 4) continue;
+            var composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
+            if (composed != null && composed.OutputName == FeaturesColumn)
+                return BatchedImageFeaturizer.FromComposed(composed, batchSize);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Scores <paramref name="imagePaths"/> and returns, chunk by chunk and in input order, each image's scored row
+    /// (<paramref name="read"/> of the chunk's output view) or why it was skipped.
+    /// </summary>
+    public IEnumerable<(string Path, T? Result, string? Problem)> Score<T>(IReadOnlyList<string> imagePaths, int chunkSize,
+        Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        return _groups == null ? ScoreWithChain(imagePaths, chunkSize, read, cancellationToken) : ScoreFast(imagePaths, chunkSize, read, cancellationToken);
+    }
+
+    private IEnumerable<(string, T?, string?)> ScoreFast<T>(IReadOnlyList<string> paths, int chunkSize,
+        Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
+    {
+        var streams = _groups!.Select(g => g.Featurizer.Featurize(paths, cancellationToken).GetEnumerator()).ToList();
+        try
+        {
+            for (int start = 0; start < paths.Count; start += chunkSize)
+            {
+                int n = Math.Min(chunkSize, paths.Count - start);
+                var features = new FeaturizedImage[_groups!.Count][];
+                for (int g = 0; g < features.Length; g++)
+                {
+                    features[g] = new FeaturizedImage[n];
+                    for (int i = 0; i < n; i++)
+                        features[g][i] = streams[g].MoveNext() ? streams[g].Current : throw new InvalidOperationException("The featuriser returned fewer rows than paths.");
+                }
+                var problems = Enumerable.Range(0, n).Select(i => features.Select(f => f[i].Problem).FirstOrDefault(p => p != null)).ToArray();
+                var good = Enumerable.Range(0, n).Where(i => problems[i] == null).ToArray();
+                IReadOnlyList<T> scored = good.Length == 0 ? [] : read(Apply(features, good));
+                int k = 0;
+                for (int i = 0; i < n; i++)
+                    yield return problems[i] == null ? (paths[start + i], scored[k++], null) : (paths[start + i], null, problems[i]);
+            }
+        }
+        finally
+        {
+            foreach (var s in streams) s.Dispose();
+        }
+    }
+
+    /// <summary>Runs each group's stages on its backbone's features, carrying the float vector columns a group adds to the next.</summary>
+    private IDataView Apply(FeaturizedImage[][] features, int[] good)
+    {
+        var carried = new List<(string Name, int Size, float[][] Rows)>();
+        IDataView output = null!;
+        for (int g = 0; g < _groups!.Count; g++)
+        {
+            var rows = good.Select(i => features[g][i].Features!).ToArray();
+            var columns = carried.Where(c => c.Name != FeaturesColumn).Append((Name: FeaturesColumn, Size: rows[0].Length, Rows: rows)).ToArray();
+            IDataView view = new VectorTableDataView(columns);
+            foreach (var stage in _groups[g].Stages) view = stage.Transform(view);
+            output = view;
+            if (g == _groups.Count - 1) break;
+            var known = columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var column in view.Schema.Where(c => !c.IsHidden && !known.Contains(c.Name)))
+                if (column.Type is VectorDataViewType { ItemType: NumberDataViewType, Size: > 0 } vector && vector.ItemType == NumberDataViewType.Single)
+                {
+                    carried.RemoveAll(c => c.Name == column.Name);
+                    carried.Add((column.Name, vector.Size, Evaluation.PromptEmbeddingEvaluator.ReadVectors(view, column.Name)));
+                }
+        }
+        return output;
+    }
+
+    private IEnumerable<(string, T?, string?)> ScoreWithChain<T>(IReadOnlyList<string> paths, int chunkSize,
+        Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
+    {
+        for (int start = 0; start < paths.Count; start += chunkSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var chunk = paths.Skip(start).Take(chunkSize).ToList();
+            var problems = chunk.Select(ImageValidation.FindProblem).ToList();
+            var good = chunk.Where((_, i) => problems[i] == null).Select(p => new ImagePathRow { ImagePath = p }).ToList();
+            IReadOnlyList<T> scored = good.Count == 0 ? [] : read(_model.Transform(_ml.Data.LoadFromEnumerable(good)));
+            int k = 0;
+            for (int i = 0; i < chunk.Count; i++)
+                yield return problems[i] == null ? (chunk[i], scored[k++], null) : (chunk[i], null, problems[i]);
+        }
+    }
+
+    private sealed class ImagePathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    private sealed record Group(BatchedImageFeaturizer Featurizer, List<ITransformer> Stages);
+
+    /// <summary>Releases the fast featurisers' sessions (not the model's).</summary>
+    public void Dispose()
+    {
+        foreach (var g in _groups ?? []) g.Featurizer.Dispose();
+    }
+}
