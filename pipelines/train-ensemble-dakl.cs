@@ -1,21 +1,23 @@
-// The full system of the paper: an ensemble of backbones, each with heads trained with the curriculum (§3), combined
-// (§4.9), adapted to the target domain with DAKL (§3, Eq. 5-7), then nearest prompts from a prompt bank (§4.10); one zip,
-// then the PredictionEngine code an app uses. Run it from the repository root (it builds the library on first use):
+// The full system of the paper in the shape of Model Builder's generated code: one ML.NET estimator chain — for each
+// backbone its features and heads trained with the curriculum (§3), the ensemble (§4.9), DAKL adapting to the unlabelled
+// target-domain images (§3, Eq. 5-7), the nearest prompts of a prompt bank (§4.10) — one Fit, one Save, then the
+// PredictionEngine code an app uses. Run it from the repository root (it builds the library on first use):
 //   dotnet run pipelines/train-ensemble-dakl.cs                                          # generates a small benchmark first
 //   dotnet run pipelines/train-ensemble-dakl.cs -- DATA_DIR model.zip [EPOCHS] [BACKBONES]   # e.g. 20 resnet18,resnet18-288
-// Edit it freely: the members, the combination rule, DAKL's r and grids, the curriculum, the prompt bank.
+// Edit it freely: the members, the combination rule, DAKL's r, γ and α, the curriculum, the prompt bank.
 #:project ../src/ReverseSD.MLNet/ReverseSD.MLNet.csproj
 #:property PublishAot=false
 
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using ReverseSD.MLNet;
+using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Curriculum;
+using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Ensemble;
+using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Heads;
-using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;
 using ReverseSD.MLNet.Text;
 
@@ -30,43 +32,68 @@ if (!File.Exists(Path.Combine(dataDirectory, "train", ImageFolderDataset.Metadat
 }
 
 var mlContext = new MLContext(seed: 1);
+// One data view: the labelled training images, then the validation and test images with an empty Prompt. The heads train
+// on the labelled rows only; DAKL uses the empty-prompt rows as its unlabelled target domain (their prompts are never read).
+List<ModelInput> Images(string split, bool labelled) => ImageFolderDataset.Read(dataDirectory, split)
+    .Select(p => new ModelInput { ImagePath = Path.GetFullPath(Path.Combine(dataDirectory, split, p.FileName)), Prompt = labelled ? p.Prompt : "" }).ToList();
+bool hasValidation = File.Exists(Path.Combine(dataDirectory, "validation", ImageFolderDataset.MetadataFileName));
+var validationRows = hasValidation ? Images("validation", labelled: true) : [];
+IDataView train = mlContext.Data.LoadFromEnumerable(Images("train", labelled: true)
+    .Concat(hasValidation ? Images("validation", labelled: false) : []).Concat(Images("test", labelled: false)).ToList());
+IDataView validation = mlContext.Data.LoadFromEnumerable(validationRows);
 
-// Every member: its backbone and the same heads (configuration 3, λ = 0.1) trained with the curriculum (easy -> all, equal thirds).
-ReverseSdTrainingOptions Member(string backbone) => new()
+// Every member: its backbone (ImagePath -> ImageFeatures) and heads (configuration 3, λ = 0.1, the curriculum easy -> all in
+// equal thirds) with the raw Prompt as label; the validation images through the same backbone pick the best epoch. Members
+// are appended last to first so the first member's vocabulary columns and ModelInfo stay visible; each member's
+// PredictedEmbedding is copied to MemberEmbedding{k}.
+IEstimator<ITransformer> pipeline = new EstimatorChain<ITransformer>();
+for (int k = backbones.Length - 1; k >= 0; k--)
 {
-    Backbone = backbone,
-    VocabularySize = 1000,
-    Heads = new PromptEmbeddingHeadsTrainer.Options
+    var backbone = mlContext.Transforms.ApplyImageBackbone(ImageBackbone.Resolve(backbones[k]), "ImageFeatures", "ImagePath");
+    var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
     {
+        LabelColumnName = "Prompt",
         Configuration = HeadConfiguration.EmbeddingFeedsVocabulary,
         VocabularyWeight = 0.1f,
+        VocabularySize = 1000,
         NumberOfEpochs = epochs,
         Seed = 1,
         Curriculum = new CurriculumOptions { Splitting = CurriculumSplitting.Thirds },
-    },
-};
+        ValidationData = hasValidation ? mlContext.Data.Cache(backbone.Fit(validation).Transform(validation)) : null,
+    });
+    pipeline = pipeline.Append(backbone).Append(heads).Append(mlContext.Transforms.CopyColumns($"MemberEmbedding{k + 1}", "PredictedEmbedding"));
+}
+pipeline = pipeline
+    .AppendCacheCheckpoint(mlContext)                                        // the backbones run once over the training rows
+    // Mean of the L2-normalised members -> EnsembleEmbedding.
+    .Append(mlContext.Transforms.CombineEmbeddings(backbones.Select((_, k) => $"MemberEmbedding{k + 1}").ToArray(), "EnsembleEmbedding", EnsembleCombination.Mean))
+    // DAKL: r = 10,000 centroids (capped at the training set size), γ = 0.001, α = 10; labelled rows fit it, empty-prompt rows adapt it.
+    .Append(mlContext.Regression.Trainers.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
+    {
+        InputColumnName = "EnsembleEmbedding",
+        LabelColumnName = "Prompt",
+        OutputColumnName = "PredictedEmbedding",
+        NumberOfCentroids = 10_000,
+        Gamma = 0.001f,
+        Alpha = 10f,
+        Seed = 1,
+    }))
+    // Nearest prompts of a prompt bank (here the training prompts, embedded at Fit) to the predicted embedding.
+    .Append(mlContext.Transforms.NearestPrompts(train, numberOfPrompts: 3));
 
-// Features are cached per backbone (DATA/.cache) and the prompts are embedded once for all members.
-Console.WriteLine($"Training {backbones.Length} members + ensemble + DAKL ...");
-using var ensemble = ReverseSdEnsemble.Train(mlContext, dataDirectory, new ReverseSdEnsembleOptions
-{
-    Members = backbones.Select(Member).ToList(),
-    Combination = EnsembleCombination.Mean,
-    UseDakl = true,                    // γ and α chosen on the validation split; DAKL kept only when it helps there
-    DaklCentroids = 10_000,            // r, capped at the training set size
-    KnnNeighbors = 10,
-}, new Progress<ProgressReport>(p => { if (p.Done == p.Total) Console.WriteLine($"  {p.Stage} {p.Message}"); }));
-foreach (var row in ensemble.Rows)
-    Console.WriteLine($"  {row.Name,-60} {row.Metrics.MeanCosine:F4} ± {row.Metrics.StandardError:F4}");
-
-// Nearest prompts of a prompt bank (here the training prompts) to the predicted embedding: the prompt text an app shows.
-IDataView train = ImageFolderDataset.Load(mlContext, dataDirectory, "train");
-IDataView bank = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(train).Transform(train);
-var nearest = mlContext.Transforms.NearestPrompts(bank, numberOfPrompts: 3).Fit(ensemble.Model.Transform(train));
-var model = new TransformerChain<ITransformer>(ensemble.Model, nearest);
+Console.WriteLine($"Training {backbones.Length} members + ensemble + DAKL + prompt bank (one Fit) ...");
+var model = pipeline.Fit(train);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
 mlContext.Model.Save(model, train.Schema, modelPath);
-Console.WriteLine($"saved {modelPath}: test mean cosine {ensemble.Test.MeanCosine:F4} ± {ensemble.Test.StandardError:F4} (n = {ensemble.Test.Count})");
+Console.WriteLine($"saved {modelPath}");
+
+// Evaluate on the test split: mean cosine between predicted and true prompt embeddings, before and after DAKL.
+IDataView test = ImageFolderDataset.Load(mlContext, dataDirectory, "test");
+var scoredTest = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test).Transform(model.Transform(test));
+var ensembleMetrics = PromptEmbeddingEvaluator.Evaluate(scoredTest, "EnsembleEmbedding");
+var metrics = PromptEmbeddingEvaluator.Evaluate(scoredTest);
+Console.WriteLine($"test mean cosine: ensemble {ensembleMetrics.MeanCosine:F4} ± {ensembleMetrics.StandardError:F4}, "
+    + $"ensemble + DAKL {metrics.MeanCosine:F4} ± {metrics.StandardError:F4} (n = {metrics.Count})");
 
 // What an app does: load the zip (Microsoft.ML + ImageAnalytics + OnnxTransformer are enough) and score one image.
 var appContext = new MLContext();
@@ -78,12 +105,14 @@ Console.WriteLine($"{Path.GetFileName(image)}: {output.PredictedEmbedding.Length
 for (int i = 0; i < output.NearestPrompts.Length; i++)
     Console.WriteLine($"  {output.NearestPromptScores[i]:F3}  {output.NearestPrompts[i]}");
 (loaded as IDisposable)?.Dispose();
-nearest.Dispose();
+(model as IDisposable)?.Dispose();
 
-/// <summary>The model's input: the image file path.</summary>
+/// <summary>The model's input: the image file path (the Prompt is read only by training).</summary>
 public sealed class ModelInput
 {
     public string ImagePath { get; set; } = "";
+
+    public string Prompt { get; set; } = "";
 }
 
 /// <summary>The model's outputs: the predicted prompt embedding and the nearest prompts of the bank with their cosines.</summary>

@@ -47,7 +47,11 @@ public sealed class DomainAdaptiveKernelOptions
     /// <summary>The ensemble's predicted embedding z (input of the meta-regression).</summary>
     public string InputColumnName { get; set; } = ColumnNames.EnsembleEmbedding;
 
-    /// <summary>The true prompt embedding of the training samples.</summary>
+    /// <summary>
+    /// The label: the true prompt embedding of the training samples, or the prompt text (embedded with all-MiniLM-L6-v2 at Fit,
+    /// as the heads do); with a text label, rows with an empty prompt are unlabelled target-domain samples (added to
+    /// <see cref="TargetDomainData"/>), so the whole system fits as one chain on one data view.
+    /// </summary>
     public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
 
     /// <summary>The adapted, unit-norm embedding.</summary>
@@ -163,7 +167,9 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         InputColumns.RequireFloatVector(inputSchema, _options.InputColumnName, "input data (DAKL input)");
-        InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "training data (label column)");
+        if (!(inputSchema.Any(c => c.Name == _options.LabelColumnName)
+              && inputSchema.Last(c => c.Name == _options.LabelColumnName) is { Kind: SchemaShape.Column.VectorKind.Scalar, ItemType: TextDataViewType }))
+            InputColumns.RequireFloatVector(inputSchema, _options.LabelColumnName, "training data (label column: target embedding or prompt text)");
         return SchemaShapes.WithColumns(inputSchema, (_options.OutputColumnName, SchemaShapes.FloatVector));
     }
 
@@ -172,11 +178,15 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     {
         ArgumentNullException.ThrowIfNull(input);
         var z = EmbeddingMatrix.Read(input, _options.InputColumnName, "training data (DAKL input)");
-        var y = EmbeddingMatrix.Read(input, _options.LabelColumnName, "training data (label column)");
-        if (z.Rows != y.Rows)
-            throw new ReverseSdInputException($"The training data has {z.Rows} input rows but {y.Rows} label rows.");
         EmbeddingMatrix? targetDomain = _options.TargetDomainData == null ? null
             : EmbeddingMatrix.Read(_options.TargetDomainData, _options.TargetDomainColumnName ?? _options.InputColumnName, "target-domain data");
+        EmbeddingMatrix y;
+        if (input.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
+            (z, y, targetDomain) = SplitByPrompt(input, z, targetDomain);
+        else
+            y = EmbeddingMatrix.Read(input, _options.LabelColumnName, "training data (label column: target embedding or prompt text)");
+        if (z.Rows != y.Rows)
+            throw new ReverseSdInputException($"The training data has {z.Rows} input rows but {y.Rows} label rows.");
         if (targetDomain != null && targetDomain.Columns != z.Columns)
             throw new ReverseSdInputException($"The target-domain embeddings have {targetDomain.Columns} values per row; the training embeddings have {z.Columns}.");
         foreach (var (matrix, role) in new[] { (z, "training data"), (y, "training labels"), (targetDomain, "target-domain data") })
@@ -209,6 +219,33 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
             $"kernel {t.Kernel.TotalSeconds:F1} s, solve {t.Solve.TotalSeconds:F1} s, weights {t.Weights.TotalSeconds:F1} s"));
         var statistics = new DaklFitStatistics(z.Rows, centroids.Rows, targetDomain?.Rows ?? 0, kMeansTime, targetsTime, t.Kernel, t.Solve, t.Weights, t.UsedFloat64Solve);
         return DomainAdaptiveKernelTransformer.Create(_mlContext, solution, _options.InputColumnName, _options.OutputColumnName, input, statistics);
+    }
+
+    /// <summary>
+    /// With a text label: the rows with a prompt are the training samples (their prompts embedded as the targets), the rows
+    /// with an empty prompt join the target domain.
+    /// </summary>
+    private (EmbeddingMatrix Z, EmbeddingMatrix Y, EmbeddingMatrix? TargetDomain) SplitByPrompt(IDataView input, EmbeddingMatrix z, EmbeddingMatrix? targetDomain)
+    {
+        var prompts = input.GetColumn<ReadOnlyMemory<char>>(_options.LabelColumnName).Select(t => t.ToString()).ToList();
+        if (prompts.Count != z.Rows)
+            throw new ReverseSdInputException($"The training data has {z.Rows} input rows but {prompts.Count} prompts.");
+        var labelled = Enumerable.Range(0, z.Rows).Where(i => prompts[i].Length > 0).ToArray();
+        var unlabelled = Enumerable.Range(0, z.Rows).Where(i => prompts[i].Length == 0).ToArray();
+        if (labelled.Length == 0)
+            throw new ReverseSdInputException($"Every row of the training data has an empty '{_options.LabelColumnName}': DAKL needs labelled rows.");
+        float[][] targets;
+        using (var encoder = Text.SentenceEncoder.Load())
+            targets = encoder.Encode(labelled.Select(i => prompts[i]).ToList(), ProgressStages.Renamed(_options.Progress, "DAKL: embedding prompts"));
+        var rows = labelled.Select(i => z.Row(i).ToArray()).ToList();
+        if (unlabelled.Length > 0)
+        {
+            var target = unlabelled.Select(i => z.Row(i).ToArray()).ToList();
+            if (targetDomain != null)
+                target.InsertRange(0, Enumerable.Range(0, targetDomain.Rows).Select(i => targetDomain.Row(i).ToArray()));
+            targetDomain = EmbeddingMatrix.FromRows(target);
+        }
+        return (EmbeddingMatrix.FromRows(rows), EmbeddingMatrix.FromRows(targets), targetDomain);
     }
 }
 

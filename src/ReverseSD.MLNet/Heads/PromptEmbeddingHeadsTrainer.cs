@@ -64,7 +64,10 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>Input column of image features (known-size Single vector).</summary>
         public string FeatureColumnName { get; set; } = ColumnNames.ImageFeatures;
 
-        /// <summary>Label column: the prompt text (targets and vocabulary labels derived at Fit), or the prompt's sentence embedding s(y).</summary>
+        /// <summary>
+    /// Label column: the prompt text (targets and vocabulary labels derived at Fit; rows with an empty prompt are not trained on),
+    /// or the prompt's sentence embedding s(y).
+    /// </summary>
         public string LabelColumnName { get; set; } = ColumnNames.Prompt;
 
         /// <summary>Vocabulary size m (paper: 1000) of the vocabulary built from the training prompts when the label is text.</summary>
@@ -297,7 +300,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         trainData = CacheInputs(trainData);
         Vocabulary? vocabulary = null;
         if (textLabel && _options.Configuration != HeadConfiguration.Vanilla)
-            vocabulary = Vocabulary.Build(ReadTexts(trainData, _options.LabelColumnName), _options.VocabularySize);
+            vocabulary = Vocabulary.Build(ReadTexts(trainData, _options.LabelColumnName).Where(p => p.Length > 0), _options.VocabularySize);
         var train = ReadColumns(trainData, "training data", vocabulary);
         if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
         HeadsColumns? validation = null;
@@ -325,7 +328,11 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         float[][] features = ReadVectors(data, _options.FeatureColumnName, what);
         if (data.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
         {
-            var prompts = ReadTexts(data, _options.LabelColumnName);
+            // Rows with an empty prompt (e.g. unlabelled target-domain images for DAKL further down a chain) are not trained on.
+            var allPrompts = ReadTexts(data, _options.LabelColumnName);
+            var labelled = Enumerable.Range(0, allPrompts.Count).Where(i => allPrompts[i].Length > 0).ToArray();
+            var prompts = labelled.Select(i => allPrompts[i]).ToList();
+            features = labelled.Select(i => features[i]).ToArray();
             float[][] targets;
             using (var encoder = SentenceEncoder.Load())
                 targets = encoder.Encode(prompts, ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);

@@ -32,7 +32,7 @@ public static class ReverseSdModelFormat
     /// </summary>
     internal static string ReadVersion(MLContext ml, ITransformer model)
     {
-        var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
+        var stages = Stages(model).ToList();
         if (stages.Count == 0) return "(empty model)";
         string? lastStageProblem = null;
         for (int i = stages.Count - 1; i >= 0; i--)
@@ -43,6 +43,10 @@ public static class ReverseSdModelFormat
         }
         return lastStageProblem!;
     }
+
+    /// <summary>The chain's stages in order, nested chains flattened (appending to an estimator typed as an interface nests them).</summary>
+    private static IEnumerable<ITransformer> Stages(ITransformer model) =>
+        model is IEnumerable<ITransformer> chain ? chain.SelectMany(Stages) : [model];
 
     /// <summary>The values of a text-vector column, one array per row.</summary>
     internal static List<string[]> ReadTextVectors(IDataView data, string column)

@@ -40,7 +40,7 @@ public sealed class NearestPromptsOptions
     /// <summary>The prompt text column of the bank.</summary>
     public string BankPromptColumnName { get; set; } = ColumnNames.Prompt;
 
-    /// <summary>The prompt embedding column of the bank.</summary>
+    /// <summary>The prompt embedding column of the bank; a bank without it has its prompts embedded with all-MiniLM-L6-v2 at Fit.</summary>
     public string BankEmbeddingColumnName { get; set; } = ColumnNames.PromptEmbedding;
 }
 
@@ -53,7 +53,8 @@ public sealed class NearestPromptsOptions
 /// | Input | Output | Needs training data | GPU |
 /// |---|---|---|---|
 /// | predicted embedding | prompts (text vector k), scores (float vector k) | the bank, given to the constructor | no |
-/// Repeated bank prompts are kept once (first occurrence).
+/// Repeated bank prompts are kept once (first occurrence); a bank of text only (e.g. the training data) is embedded at Fit,
+/// its empty prompts left out.
 /// </remarks>
 public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransformer>
 {
@@ -75,7 +76,8 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
         if (options.PromptsColumnName == options.ScoresColumnName)
             throw new ArgumentException("The prompts and scores output columns need different names.", nameof(options));
         InputColumns.RequireText(promptBank.Schema, options.BankPromptColumnName, "prompt bank");
-        InputColumns.RequireFloatVector(promptBank.Schema, options.BankEmbeddingColumnName, "prompt bank");
+        if (promptBank.Schema.GetColumnOrNull(options.BankEmbeddingColumnName) != null)
+            InputColumns.RequireFloatVector(promptBank.Schema, options.BankEmbeddingColumnName, "prompt bank");
         _mlContext = mlContext;
         _bank = promptBank;
         _options = options.Clone();
@@ -117,6 +119,8 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
 
     private (List<string> Prompts, EmbeddingMatrix Embeddings) ReadBank()
     {
+        if (_bank.Schema.GetColumnOrNull(_options.BankEmbeddingColumnName) == null)
+            return EmbedBank();
         var embeddings = EmbeddingMatrix.Read(_bank, _options.BankEmbeddingColumnName, "prompt bank");
         var column = _bank.Schema[_options.BankPromptColumnName];
         var prompts = new List<string>();
@@ -138,6 +142,17 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
             row++;
         }
         return (prompts, new EmbeddingMatrix(keep.ToArray(), prompts.Count, embeddings.Columns));
+    }
+
+    /// <summary>A bank of prompt text only (e.g. the training data): its distinct non-empty prompts, embedded here.</summary>
+    private (List<string> Prompts, EmbeddingMatrix Embeddings) EmbedBank()
+    {
+        var prompts = _bank.GetColumn<ReadOnlyMemory<char>>(_options.BankPromptColumnName).Select(t => t.ToString())
+            .Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        if (prompts.Count == 0)
+            throw new ReverseSdInputException($"The prompt bank's column '{_options.BankPromptColumnName}' holds no non-empty prompt.");
+        using var encoder = Text.SentenceEncoder.Load();
+        return (prompts, EmbeddingMatrix.FromRows(encoder.Encode(prompts)));
     }
 }
 
