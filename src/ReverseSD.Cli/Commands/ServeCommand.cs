@@ -24,7 +24,6 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
 
         [CommandOption("--compose <METHOD>")]
         [Description("How the prompt is made: beam (default), greedy (baseline) or none (the nearest bank prompt), as predict.")]
-        [DefaultValue("beam")]
         public string Compose { get; init; } = "beam";
 
         [CommandOption("--urls <URLS>")]
