@@ -2,6 +2,7 @@ using Microsoft.Extensions.ObjectPool;
 using Microsoft.ML;
 using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Pipeline;
+using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.Serving;
 
@@ -18,7 +19,7 @@ public sealed record ScoredImage(string Name, PromptPrediction? Prediction, stri
 
 /// <summary>
 /// The model, loaded once, scoring uploaded images with the same library call as <c>reversesd predict</c>
-/// (ReverseSdModel.Predict). Each request rents a scorer (its own MLContext) from a bounded pool, so
+/// (<c>ReverseSdModel.Predict</c> with the prediction options: bank, composition). Each request rents a scorer (its own MLContext) from a bounded pool, so
 /// concurrent requests never share per-call state; the loaded transformer chain is shared and only read.
 /// </summary>
 public sealed class PromptScoringService : IDisposable
@@ -27,6 +28,8 @@ public sealed class PromptScoringService : IDisposable
     private readonly ObjectPool<Scorer> _scorers;
     private readonly string _uploads;
     private readonly int _topWords;
+    private readonly PromptBank? _bank;
+    private readonly PromptPredictionOptions _prediction;
     private int _disposed;
 
     /// <summary>Loads the model of <paramref name="options"/> (a clear <see cref="MLNet.ReverseSdInputException"/> when it cannot).</summary>
@@ -35,9 +38,12 @@ public sealed class PromptScoringService : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var ml = new MLContext(1);
+        _bank = options.BankPath == null ? null : PromptBank.Open(options.BankPath);
         _model = ReverseSdModel.Load(ml, options.ModelPath);
         Model = ModelDescription.Of(ml, _model, options.ModelPath);
         _topWords = options.TopWords;
+        // The same options `reversesd predict --bank --compose` builds (the composer's defaults), shared read-only by every request.
+        _prediction = new PromptPredictionOptions { TopWords = options.TopWords, Bank = _bank, Composition = options.Composition };
         _scorers = new DefaultObjectPool<Scorer>(new ScorerPolicy(), options.MaxConcurrency);
         // Uploads become files for the model's image loader (it reads paths); a private folder, removed on Dispose.
         _uploads = Path.Combine(Path.GetTempPath(), $"reversesd-serve-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -70,7 +76,7 @@ public sealed class PromptScoringService : IDisposable
             IReadOnlyList<UnreadableImage> skipped;
             try
             {
-                predictions = ReverseSdModel.Predict(scorer.MLContext, _model, paths, _topWords, out skipped);
+                predictions = ReverseSdModel.Predict(scorer.MLContext, _model, paths, _prediction, out skipped, cancellationToken);
             }
             finally
             {
@@ -92,11 +98,12 @@ public sealed class PromptScoringService : IDisposable
         }
     }
 
-    /// <summary>Disposes the model's native sessions and removes the upload folder.</summary>
+    /// <summary>Disposes the model's native sessions and the bank, and removes the upload folder.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         (_model as IDisposable)?.Dispose();
+        _bank?.Dispose();
         try { Directory.Delete(_uploads, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 

@@ -1,3 +1,5 @@
+using ReverseSD.MLNet.Composer;
+
 namespace ReverseSD.Serving;
 
 /// <summary>Options of the scoring server: the model, where it listens, how many images it scores at once and its limits.</summary>
@@ -5,6 +7,12 @@ public sealed class ServeOptions
 {
     /// <summary>The model zip written by <c>reversesd train</c>; loaded once when the server starts.</summary>
     public string ModelPath { get; set; } = "";
+
+    /// <summary>A prompt bank (<c>reversesd bank build</c>) searched for the nearest prompts; null uses the bank inside the model zip, if any.</summary>
+    public string? BankPath { get; set; }
+
+    /// <summary>How the prompt is made from the nearest prompts, as <c>reversesd predict --compose</c> (default beam).</summary>
+    public CompositionMethod Composition { get; set; } = CompositionMethod.Beam;
 
     /// <summary>The addresses to listen on; loopback only by default (put a reverse proxy with TLS and auth in front before exposing it).</summary>
     public string Urls { get; set; } = Defaults.Urls;

@@ -18,13 +18,11 @@ internal sealed class BankBuildCommand(IAnsiConsole console) : Command<BankBuild
         public string[] Input { get; init; } = [];
 
         [CommandOption("--column <NAME>")]
-        [Description("Prompt column of .csv inputs (case-insensitive).")]
-        [DefaultValue("prompt")]
+        [Description("Prompt column of .csv inputs (case-insensitive) (default prompt).")]
         public string Column { get; init; } = "prompt";
 
         [CommandOption("--filters <MODE>")]
-        [Description("paper: apply the paper's four prompt filters; none: only trim, drop empty prompts and exact duplicates (case-insensitive).")]
-        [DefaultValue("none")]
+        [Description("paper: apply the paper's four prompt filters; none: only trim, drop empty prompts and exact duplicates (case-insensitive) (default none).")]
         public string Filters { get; init; } = "none";
 
         [CommandOption("--out <PATH>")]
@@ -32,13 +30,11 @@ internal sealed class BankBuildCommand(IAnsiConsole console) : Command<BankBuild
         public string? Out { get; init; }
 
         [CommandOption("--chunk-size <N>")]
-        [Description("Prompts embedded per saved chunk (the unit of resuming).")]
-        [DefaultValue(4096)]
+        [Description("Prompts embedded per saved chunk (the unit of resuming) (default 4096).")]
         public int ChunkSize { get; init; } = 4096;
 
         [CommandOption("--batch-size <N>")]
-        [Description("Prompts per ONNX Runtime call.")]
-        [DefaultValue(SentenceEncoder.DefaultBatchSize)]
+        [Description("Prompts per ONNX Runtime call (default 64).")]
         public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
 
         public override ValidationResult Validate()

@@ -13,23 +13,19 @@ internal sealed class BenchBankCommand(IAnsiConsole console) : Command<BenchBank
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--prompts <N>")]
-        [Description("Prompts in the generated bank (random unit vectors + generated text, written directly in the bank format).")]
-        [DefaultValue(1_000_000)]
+        [Description("Prompts in the generated bank (random unit vectors + generated text, written directly in the bank format) (default 1,000,000).")]
         public int Prompts { get; init; } = 1_000_000;
 
         [CommandOption("--queries <N>")]
-        [Description("Queries searched in one batch.")]
-        [DefaultValue(1000)]
+        [Description("Queries searched in one batch (default 1000).")]
         public int Queries { get; init; } = 1000;
 
         [CommandOption("--top <N>")]
-        [Description("Prompts returned per query.")]
-        [DefaultValue(10)]
+        [Description("Prompts returned per query (default 10).")]
         public int K { get; init; } = 10;
 
         [CommandOption("--reference-queries <N>")]
-        [Description("Queries timed with the plain-loop reference (one dot product per bank row).")]
-        [DefaultValue(5)]
+        [Description("Queries timed with the plain-loop reference (one dot product per bank row) (default 5).")]
         public int ReferenceQueries { get; init; } = 5;
 
         [CommandOption("--dir <PATH>")]

@@ -17,23 +17,19 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
         public string[] Input { get; init; } = [];
 
         [CommandOption("--holdout <N>")]
-        [Description("Distinct prompts held out of the bank (split by prompt) and inverted.")]
-        [DefaultValue(300)]
+        [Description("Distinct prompts held out of the bank (split by prompt) and inverted (default 300).")]
         public int Holdout { get; init; } = 300;
 
         [CommandOption("--noise-cosine <C>")]
-        [Description("The blurred setting: targets at this cosine to the true embedding (what a real image model predicts).")]
-        [DefaultValue(0.7)]
+        [Description("The blurred setting: targets at this cosine to the true embedding (what a real image model predicts) (default 0.7).")]
         public double NoiseCosine { get; init; } = 0.7;
 
         [CommandOption("--filters <MODE>")]
         [Description("paper (default): the paper's four filters, near duplicates included, before the split; none: distinct prompts only.")]
-        [DefaultValue("paper")]
         public string Filters { get; init; } = "paper";
 
         [CommandOption("--seed <N>")]
-        [Description("Seed of the hold-out split and the blur.")]
-        [DefaultValue(1)]
+        [Description("Seed of the hold-out split and the blur (default 1).")]
         public int Seed { get; init; } = 1;
 
         public override ValidationResult Validate()
@@ -79,23 +75,19 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
 internal class ComposerSettings : CommandSettings
 {
     [CommandOption("--beam-width <N>")]
-    [Description("Composer: prompts kept per step.")]
-    [DefaultValue(4)]
+    [Description("Composer: prompts kept per step (default 4).")]
     public int BeamWidth { get; init; } = 4;
 
     [CommandOption("--steps <N>")]
-    [Description("Composer: at most this many edit steps.")]
-    [DefaultValue(5)]
+    [Description("Composer: at most this many edit steps (default 5).")]
     public int Steps { get; init; } = 5;
 
     [CommandOption("--candidates <N>")]
-    [Description("Composer: candidate prompts embedded per step.")]
-    [DefaultValue(48)]
+    [Description("Composer: candidate prompts embedded per step (default 48).")]
     public int Candidates { get; init; } = 48;
 
     [CommandOption("--nearest <N>")]
-    [Description("Nearest bank prompts listed, whose phrases the composer may take.")]
-    [DefaultValue(10)]
+    [Description("Nearest bank prompts listed, whose phrases the composer may take (default 10).")]
     public int Nearest { get; init; } = 10;
 
     /// <summary>The options these settings give.</summary>

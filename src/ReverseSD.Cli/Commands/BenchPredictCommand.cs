@@ -27,11 +27,11 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         public int Count { get; init; } = 400;
 
         [CommandOption("--peer <SCRIPT>")]
-        [Description("The PyTorch peer script (prints images/s for a folder); default ../shared/bench/pytorch_peer_e2e.py.")]
+        [Description("The PyTorch peer script (prints images/s for a folder) (default ../shared/bench/pytorch_peer_e2e.py).")]
         public string Peer { get; init; } = Path.Combine("..", "shared", "bench", "pytorch_peer_e2e.py");
 
         [CommandOption("--python <PATH>")]
-        [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil; default /usr/bin/python3).")]
+        [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil) (default /usr/bin/python3).")]
         public string Python { get; init; } = "/usr/bin/python3";
 
         public override ValidationResult Validate() =>

@@ -32,7 +32,6 @@ internal sealed class ComposeCommand(CliStreams streams) : Command<ComposeComman
 
         [CommandOption("--compose <METHOD>")]
         [Description("beam (default), greedy (the baseline) or none (the nearest bank prompt).")]
-        [DefaultValue("beam")]
         public string Compose { get; init; } = "beam";
 
         public override ValidationResult Validate()

@@ -39,7 +39,6 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
 
         [CommandOption("--compose <METHOD>")]
         [Description("How the prompt is made: beam (default), greedy (baseline) or none (the nearest bank prompt).")]
-        [DefaultValue("beam")]
         public string Compose { get; init; } = "beam";
 
         [CommandOption("--top-words <N>")]

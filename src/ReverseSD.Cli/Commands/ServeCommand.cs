@@ -18,6 +18,14 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
         [Description("Model zip written by 'reversesd train'.")]
         public string Model { get; init; } = "";
 
+        [CommandOption("--bank <PATH>")]
+        [Description("Prompt bank ('reversesd bank build') to search; default: the bank inside the model zip, if any.")]
+        public string? Bank { get; init; }
+
+        [CommandOption("--compose <METHOD>")]
+        [Description("How the prompt is made: beam (default), greedy (baseline) or none (the nearest bank prompt), as predict.")]
+        public string Compose { get; init; } = "beam";
+
         [CommandOption("--urls <URLS>")]
         [Description("Addresses to listen on, ';'-separated (default http://127.0.0.1:5000: loopback only).")]
         public string Urls { get; init; } = ServeOptions.Defaults.Urls;
@@ -46,6 +54,8 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
         public ServeOptions ToOptions() => new()
         {
             ModelPath = Model,
+            BankPath = Bank,
+            Composition = ComposeCommand.ParseMethod(Compose) ?? MLNet.Composer.CompositionMethod.Beam,
             Urls = Urls,
             MaxConcurrency = MaxConcurrency ?? Environment.ProcessorCount,
             MaxQueue = MaxQueue,
@@ -56,6 +66,8 @@ internal sealed class ServeCommand(CliStreams streams) : AsyncCommand<ServeComma
 
         public override Spectre.Console.ValidationResult Validate()
         {
+            if (ComposeCommand.ParseMethod(Compose) == null)
+                return Spectre.Console.ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
             try
             {
                 ToOptions().Validate();
