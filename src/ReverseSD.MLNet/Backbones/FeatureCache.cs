@@ -100,10 +100,8 @@ public static class FeatureCache
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default) =>
         GetOrCompute(mlContext, backbone, datasetDirectory, split, cacheDirectory, new FeatureCacheOptions(), progress, cancellationToken);
 
-    /// <summary>As <see cref="GetOrCompute(MLContext, ImageBackbone, string, string, string, IProgress{ProgressReport}, CancellationToken)"/>, with options (the shard is ignored: the whole split is returned).</summary>
-    public static FeatureCacheResult GetOrCompute(
-        MLContext mlContext, ImageBackbone backbone, string datasetDirectory, string split, string cacheDirectory, FeatureCacheOptions options,
-        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+    private static void CheckArguments(MLContext mlContext, ImageBackbone backbone, string datasetDirectory, string split, string cacheDirectory,
+        FeatureCacheOptions options)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(backbone);
@@ -111,6 +109,14 @@ public static class FeatureCache
         ArgumentException.ThrowIfNullOrWhiteSpace(datasetDirectory);
         ArgumentException.ThrowIfNullOrWhiteSpace(split);
         ArgumentException.ThrowIfNullOrWhiteSpace(cacheDirectory);
+    }
+
+    /// <summary>As <see cref="GetOrCompute(MLContext, ImageBackbone, string, string, string, IProgress{ProgressReport}, CancellationToken)"/>, with options (the shard is ignored: the whole split is returned).</summary>
+    public static FeatureCacheResult GetOrCompute(
+        MLContext mlContext, ImageBackbone backbone, string datasetDirectory, string split, string cacheDirectory, FeatureCacheOptions options,
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckArguments(mlContext, backbone, datasetDirectory, split, cacheDirectory, options);
 
         var plan = SplitPlan.Read(datasetDirectory, split);
         var set = new CacheSet(cacheDirectory, split, backbone);
@@ -148,12 +154,7 @@ public static class FeatureCache
         MLContext mlContext, ImageBackbone backbone, string datasetDirectory, string split, string cacheDirectory, FeatureCacheOptions options,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        ArgumentNullException.ThrowIfNull(backbone);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentException.ThrowIfNullOrWhiteSpace(datasetDirectory);
-        ArgumentException.ThrowIfNullOrWhiteSpace(split);
-        ArgumentException.ThrowIfNullOrWhiteSpace(cacheDirectory);
+        CheckArguments(mlContext, backbone, datasetDirectory, split, cacheDirectory, options);
         if (options.ChunkSize < 1) throw new ReverseSdInputException($"The chunk size must be at least 1 (got {options.ChunkSize}).");
 
         var clock = Stopwatch.StartNew();
