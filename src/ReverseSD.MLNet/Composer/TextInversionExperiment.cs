@@ -49,7 +49,7 @@ internal static class TextInversionExperiment
         string bankPath = Path.Combine(workDirectory, $"inversion-{Environment.ProcessId}.rsdbank");
         PromptBankBuilder.Write(bankPath, bankPrompts, bankVectors, new PromptBankInfo
         {
-            Encoder = PromptBank.EncoderIdentity, Sources = [.. inputs], Filters = "none", PromptsRead = bankPrompts.Count,
+            Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, Sources = [.. inputs], Filters = "none", PromptsRead = bankPrompts.Count,
             FrequentPhrases = PromptBankBuilder.FrequentPhrases(bankPrompts, 200),
         });
         try

@@ -247,6 +247,16 @@ public static partial class ReverseSdModel
     /// <summary>Evaluates a loaded model on a split of a data set folder, scoring its images through the whole chain.</summary>
     public static (EvaluationReport Report, CosineMetrics Model, CosineMetrics Baseline, IReadOnlyList<string> Images) Evaluate(
         MLContext mlContext, ITransformer model, string dataDirectory, string split = "test",
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default) =>
+        Evaluate(mlContext, model, dataDirectory, split, null, progress, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Evaluate(MLContext, ITransformer, string, string, IProgress{ProgressReport}?, CancellationToken)"/>; with
+    /// <paramref name="prompts"/>, the report also scores answers in words against the true prompt embeddings (report.Prompts):
+    /// the nearest bank prompt, the composed prompt and the bank oracle.
+    /// </summary>
+    public static (EvaluationReport Report, CosineMetrics Model, CosineMetrics Baseline, IReadOnlyList<string> Images) Evaluate(
+        MLContext mlContext, ITransformer model, string dataDirectory, string split, PromptEvaluationOptions? prompts,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         DataFolder.Check(dataDirectory, split);
@@ -255,13 +265,18 @@ public static partial class ReverseSdModel
         var rows = mlContext.Data.CreateEnumerable<ImagePromptRow>(pairs, reuseRowObject: false).ToList();
         // Scored first (fast path when the model allows): unreadable images come out of the same decoding, skipped and counted.
         var predicted = new List<float[]>();
+        var words = new List<IReadOnlyList<(string Word, float Probability)>>(); // as predict passes them to the composer
         var unreadable = new HashSet<string>(StringComparer.Ordinal);
         {
             var scorer = ModelImageScorer.For(mlContext, model);
-            foreach (var (path, embedding, problem) in scorer.Score(rows.Select(r => r.ImagePath).ToList(), DefaultPredictChunkSize,
-                view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken))
+            foreach (var (path, prediction, problem) in scorer.Score(rows.Select(r => r.ImagePath).ToList(), DefaultPredictChunkSize,
+                view => ReadPredictions(view, new PromptPredictionOptions().TopWords, WordRanking.Lift), cancellationToken))
             {
-                if (embedding != null) predicted.Add(embedding);
+                if (prediction != null)
+                {
+                    predicted.Add(prediction.Embedding);
+                    words.Add(prediction.TopWords.Select(w => (w.Word, w.Probability)).ToList());
+                }
                 else unreadable.Add(path);
                 if ((predicted.Count + unreadable.Count) % 32 == 0 || predicted.Count + unreadable.Count == rows.Count)
                     progress?.Report(new ProgressReport("scoring " + split, predicted.Count + unreadable.Count, rows.Count));
@@ -287,6 +302,13 @@ public static partial class ReverseSdModel
         };
         var (report, metrics, baseline) = ModelReports.Evaluate(split, predicted, targets, PromptEmbeddingEvaluator.MeanEmbedding(trainTargets), visual,
             unreadable.Count, options, null);
+        if (prompts != null)
+        {
+            using var encoder = SentenceEncoder.Load();
+            var promptRows = EvaluationPrompts.Evaluate(predicted, words, targets, metrics.SampleCosines, trainPrompts, trainTargets, prompts, encoder,
+                progress, cancellationToken);
+            report = report.WithPrompts(promptRows);
+        }
         return (report, metrics, baseline, rows.Select(r => r.ImagePath).ToList());
     }
 

@@ -26,7 +26,7 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
         var vectors = fixture.Encoder.Encode(BankPrompts);
         PromptBankBuilder.Write(dir.File("b.rsdbank"), BankPrompts, vectors, new PromptBankInfo
         {
-            Encoder = PromptBank.EncoderIdentity, FrequentPhrases = PromptBankBuilder.FrequentPhrases(BankPrompts, 40),
+            Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, FrequentPhrases = PromptBankBuilder.FrequentPhrases(BankPrompts, 40),
         });
         return PromptBank.Open(dir.File("b.rsdbank"));
     }
