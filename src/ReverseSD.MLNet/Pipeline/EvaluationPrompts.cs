@@ -6,7 +6,7 @@ using ReverseSD.MLNet.Text;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>Options of the prompt rows of <see cref="ReverseSdModel.Evaluate(Microsoft.ML.MLContext, Microsoft.ML.ITransformer, string, string, PromptEvaluationOptions?, IProgress{ProgressReport}?, CancellationToken)"/>.</summary>
+/// <summary>Options of the prompt rows of <see cref="ReverseSdModel.Evaluate(Microsoft.ML.MLContext, Microsoft.ML.ITransformer, string, string, string?, PromptEvaluationOptions?, IProgress{ProgressReport}?, CancellationToken)"/>.</summary>
 public sealed class PromptEvaluationOptions
 {
     /// <summary>The bank to search; null: the distinct prompts of the data set's train split.</summary>
@@ -30,6 +30,7 @@ internal static class EvaluationPrompts
         float[][] targets, IReadOnlyList<double> embeddingCosines, IReadOnlyList<string> trainPrompts, float[][] trainTargets,
         PromptEvaluationOptions options, SentenceEncoder encoder, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(trainTargets.Length, trainPrompts.Count, nameof(trainTargets));
         string? temporary = null;
         PromptBank? owned = null;
         try
