@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.FineTuning;
 using static ReverseSD.MLNet.Tests.Backbones.BackboneTestData;
