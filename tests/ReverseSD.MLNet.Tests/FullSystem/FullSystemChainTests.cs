@@ -35,43 +35,9 @@ public sealed class FullSystemChainTests
         var test = ImageFolderDataset.Read(data, "test").Select(p => new Row { ImagePath = Path.GetFullPath(Path.Combine(data, "test", p.FileName)) }).ToList();
         IDataView rows = ml.Data.LoadFromEnumerable(train.Concat(test).ToList());
 
-        IEstimator<ITransformer> system = new EstimatorChain<ITransformer>();
-        // Members last to first, so the first member's vocabulary columns and ModelInfo stay visible in the saved zip.
-        for (int k = Backbones.Length - 1; k >= 0; k--)
-            system = system
-                .Append(ml.Transforms.ApplyImageBackbone(ImageBackbone.Resolve(Backbones[k])))
-                .Append(ml.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
-                {
-                    VocabularySize = 30, NumberOfEpochs = 3, BatchSize = 16, Device = HeadsDevice.Cpu,
-                }))
-                .Append(ml.Transforms.CopyColumns(ReverseSdEnsemble.MemberColumnName(k + 1), ColumnNames.PredictedEmbedding));
-        system = system
-            .Append(ml.Transforms.CombineEmbeddings(Enumerable.Range(1, Backbones.Length).Select(ReverseSdEnsemble.MemberColumnName).ToArray()))
-            .Append(ml.Regression.Trainers.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions { LabelColumnName = ColumnNames.Prompt, Gamma = 0.1f, Alpha = 1f }))
-            .Append(ml.Transforms.NearestPrompts(rows, numberOfPrompts: 3));
-        using var model = (IDisposable)system.Fit(rows);
-        var fitted = (ITransformer)model;
-        var dakl = ((IEnumerable<ITransformer>)fitted).OfType<DomainAdaptiveKernelTransformer>().Single();
-        Assert.Equal(24, dakl.Statistics.TrainingSamples);
-        Assert.Equal(8, dakl.Statistics.TargetDomainSamples);
-
-        string zip = directory.File("system.zip");
-        ml.Model.Save(fitted, rows.Schema, zip);
-        var images = ml.Data.LoadFromEnumerable(test.Select(r => new ImageOnly { ImagePath = r.ImagePath }).ToList());
-        var inProcess = fitted.Transform(images);
-        var embeddings = VectorData.ReadColumn(inProcess, ColumnNames.PredictedEmbedding);
-        var prompts = VectorData.ReadTextColumn(inProcess, NearestPromptsOptions.Defaults.PromptsColumnName);
-        Assert.All(prompts, p => Assert.Equal(3, p.Length));
-        Assert.All(prompts.SelectMany(p => p), p => Assert.NotEqual("", p));
-
-        var loaded = ml.Model.Load(zip, out _);
-        VectorData.AssertClose(embeddings, VectorData.ReadColumn(loaded.Transform(images), ColumnNames.PredictedEmbedding), 1e-5);
-        // The format check finds the first member's ModelInfo although the fitted chain nests the members' stages.
-        Assert.Equal(ReverseSdModelFormat.Version, ReverseSdModelFormat.ReadVersion(ml, loaded));
-        (loaded as IDisposable)?.Dispose();
-
-        // The facade on the same data (no validation: every epoch, DAKL with fixed γ, α and the test images as target domain).
-        using var facade = ReverseSdEnsemble.Train(ml, data, new ReverseSdEnsembleOptions
+        // The builder the facade and the CLI train with: members (backbone + heads), ensemble, DAKL (fixed γ, α: no validation
+        // split), the training prompts as bank. The same options go to the facade below.
+        var options = new ReverseSdEnsembleOptions
         {
             Members = Backbones.Select(b => new ReverseSdTrainingOptions
             {
@@ -85,8 +51,45 @@ public sealed class FullSystemChainTests
             DaklGamma = 0.1f,
             DaklAlpha = 1f,
             KnnNeighbors = 0,
+        };
+        var system = ReverseSdPipeline.Create(ml, options);
+        // Every stage (each member's heads, DAKL, the bank) reads the Prompt texts; the shared memo embeds each distinct text once.
+        var encoded = new Dictionary<string, int>(StringComparer.Ordinal);
+        system.PromptEmbeddings = new MLNet.Text.PromptEmbeddingMemo((texts, _, _) =>
+        {
+            foreach (string t in texts) encoded[t] = encoded.GetValueOrDefault(t) + 1;
+            using var encoder = MLNet.Text.SentenceEncoder.Load();
+            return encoder.Encode(texts);
         });
-        VectorData.AssertClose(VectorData.ReadColumn(facade.Model.Transform(images), ColumnNames.PredictedEmbedding), embeddings, 1e-4);
+        using var model = (IDisposable)system.Fit(rows);
+        var fitted = (ITransformer)model;
+        var trainPrompts = train.Select(r => r.Prompt).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(trainPrompts, encoded.Keys.Order(StringComparer.Ordinal));
+        Assert.All(encoded.Values, count => Assert.Equal(1, count));
+        var dakl = ((IEnumerable<ITransformer>)fitted).OfType<DomainAdaptiveKernelTransformer>().Single();
+        Assert.Equal(24, dakl.Statistics.TrainingSamples);
+        Assert.Equal(8, dakl.Statistics.TargetDomainSamples);
+
+        string zip = directory.File("system.zip");
+        ml.Model.Save(fitted, rows.Schema, zip);
+        var images = ml.Data.LoadFromEnumerable(test.Select(r => new ImageOnly { ImagePath = r.ImagePath }).ToList());
+        var inProcess = fitted.Transform(images);
+        var embeddings = VectorData.ReadColumn(inProcess, ColumnNames.PredictedEmbedding);
+        var prompts = VectorData.ReadTextColumn(inProcess, NearestPromptsOptions.Defaults.PromptsColumnName);
+        Assert.All(prompts, p => Assert.Equal(Math.Min(ReverseSdPipeline.NearestPromptCount, trainPrompts.Count), p.Length));
+        Assert.All(prompts.SelectMany(p => p), p => Assert.NotEqual("", p));
+
+        var loaded = ml.Model.Load(zip, out _);
+        VectorData.AssertClose(embeddings, VectorData.ReadColumn(loaded.Transform(images), ColumnNames.PredictedEmbedding), 1e-5);
+        // The format check finds the first member's ModelInfo although the fitted chain nests the members' stages.
+        Assert.Equal(ReverseSdModelFormat.Version, ReverseSdModelFormat.ReadVersion(ml, loaded));
+        (loaded as IDisposable)?.Dispose();
+
+        // The facade on the same data and options (no validation: every epoch, DAKL with fixed γ, α and the test images as target domain).
+        using var facade = ReverseSdEnsemble.Train(ml, data, options);
+        var facadeScored = facade.Model.Transform(images);
+        Assert.Equal(prompts.Select(p => p[0]), VectorData.ReadTextColumn(facadeScored, NearestPromptsOptions.Defaults.PromptsColumnName).Select(p => p[0]));
+        VectorData.AssertClose(VectorData.ReadColumn(facadeScored, ColumnNames.PredictedEmbedding), embeddings, 1e-4);
 
         // A fresh process with only Microsoft.ML + OnnxTransformer (examples/ScoreInYourApp) scores the zip the same.
         string json = directory.File("scored.json");
