@@ -107,7 +107,7 @@ public sealed class DomainAdaptiveKernelOptions
     /// Validation rows (the input column and the label, an embedding or prompt text; rows with an empty prompt are left out).
     /// With <see cref="GammaGrid"/> and <see cref="AlphaGrid"/>, γ and α are chosen on them (paper Table 10): every grid point is
     /// fitted and the best validation mean cosine kept, and <see cref="DomainAdaptiveKernelTransformer.Selection"/> says whether
-    /// it beats the input embedding itself there. Null fits <see cref="Gamma"/> and <see cref="Alpha"/> as given.
+    /// it beats the input embedding itself there (when input and label have the same size). Null fits <see cref="Gamma"/> and <see cref="Alpha"/> as given.
     /// </summary>
     public IDataView? ValidationData { get; set; }
 
@@ -238,7 +238,8 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         var (labelled, targets) = ReadLabels(validation, "validation data");
         var inputs = EmbeddingMatrix.Read(validation, _options.InputColumnName, "validation data (DAKL input)");
         float[][] Rows(EmbeddingMatrix m) => labelled.Select(i => m.Row(i).ToArray()).ToArray();
-        double plain = Evaluation.PromptEmbeddingEvaluator.Evaluate(Rows(inputs), targets).MeanCosine;
+        // The input itself as a prediction (the plain ensemble), when it lives in the label's space.
+        double? plain = inputs.Columns == targets[0].Length ? Evaluation.PromptEmbeddingEvaluator.Evaluate(Rows(inputs), targets).MeanCosine : null;
         var grid = new List<DaklGridPoint>();
         DomainAdaptiveKernelTransformer? best = null;
         int total = _options.GammaGrid!.Count * _options.AlphaGrid!.Count;
@@ -270,7 +271,7 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
             throw;
         }
         var chosen = grid.First(p => Score(p.ValidationMeanCosine) == grid.Max(q => Score(q.ValidationMeanCosine)));
-        best!.Selection = new DaklSelectionResult(true, chosen.Gamma, chosen.Alpha, Score(chosen.ValidationMeanCosine) > plain, plain, grid);
+        best!.Selection = new DaklSelectionResult(true, chosen.Gamma, chosen.Alpha, plain == null || Score(chosen.ValidationMeanCosine) > plain, plain, grid);
         return best;
 
         static double Score(double cosine) => double.IsNaN(cosine) ? double.NegativeInfinity : cosine;

@@ -5,7 +5,7 @@ using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>Options of <see cref="ReverseSdModel.Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{Backbones.UnreadableImage}, CancellationToken)"/>.</summary>
+/// <summary>Options of <see cref="ReverseSdModel.Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{UnreadableImage}, CancellationToken)"/>.</summary>
 public sealed class PromptPredictionOptions
 {
     /// <summary>Vocabulary words listed per image.</summary>
@@ -32,7 +32,7 @@ public static partial class ReverseSdModel
     /// the embedding. Without any bank, the prompt fields stay empty. The CLI's predict and the server call this.
     /// </summary>
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
-        PromptPredictionOptions options, out IReadOnlyList<Backbones.UnreadableImage> skipped, CancellationToken cancellationToken = default)
+        PromptPredictionOptions options, out IReadOnlyList<UnreadableImage> skipped, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         var predictions = Predict(mlContext, model, imagePaths, options.TopWords, out skipped, options.WordRanking);
