@@ -122,6 +122,8 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
         ArgumentNullException.ThrowIfNull(input);
         try
         {
+            // The bank first: one too large for the zip is refused before anything is trained.
+            var bank = BankStage(_options.PromptBank == ReverseSdTrainingOptions.TrainingPromptsBank ? input : null);
             IDataView train = input;
             IDataView? valid = validation;
             void Through(ITransformer t)
@@ -156,7 +158,6 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
                     }
                 }
             }
-            var bank = BankStage(_options.PromptBank == ReverseSdTrainingOptions.TrainingPromptsBank ? input : null);
             return Assemble(members.Select(m => (ITransformer)new TransformerChain<ITransformer>(m)).ToList(), combiner, dakl,
                 bank?.Fit(new VectorTableDataView((ColumnNames.PredictedEmbedding, SentenceEncoder.Dimension, []))));
         }
