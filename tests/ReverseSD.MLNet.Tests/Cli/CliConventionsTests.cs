@@ -149,6 +149,7 @@ public sealed class CliOptionNamingTests
         var defaults = Options().Where(o => o.Option.LongNames.Contains(option))
             .Select(o => (o.Settings.FullName, Value: o.Property.GetValue(Activator.CreateInstance(o.Settings)))).ToList();
         Assert.True(defaults.Count >= 5);
-        Assert.All(defaults, d => Assert.True(Equals(expected, d.Value), $"{d.FullName} --{option} defaults to {d.Value}"));
+        // train's --epochs defaults to "auto" (issue 14: stop on the validation cosine); a fixed count is 20 everywhere.
+        Assert.All(defaults, d => Assert.True(Equals(expected, d.Value) || (option == "epochs" && Equals("auto", d.Value)), $"{d.FullName} --{option} defaults to {d.Value}"));
     }
 }
