@@ -24,7 +24,7 @@ public static partial class ReverseSdModel
         else if (heads.AutomaticEpochs)
             report["epochs"] = $"{heads.NumberOfEpochs} (auto does not apply to a curriculum)";
         if (validationPairs is > 0 and < SmallValidationSplit)
-            report["validation_note"] = $"the validation split has only {validationPairs} pairs: the best epoch{(heads.AutomaticEpochs ? " and the automatic stop" : "")} rest on a noisy estimate";
+            report["validation_note"] = $"the validation split has only {validationPairs} pairs: the best epoch{(heads.AutomaticEpochs ? " and the automatic stop rest" : " rests")} on a noisy estimate";
         return report;
     }
 }
