@@ -16,7 +16,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public string Data { get; init; } = "";
 
     [CommandOption("--backbone <NAME>")]
-    [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
+    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
     public string Backbone { get; init; } = "resnet18";
 
     [CommandOption("--preprocessing <SPEC>")]
