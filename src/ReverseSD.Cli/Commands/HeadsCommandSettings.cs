@@ -56,7 +56,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public string DifficultyWeighting { get; init => field = value.Trim().ToLowerInvariant(); } = "mean";
 
     [CommandOption("--difficulty <SCORE>")]
-    [Description("Curriculum difficulty scoring: in-sample (paper, default: the preliminary model scores the pairs it trained on) or out-of-fold (each pair scored by a model trained on the other --folds).")]
+    [Description("Curriculum difficulty scoring: in-sample (default; the paper: the preliminary model scores the pairs it trained on) or out-of-fold (each pair scored by a model trained on the other --folds).")]
     public string Difficulty { get; init => field = value.Trim().ToLowerInvariant(); } = "in-sample";
 
     [CommandOption("--folds <K>")]
