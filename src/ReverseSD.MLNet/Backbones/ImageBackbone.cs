@@ -192,7 +192,7 @@ public sealed class ImageBackbone
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling) { _modelBytes = model };
+        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling, _spatialGrid) { _modelBytes = model };
     }
 
     /// <summary>The encoder graph as given (before <see cref="Compose"/> adds preprocessing and pooling).</summary>
