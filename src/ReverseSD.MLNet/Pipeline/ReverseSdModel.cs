@@ -115,7 +115,8 @@ public static partial class ReverseSdModel
         // Test evaluation on the cached features (the same numbers the saved chain gives from the images).
         var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(test.FeaturesView(backbone)), options.Heads.OutputColumnName);
         var (report, model, baseline) = ModelReports.Evaluate("test", predicted, test.Targets, data.MeanTrainTarget, test.VisualTargets, test.Skipped,
-            ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
+            WithEpochsRun(ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
+                options.Heads, heads, validation?.Count ?? 0),
             heads.TrainingHistory, heads.BestEpoch);
 
         var backboneModel = pipeline.Backbone(backbone).Fit(pipeline.MLContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
