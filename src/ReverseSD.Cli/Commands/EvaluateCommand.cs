@@ -24,6 +24,10 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCo
         [Description("Split to evaluate: test (default), validation or train.")]
         public string Split { get; init => field = value.Trim().ToLowerInvariant(); } = "test";
 
+        [CommandOption("--cache-dir <DIR>")]
+        [Description("Read the images' features (and prompt embeddings of 'featurize --text') from this feature cache, as N 'featurize --shard K/N' tasks wrote it; only the stages after the backbone run (default: score the images).")]
+        public string? CacheDir { get; init; }
+
         [CommandOption("--report <FILE>")]
         [Description("Report JSON to write, per-sample cosines beside it as NAME-samples.csv (default report.json).")]
         public string Out { get; init; } = "report.json";
@@ -52,7 +56,7 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : Command<EvaluateCo
         try
         {
             var (report, metrics, baseline, images) = ConsoleProgress.Run(console, "evaluating",
-                progress => ReverseSdModel.Evaluate(ml, model, settings.Data, settings.Split, progress, cancellationToken));
+                progress => ReverseSdModel.Evaluate(ml, model, settings.Data, settings.Split, settings.CacheDir, progress, cancellationToken));
             string csv = ReverseSdModel.WriteReport(report, settings.Out, images, metrics, baseline);
             EvaluationSummary.Print(console, report);
             console.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} and {csv}");

@@ -83,11 +83,6 @@ public static class FeatureCache
     private const string ManifestName = "cache.json";
     private static readonly Regex ShardFolder = new(@"^shard-(\d+)-of-(\d+)$", RegexOptions.CultureInvariant);
 
-    /// <summary>
-    /// The compute step: image paths in, feature rows out (<see cref="IImageFeaturizer"/>). Replace the one line below to
-    /// plug in another featuriser; the cache's chunking, sharding and resuming stay as they are.
-    /// </summary>
-    private static IImageFeaturizer NewFeaturizer(MLContext mlContext, ImageBackbone backbone) => BatchedImageFeaturizer.Create(backbone);
 
     /// <summary>
     /// Returns the features of <paramref name="split"/> of the data set folder <paramref name="datasetDirectory"/>
@@ -117,7 +112,14 @@ public static class FeatureCache
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         CheckArguments(mlContext, backbone, datasetDirectory, split, cacheDirectory, options);
+        return GetOrCompute(mlContext, CachedBackbone.Of(backbone), datasetDirectory, split, cacheDirectory, options, progress, cancellationToken);
+    }
 
+    /// <summary>As the public overload, for any backbone the cache can key (also one read back from a saved model).</summary>
+    internal static FeatureCacheResult GetOrCompute(
+        MLContext mlContext, CachedBackbone backbone, string datasetDirectory, string split, string cacheDirectory, FeatureCacheOptions options,
+        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+    {
         var plan = SplitPlan.Read(datasetDirectory, split);
         var set = new CacheSet(cacheDirectory, split, backbone);
         var manifest = set.ReadManifest();
@@ -146,6 +148,33 @@ public static class FeatureCache
     }
 
     /// <summary>
+    /// The split's cached features when every chunk of every shard is finished and current (with prompt embeddings when
+    /// <paramref name="needPromptEmbeddings"/>); null otherwise. Nothing is computed.
+    /// </summary>
+    internal static FeatureCacheResult? TryRead(MLContext mlContext, CachedBackbone backbone, string datasetDirectory, string split,
+        string cacheDirectory, bool needPromptEmbeddings)
+    {
+        var plan = SplitPlan.Read(datasetDirectory, split);
+        var set = new CacheSet(cacheDirectory, split, backbone);
+        var manifest = set.ReadManifest();
+        if (manifest == null || !manifest.Matches(plan, backbone)) return null;
+        try
+        {
+            var runs = Enumerable.Range(0, manifest.Shards)
+                .Select(k => RunShard(mlContext, backbone, plan, set, new FeatureCacheOptions
+                {
+                    Shard = new FeatureShard(k, manifest.Shards), IncludePromptEmbeddings = needPromptEmbeddings,
+                }, compute: false, null, CancellationToken.None))
+                .ToList();
+            return Merge(mlContext, plan, set, manifest, runs, fromCache: true);
+        }
+        catch (ReverseSdInputException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Featurises one shard (<see cref="FeatureCacheOptions.Shard"/>) of the split into <paramref name="cacheDirectory"/>:
     /// finished chunks are kept, missing or stale ones computed and committed one at a time. Shards of one cache may run
     /// at the same time in separate processes; a shard count or backbone that differs from the cache's is refused.
@@ -159,10 +188,11 @@ public static class FeatureCache
 
         var clock = Stopwatch.StartNew();
         var plan = SplitPlan.Read(datasetDirectory, split);
-        var set = new CacheSet(cacheDirectory, split, backbone);
+        var cached = CachedBackbone.Of(backbone);
+        var set = new CacheSet(cacheDirectory, split, cached);
         var manifest = set.ReadManifest();
-        if (manifest != null && !manifest.Matches(plan, backbone)) throw StaleSet(set, manifest);
-        var run = RunShard(mlContext, backbone, plan, set, options, compute: true, progress, cancellationToken);
+        if (manifest != null && !manifest.Matches(plan, cached)) throw StaleSet(set, manifest);
+        var run = RunShard(mlContext, cached, plan, set, options, compute: true, progress, cancellationToken);
         CheckOneShardCount(set, run.Manifest);
         return new FeatureShardReport(options.Shard, set.Root, run.Rows, run.Skipped, run.Chunks.Count, run.ChunksComputed, run.RowsComputed, clock.Elapsed);
     }
@@ -200,7 +230,7 @@ public static class FeatureCache
     }
 
     /// <summary>Reads (and with <paramref name="compute"/>, featurises what is missing or stale of) one shard's chunks.</summary>
-    private static ShardRun RunShard(MLContext mlContext, ImageBackbone backbone, SplitPlan plan, CacheSet set, FeatureCacheOptions options,
+    private static ShardRun RunShard(MLContext mlContext, CachedBackbone backbone, SplitPlan plan, CacheSet set, FeatureCacheOptions options,
         bool compute, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
         var shard = options.Shard;
@@ -247,7 +277,7 @@ public static class FeatureCache
                 if (!compute)
                     throw MissingShard(set, manifest, shard, j, chunkRows.Count, problem);
 
-                featurizer ??= NewFeaturizer(mlContext, backbone);
+                featurizer ??= backbone.CreateFeaturizer();
                 if (options.IncludePromptEmbeddings) encoder ??= SentenceEncoder.Load();
                 chunk = ComputeChunk(plan, chunkRows[j], featurizer, encoder, backbone.FeatureSize,
                     () =>
@@ -466,7 +496,7 @@ public static class FeatureCache
     }
 
     /// <summary>The folder of one split and backbone inside a cache folder.</summary>
-    private sealed class CacheSet(string cacheDirectory, string split, ImageBackbone backbone)
+    private sealed class CacheSet(string cacheDirectory, string split, CachedBackbone backbone)
     {
         private readonly string _cacheDirectory = Path.GetFullPath(cacheDirectory);
 
@@ -519,7 +549,7 @@ public static class FeatureCache
         public int ChunkSize { get; set; }
         public List<int> ShardChunks { get; set; } = [];
 
-        public static Manifest Create(SplitPlan plan, ImageBackbone backbone, int shards, int chunkSize)
+        public static Manifest Create(SplitPlan plan, CachedBackbone backbone, int shards, int chunkSize)
         {
             var rowsPerShard = new int[shards];
             foreach (var pair in plan.Pairs) rowsPerShard[shards == 1 ? 0 : FeatureShard.Of(plan.Split, pair.FileName, shards)]++;
@@ -531,7 +561,7 @@ public static class FeatureCache
             };
         }
 
-        public bool Matches(SplitPlan plan, ImageBackbone backbone) =>
+        public bool Matches(SplitPlan plan, CachedBackbone backbone) =>
             Format == FormatVersion && Metadata == plan.MetadataHash && Backbone == backbone.Fingerprint && ChunkSize > 0 &&
             Shards > 0 && ShardChunks.Count == Shards;
     }
@@ -547,4 +577,21 @@ internal sealed class FeaturizedRow
     public string Domain { get; set; } = "";
     public float[] ImageFeatures { get; set; } = [];
     public float[] PromptEmbedding { get; set; } = [];
+}
+
+/// <summary>
+/// What the feature cache needs of a backbone: its name, its fingerprint (the cache key), its feature size and the compute
+/// step (image paths in, feature rows out). A backbone read back from a saved model keys the same cache as the one it
+/// was trained with.
+/// </summary>
+internal sealed record CachedBackbone(string Name, string Fingerprint, int FeatureSize, Func<IImageFeaturizer> CreateFeaturizer)
+{
+    /// <summary>The cache key and fast featuriser of <paramref name="backbone"/>.</summary>
+    public static CachedBackbone Of(ImageBackbone backbone) =>
+        new(backbone.Name, backbone.Fingerprint, backbone.FeatureSize, () => BatchedImageFeaturizer.Create(backbone));
+
+    /// <summary>The cache key of a backbone read back from a saved model; null when the model predates recorded fingerprints.</summary>
+    public static CachedBackbone? Of(ComposedBackbone composed) =>
+        composed.Fingerprint == null ? null
+            : new(composed.Name, composed.Fingerprint, composed.FeatureSize, () => BatchedImageFeaturizer.FromComposed(composed));
 }

@@ -19,6 +19,7 @@ public sealed class ImageBackbone
     private const int ResNet18NativeSize = 224;
     private const string PreprocessingKey = "reversesd.preprocessing";
     private const string NameKey = "reversesd.backbone";
+    private const string FingerprintKey = "reversesd.fingerprint";
 
     private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Time), string> FileHashes = new();
 
@@ -256,7 +257,7 @@ public sealed class ImageBackbone
         features.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = size });
         _featureSize = size;
         // The preprocessing travels with the graph, so the fast path can read a saved model's backbone back (ReadComposed).
-        foreach (var (key, value) in new[] { (PreprocessingKey, Preprocessing.ToString()), (NameKey, Name) })
+        foreach (var (key, value) in new[] { (PreprocessingKey, Preprocessing.ToString()), (NameKey, Name), (FingerprintKey, Fingerprint) })
         {
             var old = model.MetadataProps.FirstOrDefault(p => p.Key == key);
             if (old != null) model.MetadataProps.Remove(old);
@@ -282,6 +283,7 @@ public sealed class ImageBackbone
         }
         string? spec = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingKey)?.Value;
         string name = model.MetadataProps.FirstOrDefault(p => p.Key == NameKey)?.Value ?? "backbone";
+        string? fingerprint = model.MetadataProps.FirstOrDefault(p => p.Key == FingerprintKey)?.Value;
         if (spec == null || model.Graph.Input.Count < 1 || model.Graph.Output.Count != 1) return null;
         var dims = model.Graph.Output[0].Type?.TensorType?.Shape?.Dim;
         if (dims is not { Count: 2 } || dims[1].ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue) return null;
@@ -297,7 +299,7 @@ public sealed class ImageBackbone
         {
             return null;
         }
-        return new ComposedBackbone(name, onnxModel, inputs[0].Name, model.Graph.Output[0].Name, checked((int)dims[1].DimValue), preprocessing);
+        return new ComposedBackbone(name, onnxModel, inputs[0].Name, model.Graph.Output[0].Name, checked((int)dims[1].DimValue), preprocessing, fingerprint);
     }
 
     private void CheckInputShape(ValueInfoProto input)
@@ -409,4 +411,12 @@ public sealed class ImageBackbone
 }
 
 /// <summary>A backbone graph made by <see cref="ImageBackbone"/>'s Compose, read back with its preprocessing.</summary>
-internal sealed record ComposedBackbone(string Name, byte[] Model, string InputName, string OutputName, int FeatureSize, ImagePreprocessing Preprocessing);
+/// <param name="Name">The backbone's name.</param>
+/// <param name="Model">The ONNX graph's bytes.</param>
+/// <param name="InputName">The pixels input.</param>
+/// <param name="OutputName">The features output.</param>
+/// <param name="FeatureSize">Length of a feature vector.</param>
+/// <param name="Preprocessing">The preprocessing the graph expects.</param>
+/// <param name="Fingerprint">The source backbone's <see cref="ImageBackbone.Fingerprint"/> (the feature cache's key); null in models saved before it was recorded.</param>
+internal sealed record ComposedBackbone(string Name, byte[] Model, string InputName, string OutputName, int FeatureSize, ImagePreprocessing Preprocessing,
+    string? Fingerprint);

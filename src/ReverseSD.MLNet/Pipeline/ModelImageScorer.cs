@@ -53,8 +53,8 @@ internal sealed class ModelImageScorer : IDisposable
         {
             for (int i = 0; i < stages.Count; i++)
             {
-                var featurizer = FeaturizerOf(stages[i], i, zip, batchSize);
-                if (featurizer != null) groups.Add(new Group(featurizer, []));
+                var backbone = BackboneOf(stages[i], i, zip, batchSize);
+                if (backbone != null) groups.Add(new Group(backbone.Value.Featurizer, backbone.Value.Key, []));
                 else if (groups.Count == 0) return Fallback();
                 else groups[^1].Stages.Add(stages[i]);
             }
@@ -72,11 +72,16 @@ internal sealed class ModelImageScorer : IDisposable
         }
     }
 
-    /// <summary>The fast featuriser for a backbone stage, or null when <paramref name="stage"/> is not one (or cannot be read back).</summary>
-    private static BatchedImageFeaturizer? FeaturizerOf(ITransformer stage, int index, string? zip, int batchSize)
+    /// <summary>
+    /// The fast featuriser and feature-cache key of a backbone stage (the key null when the saved graph has no fingerprint),
+    /// or null when <paramref name="stage"/> is not one (or cannot be read back).
+    /// </summary>
+    private static (BatchedImageFeaturizer Featurizer, CachedBackbone? Key)? BackboneOf(ITransformer stage, int index, string? zip, int batchSize)
     {
         if (stage is ImageBackboneTransformer trained)
-            return trained.OutputColumnName == FeaturesColumn ? BatchedImageFeaturizer.Create(trained.Backbone, batchSize) : null;
+            return trained.OutputColumnName == FeaturesColumn
+                ? (BatchedImageFeaturizer.Create(trained.Backbone, batchSize), CachedBackbone.Of(trained.Backbone))
+                : null;
         if (zip == null || stage is not TransformerChain<ITransformer> inner || inner.FirstOrDefault() is not ImageLoadingTransformer)
             return null;
         // ML.NET saves a top-level stage i under TransformerChain/Transform_{i:000}/; an OnnxTransformer writes its graph
@@ -91,7 +96,7 @@ internal sealed class ModelImageScorer : IDisposable
             if (length <= 0 || length != entry.Length - 4) continue;
             var composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
             if (composed != null && composed.OutputName == FeaturesColumn)
-                return BatchedImageFeaturizer.FromComposed(composed, batchSize);
+                return (BatchedImageFeaturizer.FromComposed(composed, batchSize), CachedBackbone.Of(composed));
         }
         return null;
     }
@@ -104,17 +109,42 @@ internal sealed class ModelImageScorer : IDisposable
         Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
-        return _groups == null ? ScoreWithChain(imagePaths, chunkSize, read, cancellationToken) : ScoreFast(imagePaths, chunkSize, read, cancellationToken);
+        return _groups == null
+            ? ScoreWithChain(imagePaths, chunkSize, read, cancellationToken)
+            : ScoreFast(imagePaths, _groups.Select(g => g.Featurizer.Featurize(imagePaths, cancellationToken)).ToList(), chunkSize, read, cancellationToken);
     }
 
-    private IEnumerable<(string, T?, string?)> ScoreFast<T>(IReadOnlyList<string> paths, int chunkSize,
-        Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
+    /// <summary>
+    /// The feature-cache keys of the model's backbones in chain order (what <see cref="ScoreFeatures"/> takes features of);
+    /// null when the model is scored through its ML.NET chain or a backbone was saved without its fingerprint.
+    /// </summary>
+    public IReadOnlyList<CachedBackbone>? CacheKeys =>
+        _groups != null && _groups.All(g => g.Key != null) ? _groups.Select(g => g.Key!).ToList() : null;
+
+    /// <summary>
+    /// As <see cref="Score"/>, with each backbone's features given (one list per <see cref="CacheKeys"/> entry, aligned with
+    /// <paramref name="imagePaths"/>; an entry with a problem is skipped) instead of computed: scores from a feature cache.
+    /// </summary>
+    public IEnumerable<(string Path, T? Result, string? Problem)> ScoreFeatures<T>(IReadOnlyList<string> imagePaths,
+        IReadOnlyList<IReadOnlyList<FeaturizedImage>> features, int chunkSize, Func<IDataView, IReadOnlyList<T>> read,
+        CancellationToken cancellationToken) where T : class
     {
-        var streams = _groups!.Select(g => g.Featurizer.Featurize(paths, cancellationToken).GetEnumerator()).ToList();
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        if (CacheKeys == null) throw new InvalidOperationException("This model has no cache keys.");
+        if (features.Count != _groups!.Count || features.Any(f => f.Count != imagePaths.Count))
+            throw new ArgumentException($"Expected {_groups.Count} feature lists of {imagePaths.Count} rows.", nameof(features));
+        return ScoreFast(imagePaths, features, chunkSize, read, cancellationToken);
+    }
+
+    private IEnumerable<(string, T?, string?)> ScoreFast<T>(IReadOnlyList<string> paths, IReadOnlyList<IEnumerable<FeaturizedImage>> perBackbone,
+        int chunkSize, Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
+    {
+        var streams = perBackbone.Select(f => f.GetEnumerator()).ToList();
         try
         {
             for (int start = 0; start < paths.Count; start += chunkSize)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 int n = Math.Min(chunkSize, paths.Count - start);
                 var features = new FeaturizedImage[_groups!.Count][];
                 for (int g = 0; g < features.Length; g++)
@@ -182,7 +212,7 @@ internal sealed class ModelImageScorer : IDisposable
         public string ImagePath { get; set; } = "";
     }
 
-    private sealed record Group(BatchedImageFeaturizer Featurizer, List<ITransformer> Stages);
+    private sealed record Group(BatchedImageFeaturizer Featurizer, CachedBackbone? Key, List<ITransformer> Stages);
 
     /// <summary>Releases the fast featurisers' sessions (not the model's).</summary>
     public void Dispose()

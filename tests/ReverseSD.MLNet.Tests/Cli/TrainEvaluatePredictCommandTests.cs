@@ -51,6 +51,42 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     }
 
     [Fact]
+    public void EvaluateFromAThreeShardCacheEqualsEvaluateFromTheImagesAndAMissingShardIsNamed()
+    {
+        string cache = tiny.Directory.File("evaluate-shards");
+        foreach (string split in new[] { "test", "train" })
+            for (int k = 0; k < 3; k++)
+            {
+                var shard = CliRunner.Run("featurize", "--data", tiny.Data, "--split", split, "--backbone", "resnet18", "--text",
+                    "--cache-dir", cache, "--shard", $"{k}/3");
+                Assert.True(shard.ExitCode == 0, shard.Output);
+            }
+        string fromImages = tiny.Directory.File("eval-images.json"), fromCache = tiny.Directory.File("eval-cache.json");
+        var images = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", fromImages);
+        Assert.True(images.ExitCode == 0, images.Output);
+        var cached = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", fromCache, "--cache-dir", cache);
+        Assert.True(cached.ExitCode == 0, cached.Output);
+        using var a = JsonDocument.Parse(File.ReadAllText(fromImages));
+        using var b = JsonDocument.Parse(File.ReadAllText(fromCache));
+        Assert.Equal(Path.GetFullPath(cache), b.RootElement.GetProperty("options").GetProperty("cache_dir").GetString());
+        foreach (var key in new[] { "mean_cosine", "baseline_mean_cosine", "ceiling_mean_cosine" })
+            Assert.Equal(a.RootElement.GetProperty(key).GetDouble(), b.RootElement.GetProperty(key).GetDouble(), 5);
+        Assert.Equal(
+            PromptEmbeddingEvaluator.ReadSampleCosines(tiny.Directory.File("eval-images-samples.csv")),
+            PromptEmbeddingEvaluator.ReadSampleCosines(tiny.Directory.File("eval-cache-samples.csv")),
+            (x, y) => Math.Abs(x - y) < 1e-5);
+
+        // A sharded cache is only read: a lost shard is named, with the command that fills it.
+        var shardFolder = Directory.GetDirectories(cache, "test-*").Single();
+        Directory.Delete(Path.Combine(shardFolder, "shard-1-of-3"), recursive: true);
+        var missing = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", tiny.Directory.File("eval-missing.json"),
+            "--cache-dir", cache);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("shard 1/3", missing.Output);
+        Assert.Contains("reversesd featurize", missing.Output);
+    }
+
+    [Fact]
     public void PredictListsEmbeddingAndTopWordsForAFolderOfImages()
     {
         string folder = Path.Combine(tiny.Data, "test");
