@@ -30,6 +30,7 @@ public sealed class ImageBackbone
     private readonly bool _globalPooling;
     private int _featureSize;
     private (string Pixels, string Features, byte[] Bytes)? _composed;
+    private byte[]? _modelBytes;
 
     private ImageBackbone(string name, string modelPath, ImagePreprocessing preprocessing, bool subtractResNetMeanImage, bool globalPooling)
     {
@@ -141,7 +142,8 @@ public sealed class ImageBackbone
         {
             string variant = (_subtractResNetMeanImage ? "mean-image;" : "") + (_globalPooling ? "global-pool;" : "");
             string meanImageHash = _subtractResNetMeanImage ? ";" + HashFile(ResNet18PreprocessPath()) : "";
-            return $"{HashFile(ModelPath)}{meanImageHash};{variant}{Preprocessing}";
+            string modelHash = _modelBytes == null ? HashFile(ModelPath) : Convert.ToHexStringLower(SHA256.HashData(_modelBytes));
+            return $"{modelHash}{meanImageHash};{variant}{Preprocessing}";
         }
     }
 
@@ -161,21 +163,48 @@ public sealed class ImageBackbone
         return bytes;
     }
 
-    private byte[] ComposeNow(string pixelsName, string featuresName)
+    /// <summary>True for the ResNet18 presets and backbones fine-tuned from them: their graph is ML.NET's ResNet18.</summary>
+    internal bool IsResNet18 => _subtractResNetMeanImage || _globalPooling;
+
+    /// <summary>
+    /// The same backbone (preprocessing, pooling, mean image) with the encoder graph <paramref name="model"/> instead of
+    /// the file's, e.g. ResNet18 with fine-tuned weights; <see cref="ModelPath"/> stays the file the graph came from.
+    /// </summary>
+    internal ImageBackbone WithModel(byte[] model, string name)
     {
-        if (!File.Exists(ModelPath))
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling) { _modelBytes = model };
+    }
+
+    /// <summary>The encoder graph as given (before <see cref="Compose"/> adds preprocessing and pooling).</summary>
+    internal ModelProto ReadModel()
+    {
+        if (_modelBytes == null && !File.Exists(ModelPath))
             throw new ReverseSdInputException(Name.StartsWith("resnet18", StringComparison.Ordinal)
                 ? $"ResNet18 model not found at '{ModelPath}': it ships in the Microsoft.ML.DnnImageFeaturizer.ResNet18 package, which copies DnnImageModels/ into the build output."
                 : $"Backbone model '{ModelPath}' does not exist.");
-        ModelProto model;
         try
         {
-            model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(ModelPath));
+            return ModelProto.Parser.ParseFrom(_modelBytes ?? File.ReadAllBytes(ModelPath));
         }
         catch (InvalidProtocolBufferException e)
         {
             throw new ReverseSdInputException($"Backbone model '{ModelPath}' is not a readable ONNX file: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The normalisation the composed graph applies to the pixels: (pixels − Mean) / Std, Mean shaped [1,3,H,W] (ResNet18's
+    /// mean image) or [1,3,1,1], Std shaped [1,3,1,1].
+    /// </summary>
+    internal (float[] Mean, long[] MeanShape, float[] Std) Normalization() => _subtractResNetMeanImage
+        ? (ReadResNetMeanImage(), [1, 3, Preprocessing.Height, Preprocessing.Width], Preprocessing.Std.ToArray())
+        : (Preprocessing.Mean.ToArray(), [1, 3, 1, 1], Preprocessing.Std.ToArray());
+
+    private byte[] ComposeNow(string pixelsName, string featuresName)
+    {
+        var model = ReadModel();
         var graph = model.Graph;
         int opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => (int)o.Version).DefaultIfEmpty(0).Max();
         if (opset < 7)

@@ -63,8 +63,14 @@ public static class DiffusionDbDataset
 
         // metadata.parquet files given as files, prompts only: streamed by row groups (memory grows with distinct prompts, not
         // rows). A folder goes through the reader, which holds every record (the same output: a test compares them).
-        if (options.PromptsOnly && sources.All(s => File.Exists(s) && s.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)))
+        bool onlyParquet = sources.All(s => File.Exists(s) && s.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase));
+        if (options.PromptsOnly && onlyParquet)
             return DiffusionDbPromptsStream.Prepare(sources, outputDirectory, options, progress, cancellationToken);
+        // Refused before reading: holding millions of image-less rows only to write no image would take gigabytes.
+        if (onlyParquet)
+            throw new ReverseSdInputException(
+                $"{string.Join(", ", sources.Select(p => $"'{p}'"))} holds metadata only (parquet rows have no images), so no image folder can be written: " +
+                "add the part-XXXXXX folders or zips that hold the images, or use --prompts-only (PromptsOnly) to write prompts.csv, streamed by row groups.");
 
         var read = DiffusionDbReader.Read(sources, new DiffusionDbReaderOptions { MaxPairs = options.MaxPairs }, progress, cancellationToken);
         if (read.Pairs.Count == 0)

@@ -26,4 +26,16 @@ public sealed class DiffusionDbPromptsStreamTests
         Assert.Equal(maxPairs ?? 6000 - 6000 / 500, streamed.Read.Pairs);   // every 500th name repeats the one before
         Assert.True(streamed.Validation > 0 && streamed.Test > 0);
     }
+
+    [Fact]
+    public void OnlyParquetWithoutPromptsOnlyIsRefusedBeforeReadingWithTheFix()
+    {
+        using var tmp = new TempDirectory();
+        string parquet = tmp.File("metadata.parquet");
+        DiffusionDbMetadataSample.Write(parquet, rows: 100, rowGroupSize: 50, seed: 1);
+        var error = Assert.Throws<ReverseSdInputException>(() => DiffusionDbDataset.Prepare([parquet], tmp.File("out"), new DiffusionDbPrepareOptions()));
+        Assert.Contains("metadata only", error.Message);
+        Assert.Contains("--prompts-only", error.Message);
+        Assert.False(Directory.Exists(tmp.File("out")));
+    }
 }

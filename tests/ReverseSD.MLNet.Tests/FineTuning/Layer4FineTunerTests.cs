@@ -1,0 +1,137 @@
+using Xunit.Abstractions;
+using Google.Protobuf;
+using Microsoft.ML;
+using ReverseSD.MLNet.Backbones;
+using ReverseSD.MLNet.FineTuning;
+using ReverseSD.MLNet.Heads;
+using static ReverseSD.MLNet.Tests.Backbones.BackboneTestData;
+
+namespace ReverseSD.MLNet.Tests.FineTuning;
+
+public sealed class Layer4FineTunerTests(ITestOutputHelper output)
+{
+    private const int Images = 20, EmbeddingSize = 16, VocabularySize = 6;
+
+    [Fact]
+    public void OnnxRuntimeGivesTheFineTunedNetworksFeaturesAfterTheWriteBack()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var backbone = ImageBackbone.ResNet18At(64);
+
+        var result = Run(backbone, train, validation);
+
+        using var onnx = BatchedImageFeaturizer.Create(result.Backbone, batchSize: 4);
+        var served = onnx.Featurize(train.ImagePaths).Select(f => f.Features!).ToArray();
+        using var original = BatchedImageFeaturizer.Create(backbone, batchSize: 4);
+        var before = original.Featurize(train.ImagePaths).Select(f => f.Features!).ToArray();
+        float worst = 0, moved = 0;
+        for (int i = 0; i < Images; i++)
+        {
+            worst = Math.Max(worst, MaxAbsDiff(served[i], result.TrainFeatures[i]!));
+            moved = Math.Max(moved, MaxAbsDiff(before[i], served[i]));
+        }
+        output.WriteLine($"max |ONNX Runtime - TorchSharp| after write-back = {worst}; max feature change by fine-tuning = {moved}");
+        Assert.True(worst <= 1e-4f, $"max |ONNX Runtime - TorchSharp| = {worst}");
+        Assert.True(moved > 1e-3f, $"fine-tuning moved the features by at most {moved}");
+        Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss, $"loss {result.Epochs[0].Loss} → {result.Epochs[^1].Loss}");
+    }
+
+    [Fact]
+    public void OnlyLayer4sInitializersChangeAndTheNodesStayTheSame()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var backbone = ImageBackbone.ResNet18At(64);
+
+        var tuned = Run(backbone, train, validation).Backbone.ReadModel();
+
+        var source = backbone.ReadModel();
+        Assert.Equal(source.Graph.Node, tuned.Graph.Node);
+        using var network = new ResNet18Network();
+        var layerOf = ResNet18OnnxWeights.Bind(source, network, "test").ToDictionary(b => b.Initializer, b => b.Layer);
+        var changed = source.Graph.Initializer.Zip(tuned.Graph.Initializer)
+            .Where(p => !Values(p.First).SequenceEqual(Values(p.Second))).Select(p => p.First.Name).ToList();
+        Assert.NotEmpty(changed);
+        Assert.All(changed, name => Assert.Equal(4, layerOf[name]));
+    }
+
+    [Fact]
+    public void SeededFineTuningIsDeterministic()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var backbone = ImageBackbone.ResNet18At(64);
+
+        var first = Run(backbone, train, validation);
+        var second = Run(backbone, train, validation);
+
+        Assert.Equal(first.Backbone.ReadModel().ToByteArray(), second.Backbone.ReadModel().ToByteArray());
+        Assert.Equal(first.Epochs.Select(e => e.Loss), second.Epochs.Select(e => e.Loss));
+        Assert.NotEqual(backbone.Fingerprint, first.Backbone.Fingerprint);
+    }
+
+    [Fact]
+    public void TheFineTunedBackboneSavesInAModelZipThatPlainMlNetScores()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var result = Run(ImageBackbone.ResNet18At(64), train, validation);
+        var ml = new MLContext(seed: 1);
+        var data = Paths(ml, [.. train.ImagePaths]);
+        string zip = dir.File("model.zip");
+        using (var fitted = ml.Transforms.ApplyImageBackbone(result.Backbone).Fit(data))
+            ml.Model.Save(fitted, data.Schema, zip);
+
+        var loaded = ml.Model.Load(zip, out _);
+        var features = Features(ml, loaded.Transform(data));
+        (loaded as IDisposable)?.Dispose();
+
+        for (int i = 0; i < Images; i++)
+            Assert.True(MaxAbsDiff(features[i], result.TrainFeatures[i]!) <= 1e-4f, $"image {i}: {MaxAbsDiff(features[i], result.TrainFeatures[i]!)}");
+    }
+
+    [Fact]
+    public void AnUnreadableTrainingImageIsSkippedAndCounted()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        File.WriteAllText(train.ImagePaths[3], "not a png");
+
+        var result = Run(ImageBackbone.ResNet18At(64), train, validation);
+
+        Assert.Equal(1, result.SkippedImages);
+        Assert.Null(result.TrainFeatures[3]);
+        Assert.NotNull(result.TrainFeatures[4]);
+    }
+
+    private static FineTunedBackbone Run(ImageBackbone backbone, FineTuningImages train, FineTuningImages validation) =>
+        Layer4FineTuner.Run(backbone, train, validation,
+            new PromptEmbeddingHeadsTrainer.Options { BatchSize = 8, Seed = 3, Device = HeadsDevice.Cpu },
+            new BackboneFineTuningOptions { Mode = BackboneFineTuning.Layer4, LearningRate = 1e-3, NumberOfEpochs = 3 });
+
+    /// <summary>Generated images with random unit targets and multi-hot labels (the heads can memorise them).</summary>
+    private static (FineTuningImages Train, FineTuningImages Validation) Data(TempDirectory dir)
+    {
+        var random = new Random(5);
+        FineTuningImages Split(string name, int count, int seed)
+        {
+            var paths = Enumerable.Range(0, count).Select(i => WritePng(dir.File($"{name}{i}.png"), seed: seed + i, 72, 64)).ToArray();
+            var targets = Enumerable.Range(0, count).Select(_ =>
+            {
+                var v = Enumerable.Range(0, EmbeddingSize).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+                float norm = MathF.Sqrt(v.Sum(x => x * x));
+                return v.Select(x => x / norm).ToArray();
+            }).ToArray();
+            var labels = Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, VocabularySize).Select(_ => random.Next(2) * 1f).ToArray()).ToArray();
+            return new FineTuningImages(paths, targets, labels);
+        }
+        return (Split("t", Images, 100), Split("v", 8, 500));
+    }
+
+    private static float[] Values(ReverseSD.MLNet.Onnx.Proto.TensorProto t) => t.FloatData.Count > 0
+        ? t.FloatData.ToArray()
+        : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
+
+    private static float MaxAbsDiff(float[] a, float[] b) => a.Zip(b, (x, y) => MathF.Abs(x - y)).Max();
+}
