@@ -42,7 +42,7 @@ public enum WordRanking
     Probability = 1,
 }
 
-/// <summary>One image's outcome in <see cref="ReverseSdModel.PredictStream"/>: its prediction, or why it was skipped.</summary>
+/// <summary>One image's outcome in <c>ReverseSdModel.PredictStream</c>: its prediction, or why it was skipped.</summary>
 /// <param name="ImagePath">The image's full path.</param>
 /// <param name="Prediction">The prediction; null when the image is unreadable.</param>
 /// <param name="Problem">Why the image was skipped (missing, not an image, truncated); null when it was scored.</param>
@@ -232,7 +232,7 @@ public static partial class ReverseSdModel
         }
     }
 
-    /// <summary>Images per chunk of <see cref="PredictStream"/>: results are produced (and can be written) one chunk at a time.</summary>
+    /// <summary>Images per chunk of <c>PredictStream</c>: results are produced (and can be written) one chunk at a time.</summary>
     public const int DefaultPredictChunkSize = 64;
 
     /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>

@@ -29,28 +29,77 @@ public static partial class ReverseSdModel
     /// <summary>
     /// Scores image files and answers in words: embedding, vocabulary words, the nearest bank prompts (from
     /// <see cref="PromptPredictionOptions.Bank"/>, else from the bank in the zip) and the composed prompt with its cosine to
-    /// the embedding. Without any bank, the prompt fields stay empty. The CLI's predict and the server call this.
+    /// the embedding. Without any bank, the prompt fields stay empty. The server calls this; the CLI's predict streams
+    /// the same results with <see cref="PredictStream(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, int, IProgress{ProgressReport}?, CancellationToken)"/>.
     /// </summary>
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
         PromptPredictionOptions options, out IReadOnlyList<UnreadableImage> skipped, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        var predictions = Predict(mlContext, model, imagePaths, options.TopWords, out skipped, options.WordRanking);
-        if (predictions.Count == 0) return predictions;
-        if (options.Bank == null && predictions[0].NearestPrompts.Count == 0) return predictions;
-        if (options.Bank != null && options.Bank.Dimension != predictions[0].Embedding.Length)
-            throw new ReverseSdInputException(
-                $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
-        using var composer = PromptComposer.Create(options.Bank, options.Composer);
-        var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
-            predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(), options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null,
-            cancellationToken);
-        return predictions.Select((p, i) => p with
+        var good = new List<PromptPrediction>();
+        var bad = new List<Backbones.UnreadableImage>();
+        foreach (var result in PredictStream(mlContext, model, imagePaths, options, cancellationToken: cancellationToken))
         {
-            Prompt = composed[i].Prompt,
-            PromptScore = composed[i].Score,
-            NearestPrompts = composed[i].NearestPrompts,
-        }).ToList();
+            if (result.Prediction != null) good.Add(result.Prediction);
+            else bad.Add(new Backbones.UnreadableImage(result.ImagePath, result.Problem!));
+        }
+        skipped = bad;
+        return good;
+    }
+
+    /// <summary>
+    /// Scores image files chunk by chunk and yields each image's result in input order as its chunk finishes, answering in
+    /// words as <see cref="Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{Backbones.UnreadableImage}, CancellationToken)"/>
+    /// does: the prompts of a chunk are composed together, by one composer kept for the whole stream. Memory stays flat
+    /// for any number of images; an unreadable image is a result with its problem, never fatal. Chunk k always holds
+    /// images k·<paramref name="chunkSize"/> onwards, so a run restarted at a chunk boundary gives the same results.
+    /// </summary>
+    public static IEnumerable<ImagePredictionResult> PredictStream(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
+        PromptPredictionOptions options, int chunkSize = DefaultPredictChunkSize, IProgress<ProgressReport>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var scored = PredictStream(mlContext, model, imagePaths, options.TopWords, chunkSize, progress, cancellationToken, options.WordRanking);
+        return Stream();
+
+        IEnumerable<ImagePredictionResult> Stream()
+        {
+            PromptComposer? composer = null;
+            try
+            {
+                var chunk = new List<ImagePredictionResult>(chunkSize);
+                foreach (var result in scored)
+                {
+                    chunk.Add(result);
+                    if (chunk.Count < chunkSize) continue;
+                    foreach (var composed in Compose(chunk)) yield return composed;
+                    chunk.Clear();
+                }
+                foreach (var composed in Compose(chunk)) yield return composed;
+            }
+            finally
+            {
+                composer?.Dispose();
+            }
+
+            // The chunk's readable images with their prompt composed (they are unchanged when there is no bank at all).
+            List<ImagePredictionResult> Compose(List<ImagePredictionResult> chunk)
+            {
+                var predictions = chunk.Where(r => r.Prediction != null).Select(r => r.Prediction!).ToList();
+                if (predictions.Count == 0 || (options.Bank == null && predictions[0].NearestPrompts.Count == 0)) return chunk;
+                if (options.Bank != null && options.Bank.Dimension != predictions[0].Embedding.Length)
+                    throw new ReverseSdInputException(
+                        $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
+                composer ??= PromptComposer.Create(options.Bank, options.Composer);
+                var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
+                    predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(),
+                    options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null, cancellationToken);
+                int k = 0;
+                return chunk.Select(r => r.Prediction == null ? r : r with
+                {
+                    Prediction = r.Prediction with { Prompt = composed[k].Prompt, PromptScore = composed[k].Score, NearestPrompts = composed[k++].NearestPrompts },
+                }).ToList();
+            }
+        }
     }
 
     /// <summary>The NearestPrompts/NearestPromptScores columns of scored rows, or null when the model has no bank.</summary>
