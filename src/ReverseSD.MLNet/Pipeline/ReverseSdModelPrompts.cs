@@ -36,11 +36,11 @@ public static partial class ReverseSdModel
         PromptPredictionOptions options, out IReadOnlyList<UnreadableImage> skipped, CancellationToken cancellationToken = default)
     {
         var good = new List<PromptPrediction>();
-        var bad = new List<Backbones.UnreadableImage>();
+        var bad = new List<UnreadableImage>();
         foreach (var result in PredictStream(mlContext, model, imagePaths, options, cancellationToken: cancellationToken))
         {
             if (result.Prediction != null) good.Add(result.Prediction);
-            else bad.Add(new Backbones.UnreadableImage(result.ImagePath, result.Problem!));
+            else bad.Add(new UnreadableImage(result.ImagePath, result.Problem!));
         }
         skipped = bad;
         return good;
@@ -48,7 +48,7 @@ public static partial class ReverseSdModel
 
     /// <summary>
     /// Scores image files chunk by chunk and yields each image's result in input order as its chunk finishes, answering in
-    /// words as <see cref="Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{Backbones.UnreadableImage}, CancellationToken)"/>
+    /// words as <see cref="Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{UnreadableImage}, CancellationToken)"/>
     /// does: the prompts of a chunk are composed together, by one composer kept for the whole stream. Memory stays flat
     /// for any number of images; an unreadable image is a result with its problem, never fatal. Chunk k always holds
     /// images k·<paramref name="chunkSize"/> onwards, so a run restarted at a chunk boundary gives the same results.
