@@ -4,6 +4,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
+using ReverseSD.MLNet;
 using ReverseSD.MLNet.Backbones;
 using SkiaSharp;
 using Spectre.Console;
@@ -20,7 +21,7 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder (default resnet18).")]
+        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288), resnet18-grid or the path of an .onnx image encoder (default resnet18).")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocessing <SPEC>")]

@@ -31,6 +31,9 @@ internal static class EvaluationSummary
                 console.MarkupLineInterpolated($"composer ({prompts.Composition}): {prompts.ComposeMillisecondsPerImage.ToString("F0", CultureInfo.InvariantCulture)} ms per image");
         }
         if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
+        if (report.Options.TryGetValue("epochs", out var epochs) && epochs.StartsWith("auto", StringComparison.Ordinal))
+            console.MarkupLineInterpolated($"epochs: {epochs}");
+        if (report.Options.TryGetValue("validation_note", out var note)) console.MarkupLineInterpolated($"[yellow]note: {note}[/]");
     }
 
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);

@@ -29,9 +29,9 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("λ, weight of the vocabulary loss (default 0.1).")]
         public float Lambda { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.VocabularyWeight;
 
-        [CommandOption("--epochs <N>")]
-        [Description("Training epochs (default 20).")]
-        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
+        [CommandOption("--epochs <N|auto>")]
+        [Description("Training epochs, or auto (default): until the validation cosine has not improved for 5 epochs (at least 300 steps, at most 10,000), best epoch kept; without a validation split, 20 epochs or 300 steps, whichever is longer.")]
+        public string Epochs { get; init; } = "auto";
 
         [CommandOption("--hidden <SIZES>")]
         [Description("Hidden layer sizes of the embedding head, comma separated (default none: one linear layer as in the paper).")]
@@ -97,6 +97,10 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("k of the kNN regression baseline in the first backbone's feature space, reported for ensembles (default 10; 0: none).")]
         public int KnnBaseline { get; init; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
 
+        [CommandOption("--bank <BANK>")]
+        [Description("Prompt bank put into the model zip (its NearestPrompts stage): train (the distinct training prompts; default), none, or a bank file from 'reversesd bank build'.")]
+        public string Bank { get; init => field = value.Trim(); } = ReverseSdTrainingOptions.TrainingPromptsBank;
+
         /// <summary>True when these settings train an ensemble (several backbones or DAKL) rather than one model.</summary>
         public bool IsEnsemble => Backbones.Count > 1 || Dakl;
 
@@ -111,17 +115,19 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (HeadsArguments.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
             if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
-            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
+            if (Bank.Length == 0) return ValidationResult.Error("--bank must be train, none or the path of a bank file from 'reversesd bank build'.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting);
         }
 
         /// <summary>The library options these settings describe.</summary>
-        public ReverseSdTrainingOptions ToOptions() => TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
+        public ReverseSdTrainingOptions ToOptions() => TrainingOptions(Bank, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,
-            NumberOfEpochs = Epochs,
+            NumberOfEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Epochs,
+            AutomaticEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Automatic,
             LearningRate = LearningRate,
             BatchSize = Batch,
             Seed = Seed,

@@ -73,7 +73,7 @@ public sealed class PromptComposer : IDisposable
     private readonly Dictionary<string, float[]> _textCache = new(StringComparer.Ordinal);
 
     /// <summary>Texts whose embeddings are kept (phrases and candidate prompts); the cache starts over when full.</summary>
-    internal const int TextCacheCapacity = 50_000;
+    internal const int TextCacheCapacity = 20_000;
 
     internal PromptComposer(PromptBank? bank, PromptComposerOptions options, SentenceEncoder encoder, bool ownsEncoder)
     {

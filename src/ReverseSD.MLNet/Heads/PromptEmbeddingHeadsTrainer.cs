@@ -106,8 +106,15 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>Mini-batch size.</summary>
         public int BatchSize { get; set; } = Defaults.BatchSize;
 
-        /// <summary>Number of epochs.</summary>
+        /// <summary>Number of epochs (with <see cref="AutomaticEpochs"/>, only the minimum when there is no validation data).</summary>
         public int NumberOfEpochs { get; set; } = Defaults.NumberOfEpochs;
+
+        /// <summary>
+        /// Trains until the validation mean cosine has not improved for 5 epochs and 150 steps, never before 300 optimizer steps, at most
+        /// 10,000 steps, keeping the best epoch (CLI <c>--epochs auto</c>). Without validation data: <see cref="NumberOfEpochs"/> or 300
+        /// steps, whichever is longer. A curriculum ignores it (its steps follow <see cref="NumberOfEpochs"/>).
+        /// </summary>
+        public bool AutomaticEpochs { get; set; }
 
         /// <summary>Weight decay (L2 penalty for Adam, decoupled for AdamW).</summary>
         public double WeightDecay { get; set; }
@@ -129,6 +136,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <see cref="Fit(IDataView)"/> inside an estimator chain to keep the best epoch; <see cref="Fit(IDataView, IDataView)"/> overrides it.
         /// </summary>
         public IDataView? ValidationData { get; set; }
+
+        /// <summary>The prompt embeddings shared by the stages of one system Fit; null embeds the prompts here.</summary>
+        internal PromptEmbeddingMemo? PromptEmbeddings { get; set; }
     }
 
     private readonly MLContext _mlContext;
@@ -170,9 +180,11 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
                 return CurriculumTraining.Fit(_mlContext, _options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device, trainTensors,
                     validationTensors, words, frequencies, trainData, _progress, _cancellationToken);
             using var network = CreateNetwork(_options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device);
-            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors,
-                [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
-                progress: _progress, cancellationToken: _cancellationToken);
+            var (stage, stopping) = _options.AutomaticEpochs
+                ? EarlyStopping.Schedule(trainTensors.Count, _options.BatchSize, validationTensors != null, _options.NumberOfEpochs)
+                : (new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs), null);
+            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors, [stage],
+                progress: _progress, cancellationToken: _cancellationToken, earlyStopping: stopping);
             return Compile(_mlContext, network, words, frequencies, _options, trainData, result);
         }
     }
@@ -268,7 +280,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
                 : [columns.Embedding, columns.Probabilities, columns.Words, ReverseSdModelFormat.VocabularyFrequenciesColumnName, columns.Info];
         var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
         return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
-            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps };
+            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps, StoppedEarly = result.StoppedEarly };
     }
 
     /// <summary>Share of training rows whose multi-hot label of each word is set (the word's training frequency).</summary>
@@ -333,9 +345,8 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             var labelled = Enumerable.Range(0, allPrompts.Count).Where(i => allPrompts[i].Length > 0).ToArray();
             var prompts = labelled.Select(i => allPrompts[i]).ToList();
             features = labelled.Select(i => features[i]).ToArray();
-            float[][] targets;
-            using (var encoder = SentenceEncoder.Load())
-                targets = encoder.Encode(prompts, ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);
+            float[][] targets = PromptEmbeddingMemo.Encode(_options.PromptEmbeddings, prompts,
+                ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);
             var labels = vocabulary == null ? null : prompts.Select(p => VocabularyLabelsDataView.DenseLabels(p, vocabulary)).ToArray();
             return new HeadsColumns(features, targets, labels, featureSize, SentenceEncoder.Dimension, vocabulary?.Count ?? 0);
         }
