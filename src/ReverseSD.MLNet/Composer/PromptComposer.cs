@@ -73,7 +73,7 @@ public sealed class PromptComposer : IDisposable
     private readonly Dictionary<string, float[]> _textCache = new(StringComparer.Ordinal);
 
     /// <summary>Texts whose embeddings are kept (phrases and candidate prompts); the cache starts over when full.</summary>
-    internal const int TextCacheCapacity = 20_000;
+    internal int TextCacheCapacity { get; init; } = 20_000;
 
     internal PromptComposer(PromptBank? bank, PromptComposerOptions options, SentenceEncoder encoder, bool ownsEncoder)
     {
@@ -281,21 +281,25 @@ public sealed class PromptComposer : IDisposable
     /// </summary>
     private float[][] EmbedCached(IReadOnlyList<string> texts, ref int embedded)
     {
-        var missing = texts.Where(t => !_textCache.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToList();
-        if (missing.Count > 0)
+        // Cached vectors are taken BEFORE the cache may start over below, so a full cache never loses a text of this call.
+        var result = new float[texts.Count][];
+        var missing = new List<string>();
+        var missingSet = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < texts.Count; i++)
+            if (_textCache.TryGetValue(texts[i], out var cached)) result[i] = cached;
+            else if (missingSet.Add(texts[i])) missing.Add(texts[i]);
+        if (missing.Count == 0) return result;
+        var vectors = _embed(missing);
+        embedded += missing.Count;
+        if (_textCache.Count + missing.Count > TextCacheCapacity) _textCache.Clear();
+        var fresh = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        for (int i = 0; i < missing.Count; i++)
         {
-            var vectors = _embed(missing);
-            embedded += missing.Count;
-            if (_textCache.Count + missing.Count > TextCacheCapacity) _textCache.Clear();
-            var fresh = new Dictionary<string, float[]>(StringComparer.Ordinal);
-            for (int i = 0; i < missing.Count; i++)
-            {
-                fresh[missing[i]] = vectors[i];
-                _textCache[missing[i]] = vectors[i];
-            }
-            return texts.Select(t => fresh.TryGetValue(t, out var v) ? v : _textCache[t]).ToArray();
+            fresh[missing[i]] = vectors[i];
+            _textCache[missing[i]] = vectors[i];
         }
-        return texts.Select(t => _textCache[t]).ToArray();
+        for (int i = 0; i < texts.Count; i++) result[i] ??= fresh[texts[i]];
+        return result;
     }
 
     internal static List<string> Split(string prompt)

@@ -151,6 +151,26 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
     }
 
     [Fact]
+    public void AComposerWhoseTextCacheFillsUpStartsItOverAndComposesAsAnUnboundedOne()
+    {
+        using var dir = new TempDirectory();
+        using var bank = WriteBank(dir);
+        var targets = fixture.Encoder.Encode(["a red fox on the moon, digital art, trending on artstation", "a dragon in a cyberpunk city at night, highly detailed",
+            "a cat on a hill at sunset, watercolor"]);
+        var options = new PromptComposerOptions { Neighbors = 5, CandidatesPerStep = 16, Steps = 3 };
+        using var unbounded = new PromptComposer(bank, options, fixture.Encoder, ownsEncoder: false);
+        var expected = new[] { CompositionMethod.Greedy, CompositionMethod.Beam }.ToDictionary(m => m, m => unbounded.Compose(targets, m).Select(c => c.Prompt).ToList());
+        // Small capacities: the cache starts over in the middle of calls that also reuse texts it held (shared phrases, repeated targets).
+        foreach (int capacity in new[] { 5, 40, 80, 150 })
+        {
+            using var small = new PromptComposer(bank, options, fixture.Encoder, ownsEncoder: false) { TextCacheCapacity = capacity };
+            for (int round = 0; round < 2; round++)
+                foreach (var method in new[] { CompositionMethod.Beam, CompositionMethod.Greedy })
+                    Assert.Equal(expected[method], small.Compose(targets, method).Select(c => c.Prompt));
+        }
+    }
+
+    [Fact]
     public void TextInversionWritesOneSampleRowPerPromptSettingAndMethodAndItsTablesAgreeWithThem()
     {
         using var dir = new TempDirectory();
