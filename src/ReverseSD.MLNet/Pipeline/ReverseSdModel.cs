@@ -5,6 +5,7 @@ using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Text;
 
@@ -70,7 +71,14 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
         var backbone = Check(options);
+        PreparedFineTuning.Check(options, backbone);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        if (options.FineTuning.Mode != BackboneFineTuning.None)
+        {
+            // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it.
+            var tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
+            data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        }
         return TrainOnPrepared(mlContext, data, 0, options, progress, cancellationToken);
     }
 

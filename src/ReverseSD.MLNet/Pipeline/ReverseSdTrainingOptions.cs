@@ -1,3 +1,4 @@
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 
 namespace ReverseSD.MLNet.Pipeline;
@@ -19,4 +20,7 @@ public sealed class ReverseSdTrainingOptions
 
     /// <summary>Folder of the backbone feature cache; default DATA/.cache.</summary>
     public string? CacheDirectory { get; set; }
+
+    /// <summary>Backbone fine-tuning before the heads train (none by default; layer4 on a CPU).</summary>
+    public BackboneFineTuningOptions FineTuning { get; set; } = new();
 }
