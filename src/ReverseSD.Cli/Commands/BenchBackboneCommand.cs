@@ -20,7 +20,7 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx image encoder (default resnet18).")]
+        [Description("resnet18, resnet18-SIZE (e.g. resnet18-288), resnet18-grid or the path of an .onnx image encoder (default resnet18).")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocessing <SPEC>")]

@@ -18,6 +18,9 @@ internal static class EvaluationSummary
         if (report.ModelVsBaseline is { } t)
             console.MarkupLineInterpolated($"paired t-test model vs baseline: t = {t.T.ToString("F2", CultureInfo.InvariantCulture)}, df = {t.DegreesOfFreedom}, p = {t.PValue.ToString("G3", CultureInfo.InvariantCulture)}");
         if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
+        if (report.Options.TryGetValue("epochs", out var epochs) && epochs.StartsWith("auto", StringComparison.Ordinal))
+            console.MarkupLineInterpolated($"epochs: {epochs}");
+        if (report.Options.TryGetValue("validation_note", out var note)) console.MarkupLineInterpolated($"[yellow]note: {note}[/]");
     }
 
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);

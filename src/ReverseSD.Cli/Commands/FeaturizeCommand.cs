@@ -24,7 +24,7 @@ internal sealed class FeaturizeCommand(IAnsiConsole console, CliStreams streams)
         public string Split { get; init; } = "all";
 
         [CommandOption("--backbone <NAME>")]
-        [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocessing).")]
+        [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocessing).")]
         public string Backbone { get; init; } = "resnet18";
 
         [CommandOption("--preprocessing <SPEC>")]

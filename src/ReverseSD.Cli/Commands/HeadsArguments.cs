@@ -15,6 +15,11 @@ internal static class HeadsArguments
         _ => null,
     };
 
+    /// <summary>"auto" → automatic epochs (at least the default count without validation); a whole number ≥ 1 → that many; else null.</summary>
+    public static (int Epochs, bool Automatic)? ParseEpochs(string epochs) =>
+        epochs.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? (PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs, true)
+        : int.TryParse(epochs, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? (n, false) : null;
+
     public static int[]? ParseHidden(string? hidden)
     {
         if (string.IsNullOrWhiteSpace(hidden) || hidden.Trim() == "none") return [];

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Text;
@@ -15,7 +16,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public string Data { get; init; } = "";
 
     [CommandOption("--backbone <NAME>")]
-    [Description("resnet18 (default), resnet18-SIZE, or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
+    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
     public string Backbone { get; init; } = "resnet18";
 
     [CommandOption("--preprocessing <SPEC>")]
@@ -54,6 +55,14 @@ internal abstract class HeadsCommandSettings : CommandSettings
     [Description("Curriculum difficulty: mean (paper, default) or official (only epochs that improved validation, later ones weighted more).")]
     public string DifficultyWeighting { get; init => field = value.Trim().ToLowerInvariant(); } = "mean";
 
+    [CommandOption("--difficulty <SCORE>")]
+    [Description("Curriculum difficulty scoring: in-sample (default; the paper: the preliminary model scores the pairs it trained on) or out-of-fold (each pair scored by a model trained on the other --folds).")]
+    public string Difficulty { get; init => field = value.Trim().ToLowerInvariant(); } = "in-sample";
+
+    [CommandOption("--folds <K>")]
+    [Description("Folds of --difficulty out-of-fold (default 5; K preliminary runs).")]
+    public int Folds { get; init; } = CurriculumOptions.DefaultFolds;
+
     [CommandOption("--curriculum-shares <EASY,MEDIUM>")]
     [Description("With --curriculum thresholds: shares of the easy and medium chunks (default 0.6,0.3; the rest is hard).")]
     public string? CurriculumShares { get; init; }
@@ -69,16 +78,26 @@ internal abstract class HeadsCommandSettings : CommandSettings
         if (Batch < 2) return ValidationResult.Error("--batch-size must be at least 2.");
         if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
         if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
+        if (Difficulty is not ("in-sample" or "out-of-fold")) return ValidationResult.Error($"--difficulty must be in-sample or out-of-fold; got '{Difficulty}'.");
+        if (Folds < 2) return ValidationResult.Error($"--folds must be at least 2; got {Folds}.");
         return null;
     }
 
     /// <summary>The library options: these settings' data side with <paramref name="heads"/>.</summary>
     protected ReverseSdTrainingOptions TrainingOptions(PromptEmbeddingHeadsTrainer.Options heads) => new()
     {
+        // --difficulty and --folds go with whatever curriculum the command builds.
+        Heads = WithScoring(heads),
         Backbone = Backbone,
         Preprocessing = Preprocess,
         VocabularySize = Vocab,
         CacheDirectory = CacheDir,
-        Heads = heads,
     };
+
+    private PromptEmbeddingHeadsTrainer.Options WithScoring(PromptEmbeddingHeadsTrainer.Options heads)
+    {
+        heads.Curriculum.Scoring = Difficulty == "out-of-fold" ? DifficultyScoring.OutOfFold : DifficultyScoring.InSample;
+        heads.Curriculum.Folds = Folds;
+        return heads;
+    }
 }

@@ -30,9 +30,9 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("λ, weight of the vocabulary loss (default 0.1).")]
         public float Lambda { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.VocabularyWeight;
 
-        [CommandOption("--epochs <N>")]
-        [Description("Training epochs (default 20).")]
-        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
+        [CommandOption("--epochs <N|auto>")]
+        [Description("Training epochs, or auto (default): until the validation cosine has not improved for 5 epochs (at least 300 steps, at most 10,000), best epoch kept; without a validation split, 20 epochs or 300 steps, whichever is longer.")]
+        public string Epochs { get; init; } = "auto";
 
         [CommandOption("--hidden <SIZES>")]
         [Description("Hidden layer sizes of the embedding head, comma separated (default none: one linear layer as in the paper).")]
@@ -124,7 +124,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (HeadsArguments.ParseHidden(Hidden) == null) return ValidationResult.Error($"--hidden must be positive sizes separated by commas; got '{Hidden}'.");
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
             if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
-            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             if (FineTune is not ("none" or "layer4" or "all")) return ValidationResult.Error($"--finetune must be none, layer4 or all; got '{FineTune}'.");
             if (FineTuneEpochs < 1) return ValidationResult.Error("--finetune-epochs must be at least 1.");
@@ -139,7 +139,8 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         {
             Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,
-            NumberOfEpochs = Epochs,
+            NumberOfEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Epochs,
+            AutomaticEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Automatic,
             LearningRate = LearningRate,
             BatchSize = Batch,
             Seed = Seed,

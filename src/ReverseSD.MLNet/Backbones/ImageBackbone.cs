@@ -28,12 +28,15 @@ public sealed class ImageBackbone
 
     private readonly bool _subtractResNetMeanImage;
     private readonly bool _globalPooling;
+    private readonly bool _spatialGrid;
     private int _featureSize;
     private (string Pixels, string Features, byte[] Bytes)? _composed;
     private byte[]? _modelBytes;
 
-    private ImageBackbone(string name, string modelPath, ImagePreprocessing preprocessing, bool subtractResNetMeanImage, bool globalPooling)
+    private ImageBackbone(string name, string modelPath, ImagePreprocessing preprocessing, bool subtractResNetMeanImage, bool globalPooling,
+        bool spatialGrid = false)
     {
+        _spatialGrid = spatialGrid;
         Name = name;
         ModelPath = modelPath;
         Preprocessing = preprocessing;
@@ -55,6 +58,20 @@ public sealed class ImageBackbone
     /// the package's per-pixel mean image, exactly as ML.NET's <c>DnnFeaturizeImage</c> with <c>ResNet18</c>; 512-d features.
     /// </summary>
     public static ImageBackbone ResNet18 => ResNet18At(ResNet18NativeSize);
+
+    /// <summary>
+    /// <see cref="ResNet18"/> with where things are kept (issue 14): its 512 pooled features followed by the last feature map
+    /// [512, 7, 7] average-pooled over a 3×3 grid of overlapping 3×3 cells (4,608 values), 5,120 in all; the heads' first
+    /// layer then learns how to weigh the cells. Same backbone run, so featurising costs the same.
+    /// </summary>
+    public static ImageBackbone ResNet18Grid
+    {
+        get
+        {
+            var plain = ResNet18;
+            return new ImageBackbone("resnet18-grid", plain.ModelPath, plain.Preprocessing, subtractResNetMeanImage: true, globalPooling: false, spatialGrid: true);
+        }
+    }
 
     /// <summary>
     /// ML.NET's ResNet18 run at another square input size (64..1024 px; a second view of the images for the ensemble,
@@ -93,7 +110,7 @@ public sealed class ImageBackbone
     }
 
     /// <summary>
-    /// Resolves a backbone by name for the CLI: "resnet18", "resnet18-SIZE" (e.g. resnet18-288), or the path of an
+    /// Resolves a backbone by name for the CLI: "resnet18", "resnet18-SIZE" (e.g. resnet18-288), "resnet18-grid", or the path of an
     /// .onnx file, which then needs <paramref name="preprocessing"/> (compact string or JSON file, see <see cref="ImagePreprocessing"/>).
     /// </summary>
     public static ImageBackbone Resolve(string nameOrPath, string? preprocessing = null)
@@ -104,6 +121,7 @@ public sealed class ImageBackbone
         if (preset && preprocessing != null)
             throw new ReverseSdInputException($"Backbone '{nameOrPath}' is a preset with its own preprocessing; a preprocessing spec applies only to an .onnx file.");
         if (lower == "resnet18") return ResNet18;
+        if (lower == "resnet18-grid") return ResNet18Grid;
         if (preset)
         {
             return int.TryParse(lower["resnet18-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size)
@@ -118,7 +136,7 @@ public sealed class ImageBackbone
             return FromOnnx(nameOrPath, ImagePreprocessing.ParseOrLoad(preprocessing));
         }
         throw new ReverseSdInputException(
-            $"Backbone '{nameOrPath}' is unknown: use resnet18, resnet18-SIZE (e.g. resnet18-288) or the path of an .onnx encoder with a preprocessing spec.");
+            $"Backbone '{nameOrPath}' is unknown: use resnet18, resnet18-SIZE (e.g. resnet18-288), resnet18-grid or the path of an .onnx encoder with a preprocessing spec.");
     }
 
     /// <summary>Length of the feature vector, found by running the encoder once on a blank image (cached).</summary>
@@ -140,7 +158,7 @@ public sealed class ImageBackbone
     {
         get
         {
-            string variant = (_subtractResNetMeanImage ? "mean-image;" : "") + (_globalPooling ? "global-pool;" : "");
+            string variant = (_subtractResNetMeanImage ? "mean-image;" : "") + (_globalPooling ? "global-pool;" : "") + (_spatialGrid ? "grid3x3;" : "");
             string meanImageHash = _subtractResNetMeanImage ? ";" + HashFile(ResNet18PreprocessPath()) : "";
             string modelHash = _modelBytes == null ? HashFile(ModelPath) : Convert.ToHexStringLower(SHA256.HashData(_modelBytes));
             return $"{modelHash}{meanImageHash};{variant}{Preprocessing}";
@@ -174,7 +192,7 @@ public sealed class ImageBackbone
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling) { _modelBytes = model };
+        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling, _spatialGrid) { _modelBytes = model };
     }
 
     /// <summary>The encoder graph as given (before <see cref="Compose"/> adds preprocessing and pooling).</summary>
@@ -270,7 +288,11 @@ public sealed class ImageBackbone
         for (int i = prefix.Count - 1; i >= 0; i--) graph.Node.Insert(0, prefix[i]);
 
         // Flatten the chosen tensor to [N, D] as the only output; shapes are re-inferred by ONNX Runtime.
-        graph.Node.Add(Node("Flatten", [outputName], [featuresName], new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 }));
+        var axis1 = new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 };
+        if (_spatialGrid)
+            AppendGridFeatures(graph, outputName, featuresName, axis1);
+        else
+            graph.Node.Add(Node("Flatten", [outputName], [featuresName], axis1));
         graph.Output.Clear();
         graph.ValueInfo.Clear();
         var features = new ValueInfoProto
@@ -366,6 +388,27 @@ public sealed class ImageBackbone
                 $"Backbone model '{ModelPath}' (input {Describe(originalInput)}) failed on a [1,3,{Preprocessing.Height},{Preprocessing.Width}] image from the preprocessing spec " +
                 $"({Preprocessing}): {e.Message.Split('\n')[0]}", e);
         }
+    }
+
+    /// <summary>
+    /// Output = [pooled features, the pool's input map average-pooled over 3×3 cells with stride 2] (a 7×7 map gives a 3×3 grid):
+    /// Flatten both, Concat on axis 1.
+    /// </summary>
+    private void AppendGridFeatures(GraphProto graph, string outputName, string featuresName, AttributeProto axis1)
+    {
+        var pool = graph.Node.FirstOrDefault(n => n.Output.Contains(outputName) && n.OpType is "AveragePool" or "GlobalAveragePool")
+            ?? throw new InvalidOperationException($"'{ModelPath}' has no average pool producing '{outputName}'; it is not ML.NET's ResNet18.");
+        AttributeProto Ints(string name, params long[] values)
+        {
+            var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+            a.Ints.AddRange(values);
+            return a;
+        }
+        string grid = featuresName + ".grid", gridFlat = featuresName + ".grid.flat", pooledFlat = featuresName + ".pooled.flat";
+        graph.Node.Add(Node("AveragePool", [pool.Input[0]], [grid], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2)));
+        graph.Node.Add(Node("Flatten", [grid], [gridFlat], axis1));
+        graph.Node.Add(Node("Flatten", [outputName], [pooledFlat], axis1.Clone()));
+        graph.Node.Add(Node("Concat", [pooledFlat, gridFlat], [featuresName], new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 }));
     }
 
     /// <summary>Replaces the average pool that feeds <paramref name="outputName"/> with a global average pool, so the encoder accepts any input size.</summary>

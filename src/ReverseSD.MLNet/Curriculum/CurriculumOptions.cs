@@ -23,6 +23,15 @@ public sealed class CurriculumOptions
     /// <summary>How the per-epoch cosines are averaged (paper: plain mean; official code: improving epochs, weighted).</summary>
     public DifficultyWeighting Weighting { get; set; } = DifficultyWeighting.Mean;
 
+    /// <summary>Which model scores a pair: the one trained on it (paper) or, out of fold, one that never saw it.</summary>
+    public DifficultyScoring Scoring { get; set; } = DifficultyScoring.InSample;
+
+    /// <summary>Folds of <see cref="DifficultyScoring.OutOfFold"/> scoring (default 5): each fold is scored by a model trained on the others.</summary>
+    public int Folds { get; set; } = DefaultFolds;
+
+    /// <summary>Default number of folds of out-of-fold scoring.</summary>
+    public const int DefaultFolds = 5;
+
     /// <summary>Explicit easy threshold on difficulty (easy = difficulty ≤ it); set together with <see cref="MediumMax"/>.</summary>
     public double? EasyMax { get; set; }
 
@@ -47,6 +56,8 @@ public sealed class CurriculumOptions
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         if (!Enum.IsDefined(Splitting)) throw Bad($"Curriculum.Splitting {Splitting} is not a splitting heuristic.");
         if (!Enum.IsDefined(Weighting)) throw Bad($"Curriculum.Weighting {Weighting} is not a difficulty weighting.");
+        if (!Enum.IsDefined(Scoring)) throw Bad($"Curriculum.Scoring {Scoring} is not a difficulty scoring.");
+        if (Folds < 2) throw Bad($"Curriculum.Folds must be at least 2; got {Folds}.");
         if (PreliminaryEpochs is < 1) throw Bad($"Curriculum.PreliminaryEpochs must be at least 1; got {PreliminaryEpochs}.");
         if (EasyMax.HasValue != MediumMax.HasValue)
             throw Bad("Curriculum.EasyMax and Curriculum.MediumMax must be set together (or neither, to use the shares).");
@@ -83,7 +94,7 @@ public sealed class CurriculumOptions
     /// <summary>A copy (the trainer keeps its own).</summary>
     internal CurriculumOptions Clone() => new()
     {
-        Splitting = Splitting, PreliminaryEpochs = PreliminaryEpochs, Weighting = Weighting, EasyMax = EasyMax, MediumMax = MediumMax,
+        Splitting = Splitting, PreliminaryEpochs = PreliminaryEpochs, Weighting = Weighting, Scoring = Scoring, Folds = Folds, EasyMax = EasyMax, MediumMax = MediumMax,
         EasyShare = EasyShare, MediumShare = MediumShare, StageFractions = (double[])StageFractions.Clone(),
     };
 

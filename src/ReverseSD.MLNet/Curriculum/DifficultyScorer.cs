@@ -10,6 +10,16 @@ public enum DifficultyWeighting
     ImprovingEpochsWeighted = 1,
 }
 
+/// <summary>Which model's cosines make a pair's difficulty.</summary>
+public enum DifficultyScoring
+{
+    /// <summary>The paper: the preliminary model trained on all pairs scores each of them (a memorised noisy pair looks easy).</summary>
+    InSample = 0,
+
+    /// <summary>K folds: the pairs of each fold are scored by a model trained on the other folds, so no pair scores itself.</summary>
+    OutOfFold = 1,
+}
+
 /// <summary>
 /// Turns the cosine similarity of every training sample after every preliminary epoch into a difficulty score
 /// (paper §3): the mean cosine says how well the pair can be learned; difficulty is one minus it, so noisy,

@@ -41,7 +41,10 @@ internal static class CurriculumTraining
         return model;
     }
 
-    /// <summary>Phase 1: an ordinary run of E epochs from the seeded initialisation; difficulty = 1 − (weighted) mean cosine.</summary>
+    /// <summary>
+    /// Phase 1: an ordinary run of E epochs from the seeded initialisation; difficulty = 1 − (weighted) mean cosine
+    /// (out of fold: K such runs, each scoring the fold it did not train on).
+    /// </summary>
     public static CurriculumResult ScoreDifficulty(PromptEmbeddingHeadsTrainer.Options options,
         int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
         IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
@@ -51,6 +54,8 @@ internal static class CurriculumTraining
             throw new ReverseSdInputException(
                 "The official difficulty weighting counts only epochs that improved the validation cosine: it needs validation data (or use the mean weighting).");
         int epochs = curriculum.PreliminaryEpochs ?? options.NumberOfEpochs;
+        if (curriculum.Scoring == DifficultyScoring.OutOfFold)
+            return ScoreOutOfFold(options, epochs, featureSize, embeddingSize, vocabularySize, device, train, validation, progress, cancellationToken);
         using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
         var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
             [new TrainingStage(Enumerable.Range(0, train.Count).ToArray(), Epochs: epochs)], recordSampleCosines: true,
@@ -62,6 +67,55 @@ internal static class CurriculumTraining
         {
             Difficulty = difficulty, Chunks = chunks, EasyMax = easyMax, MediumMax = mediumMax, PreliminaryHistory = result.Epochs,
         };
+    }
+
+    /// <summary>
+    /// Out-of-fold scoring: the pairs are dealt into K folds in a seeded random order; for each fold a fresh network (same seeded
+    /// initialisation) trains E epochs on the other folds, and the fold's pairs get their difficulty from that network's cosines on
+    /// them after every epoch, weighted as in-sample scoring weights them. No pair is scored by a model that saw it.
+    /// The preliminary history lists every fold's epochs, <see cref="HeadsEpochSummary.Stage"/> = fold index.
+    /// </summary>
+    private static CurriculumResult ScoreOutOfFold(PromptEmbeddingHeadsTrainer.Options options, int epochs,
+        int featureSize, int embeddingSize, int vocabularySize, Device device, HeadsTensors train, HeadsTensors? validation,
+        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+    {
+        var curriculum = options.Curriculum;
+        int folds = curriculum.Folds;
+        if (train.Count < 2 * folds)
+            throw new ReverseSdInputException(
+                $"Out-of-fold difficulty with {folds} folds needs at least {2 * folds} training pairs (two per fold); got {train.Count}. Use fewer folds (--folds) or in-sample scoring.");
+        var foldOf = FoldAssignment(train.Count, folds, options.Seed);
+        var difficulty = new double[train.Count];
+        var history = new List<HeadsEpochSummary>();
+        for (int fold = 0; fold < folds; fold++)
+        {
+            int[] heldOut = Enumerable.Range(0, train.Count).Where(i => foldOf[i] == fold).ToArray();
+            int[] rest = Enumerable.Range(0, train.Count).Where(i => foldOf[i] != fold).ToArray();
+            using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, featureSize, embeddingSize, vocabularySize, device);
+            var result = HeadsTrainingLoop.Run(network, PromptEmbeddingHeadsTrainer.LoopSettings(options), train, validation,
+                [new TrainingStage(rest, Epochs: epochs)], recordSampleCosines: true,
+                progress: Relabel(progress, $"{ScoringStage} (fold {fold + 1}/{folds})"), cancellationToken: cancellationToken);
+            var heldOutCosines = result.TrainingSampleCosines!.Select(all => heldOut.Select(i => all[i]).ToArray()).ToList();
+            var scores = DifficultyScorer.Score(heldOutCosines, curriculum.Weighting,
+                validation == null ? null : result.Epochs.Select(e => e.ValidationMeanCosine).ToList());
+            for (int k = 0; k < heldOut.Length; k++) difficulty[heldOut[k]] = scores[k];
+            history.AddRange(result.Epochs.Select(e => e with { Stage = fold }));
+        }
+        var (chunks, easyMax, mediumMax) = curriculum.Split(difficulty);
+        return new CurriculumResult
+        {
+            Difficulty = difficulty, Chunks = chunks, EasyMax = easyMax, MediumMax = mediumMax, PreliminaryHistory = history,
+        };
+    }
+
+    /// <summary>The fold (0..<paramref name="folds"/>−1) of each of <paramref name="count"/> pairs: a seeded shuffle dealt round robin (sizes differ by at most one).</summary>
+    internal static int[] FoldAssignment(int count, int folds, int seed)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(seed).Shuffle(order);
+        var foldOf = new int[count];
+        for (int position = 0; position < count; position++) foldOf[order[position]] = position % folds;
+        return foldOf;
     }
 
     /// <summary>Steps of the ordinary run: epochs × batches per pass over all <paramref name="count"/> training rows.</summary>

@@ -65,6 +65,32 @@ internal sealed class HeadsTensors : IDisposable
     }
 }
 
+/// <summary>
+/// When a run with validation data stops by itself (<c>--epochs auto</c>): never before <paramref name="StepFloor"/> optimizer steps, then as soon
+/// as the validation mean cosine has not improved for <paramref name="PatienceEpochs"/> epochs and at least <paramref name="PatienceSteps"/>
+/// steps; the stage's step count is the cap. The best epoch's weights are kept, as in every run.
+/// </summary>
+internal sealed record EarlyStopping(long StepFloor, int PatienceEpochs, long PatienceSteps)
+{
+    /// <summary><c>--epochs auto</c>: at least 300 steps, patience 5 epochs and 150 steps.</summary>
+    public static EarlyStopping Automatic { get; } = new(300, 5, 150);
+
+    /// <summary>The cap of an automatic run, in optimizer steps.</summary>
+    public const int StepCap = 10_000;
+
+    /// <summary>
+    /// The one stage of an automatic run over <paramref name="count"/> samples: with validation data, up to <see cref="StepCap"/>
+    /// steps ended by <see cref="Automatic"/>; without, <paramref name="fixedEpochs"/> epochs or the step floor, whichever is longer.
+    /// </summary>
+    public static (TrainingStage Stage, EarlyStopping? Stopping) Schedule(int count, int batchSize, bool hasValidation, int fixedEpochs)
+    {
+        var all = Enumerable.Range(0, count).ToArray();
+        if (hasValidation) return (new TrainingStage(all, Steps: StepCap), Automatic);
+        long perPass = HeadsTrainingLoop.BatchesPerPass(count, batchSize);
+        return (new TrainingStage(all, Epochs: (int)Math.Max(fixedEpochs, (Automatic.StepFloor + perPass - 1) / perPass)), null);
+    }
+}
+
 /// <summary>The settings the loop needs (a subset of the trainer's options).</summary>
 internal sealed record HeadsLoopSettings(
     float VocabularyWeight, float HuberWeight, HeadsOptimizer Optimizer, double LearningRate,
@@ -78,6 +104,9 @@ internal sealed record HeadsTrainingResult(
 {
     /// <summary>Optimizer steps taken over the whole schedule.</summary>
     public long Steps { get; init; }
+
+    /// <summary>True when <see cref="EarlyStopping"/> ended the run before the schedule's end.</summary>
+    public bool StoppedEarly { get; init; }
 }
 
 /// <summary>
@@ -103,7 +132,7 @@ internal static class HeadsTrainingLoop
         PromptHeadsNetwork network, HeadsLoopSettings settings, HeadsTensors train, HeadsTensors? validation,
         IReadOnlyList<TrainingStage> schedule, bool recordSampleCosines = false,
         Action<HeadsEpochSummary, float[]?>? onEpoch = null,
-        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default, EarlyStopping? earlyStopping = null)
     {
         ArgumentNullException.ThrowIfNull(schedule);
         if (schedule.Count == 0) throw new ArgumentException("The schedule has no stage.", nameof(schedule));
@@ -131,10 +160,11 @@ internal static class HeadsTrainingLoop
         int bestEpoch = 0;
         double bestCosine = double.NegativeInfinity;
         int epoch = 0;
-        long steps = 0;
+        long steps = 0, stepsAtBest = 0;
+        bool stoppedEarly = false;
         try
         {
-            for (int s = 0; s < schedule.Count; s++)
+            for (int s = 0; s < schedule.Count && !stoppedEarly; s++)
             {
                 var stage = schedule[s];
                 int[] order = stage.SampleIndices.ToArray();
@@ -181,9 +211,16 @@ internal static class HeadsTrainingLoop
                     {
                         bestCosine = validationCosine;
                         bestEpoch = epoch;
+                        stepsAtBest = steps;
                         if (validation != null) best = Snapshot(network, best);
                     }
                     if (batches == 0) break;
+                    if (earlyStopping != null && validation != null && stepsLeft > 0 && steps >= earlyStopping.StepFloor
+                        && epoch - bestEpoch >= earlyStopping.PatienceEpochs && steps - stepsAtBest >= earlyStopping.PatienceSteps)
+                    {
+                        stoppedEarly = true;
+                        break;
+                    }
                 }
             }
             if (best != null && bestEpoch != epoch)
@@ -195,7 +232,7 @@ internal static class HeadsTrainingLoop
                 foreach (var t in best.Values) t.Dispose();
         }
         network.eval();
-        return new HeadsTrainingResult(epochs, bestEpoch, sampleCosines?.ToArray()) { Steps = steps };
+        return new HeadsTrainingResult(epochs, bestEpoch, sampleCosines?.ToArray()) { Steps = steps, StoppedEarly = stoppedEarly };
     }
 
     /// <summary>The number of epochs (passes, the last one possibly partial) a stage runs.</summary>

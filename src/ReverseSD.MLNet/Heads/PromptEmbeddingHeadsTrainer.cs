@@ -106,8 +106,15 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <summary>Mini-batch size.</summary>
         public int BatchSize { get; set; } = Defaults.BatchSize;
 
-        /// <summary>Number of epochs.</summary>
+        /// <summary>Number of epochs (with <see cref="AutomaticEpochs"/>, only the minimum when there is no validation data).</summary>
         public int NumberOfEpochs { get; set; } = Defaults.NumberOfEpochs;
+
+        /// <summary>
+        /// Trains until the validation mean cosine has not improved for 5 epochs and 150 steps, never before 300 optimizer steps, at most
+        /// 10,000 steps, keeping the best epoch (CLI <c>--epochs auto</c>). Without validation data: <see cref="NumberOfEpochs"/> or 300
+        /// steps, whichever is longer. A curriculum ignores it (its steps follow <see cref="NumberOfEpochs"/>).
+        /// </summary>
+        public bool AutomaticEpochs { get; set; }
 
         /// <summary>Weight decay (L2 penalty for Adam, decoupled for AdamW).</summary>
         public double WeightDecay { get; set; }
@@ -170,9 +177,11 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
                 return CurriculumTraining.Fit(_mlContext, _options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device, trainTensors,
                     validationTensors, words, frequencies, trainData, _progress, _cancellationToken);
             using var network = CreateNetwork(_options, train.FeatureSize, train.EmbeddingSize, train.VocabularySize, device);
-            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors,
-                [new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs)],
-                progress: _progress, cancellationToken: _cancellationToken);
+            var (stage, stopping) = _options.AutomaticEpochs
+                ? EarlyStopping.Schedule(trainTensors.Count, _options.BatchSize, validationTensors != null, _options.NumberOfEpochs)
+                : (new TrainingStage(Enumerable.Range(0, trainTensors.Count).ToArray(), Epochs: _options.NumberOfEpochs), null);
+            var result = HeadsTrainingLoop.Run(network, LoopSettings(_options), trainTensors, validationTensors, [stage],
+                progress: _progress, cancellationToken: _cancellationToken, earlyStopping: stopping);
             return Compile(_mlContext, network, words, frequencies, _options, trainData, result);
         }
     }
@@ -268,7 +277,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
                 : [columns.Embedding, columns.Probabilities, columns.Words, ReverseSdModelFormat.VocabularyFrequenciesColumnName, columns.Info];
         var transformer = CompiledOnnxModel.Create(ml, onnx, outputs, [columns.Features], schemaSource);
         return new PromptEmbeddingHeadsTransformer(transformer, onnx, network.Configuration,
-            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps };
+            network.Configuration == HeadConfiguration.Vanilla ? [] : words, result.Epochs, result.BestEpoch) { TrainingSteps = result.Steps, StoppedEarly = result.StoppedEarly };
     }
 
     /// <summary>Share of training rows whose multi-hot label of each word is set (the word's training frequency).</summary>

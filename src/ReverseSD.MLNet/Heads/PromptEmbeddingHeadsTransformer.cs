@@ -41,6 +41,9 @@ public sealed class PromptEmbeddingHeadsTransformer : CompiledOnnxTransformer
     /// <summary>Optimizer steps the (final) training ran.</summary>
     internal long TrainingSteps { get; init; }
 
+    /// <summary>True when automatic epochs stopped training because the validation cosine stopped improving.</summary>
+    public bool StoppedEarly { get; init; }
+
     /// <summary>The compiled ONNX graph.</summary>
     internal byte[] OnnxModel { get; }
 

@@ -167,7 +167,7 @@ public static class HeadsAblation
                 ["data"] = Path.GetFullPath(dataDirectory),
                 ["backbone"] = options.Backbone,
                 ["mlc_head"] = mlc.ToString(),
-                ["curriculum"] = $"{curriculum.Splitting}, preliminary epochs {curriculum.PreliminaryEpochs ?? h.NumberOfEpochs}, weighting {curriculum.Weighting}",
+                ["curriculum"] = $"{curriculum.Splitting}, preliminary epochs {curriculum.PreliminaryEpochs ?? h.NumberOfEpochs}, weighting {curriculum.Weighting}, scoring {ModelReports.Scoring(curriculum)}",
                 ["epochs"] = h.NumberOfEpochs.ToString(CultureInfo.InvariantCulture),
                 ["learning_rate"] = h.LearningRate.ToString("R", CultureInfo.InvariantCulture),
                 ["batch_size"] = h.BatchSize.ToString(CultureInfo.InvariantCulture),

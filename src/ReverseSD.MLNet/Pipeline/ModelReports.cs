@@ -82,6 +82,10 @@ internal static class ModelReports
         };
     }
 
+    /// <summary>"in-sample" or "out-of-fold (K folds)".</summary>
+    internal static string Scoring(CurriculumOptions c) =>
+        c.Scoring == DifficultyScoring.OutOfFold ? $"out-of-fold ({c.Folds.ToString(CultureInfo.InvariantCulture)} folds)" : "in-sample";
+
     private static string CurriculumDescription(PromptEmbeddingHeadsTrainer.Options h)
     {
         var c = h.Curriculum;
@@ -89,6 +93,6 @@ internal static class ModelReports
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         string split = c.Splitting == CurriculumSplitting.Thirds ? "thirds"
             : c.EasyMax is double e && c.MediumMax is double m ? $"thresholds {F(e)},{F(m)}" : $"thresholds from shares {F(c.EasyShare)},{F(c.MediumShare)}";
-        return $"{split}; preliminary epochs {c.PreliminaryEpochs ?? h.NumberOfEpochs}; weighting {c.Weighting}; stages {string.Join(",", c.StageFractions.Select(f => F(Math.Round(f, 4))))}";
+        return $"{split}; preliminary epochs {c.PreliminaryEpochs ?? h.NumberOfEpochs}; weighting {c.Weighting}; scoring {Scoring(c)}; stages {string.Join(",", c.StageFractions.Select(f => F(Math.Round(f, 4))))}";
     }
 }

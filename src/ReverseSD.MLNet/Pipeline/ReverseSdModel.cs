@@ -95,7 +95,8 @@ public static partial class ReverseSdModel
         // Test evaluation on the cached features (the same numbers the saved chain gives from the images).
         var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(test.FeaturesView(backbone)), headsOptions.OutputColumnName);
         var (report, model, baseline) = ModelReports.Evaluate("test", predicted, test.Targets, data.MeanTrainTarget, test.VisualTargets, test.Skipped,
-            ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
+            WithEpochsRun(ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
+                options.Heads, heads, validation?.Count ?? 0),
             heads.TrainingHistory, heads.BestEpoch);
 
         var backboneModel = mlContext.Transforms.ApplyImageBackbone(data.Backbones[backbone]).Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));

@@ -44,6 +44,23 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     }
 
     [Fact]
+    public void AnalyzeDifficultyOutOfFoldScoresEveryPairAndTrainReportsTheScoring()
+    {
+        string output = bench.Directory.File("difficulty-oof");
+        var result = CliRunner.Run(["analyze", "difficulty", .. Common, "--epochs", "3", "--difficulty", "out-of-fold", "--folds", "4", "--out", output]);
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("fold", result.Output);
+        var csv = CsvTable.Read(Path.Combine(output, "difficulty.csv"));
+        Assert.Equal(40, csv.Rows.Count);
+        string report = bench.Directory.File("oof-report.json");
+        var train = CliRunner.Run(["train", .. Common, "--epochs", "2", "--out", bench.Directory.File("oof.zip"), "--report", report,
+            "--curriculum", "thirds", "--difficulty", "out-of-fold", "--folds", "4"]);
+        Assert.True(train.ExitCode == 0, train.Output);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.Contains("scoring out-of-fold (4 folds)", json.RootElement.GetProperty("options").GetProperty("curriculum").GetString());
+    }
+
+    [Fact]
     public void AblateHeadsPrintsTheThreeRowsOverSeedsAndWritesJsonAndMarkdown()
     {
         string output = bench.Directory.File("ablation");
@@ -81,6 +98,8 @@ public sealed class CurriculumCommandTests(TinyNoisyBenchmark bench) : IClassFix
     [InlineData("train", "--difficulty-weighting", "median")]
     [InlineData("ablate", "heads", "--seeds", "0")]
     [InlineData("analyze", "difficulty", "--curriculum", "none")]
+    [InlineData("analyze", "difficulty", "--difficulty", "leave-one-out")]
+    [InlineData("train", "--curriculum", "thirds", "--difficulty", "out-of-fold", "--folds", "1")]
     public void BadCurriculumArgumentsExitWithTheBadInputCode(params string[] args)
     {
         var result = CliRunner.Run([.. args, "--data", bench.Data]);

@@ -1,0 +1,30 @@
+using System.Globalization;
+using ReverseSD.MLNet.Heads;
+
+namespace ReverseSD.MLNet.Pipeline;
+
+public static partial class ReverseSdModel
+{
+    /// <summary>Below this many validation pairs the report warns that the best epoch (and an automatic stop) rests on a noisy estimate.</summary>
+    internal const int SmallValidationSplit = 100;
+
+    /// <summary>Adds how long the heads trained ("epochs" as run, steps, why they stopped) and a note when the validation split is tiny.</summary>
+    internal static Dictionary<string, string> WithEpochsRun(Dictionary<string, string> report, PromptEmbeddingHeadsTrainer.Options heads,
+        PromptEmbeddingHeadsTransformer trained, int validationPairs)
+    {
+        string Count(long v) => v.ToString(CultureInfo.InvariantCulture);
+        report["epochs_run"] = Count(trained.TrainingHistory.Count);
+        report["steps_run"] = Count(trained.TrainingSteps);
+        if (heads.AutomaticEpochs && !heads.Curriculum.Enabled)
+            report["epochs"] = validationPairs == 0
+                ? $"auto (no validation split: {trained.TrainingHistory.Count} epochs, at least {heads.NumberOfEpochs} epochs and {EarlyStopping.Automatic.StepFloor} steps)"
+                : trained.StoppedEarly
+                    ? $"auto (stopped after {trained.TrainingHistory.Count}: no validation gain for {EarlyStopping.Automatic.PatienceEpochs} epochs; best {trained.BestEpoch})"
+                    : $"auto (reached the cap of {EarlyStopping.StepCap} steps; best {trained.BestEpoch})";
+        else if (heads.AutomaticEpochs)
+            report["epochs"] = $"{heads.NumberOfEpochs} (auto does not apply to a curriculum)";
+        if (validationPairs is > 0 and < SmallValidationSplit)
+            report["validation_note"] = $"the validation split has only {validationPairs} pairs: the best epoch{(heads.AutomaticEpochs ? " and the automatic stop rest" : " rests")} on a noisy estimate";
+        return report;
+    }
+}
