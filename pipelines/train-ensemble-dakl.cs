@@ -4,21 +4,20 @@
 // PredictionEngine code an app uses. Run it from the repository root (it builds the library on first use):
 //   dotnet run pipelines/train-ensemble-dakl.cs                                          # generates a small benchmark first
 //   dotnet run pipelines/train-ensemble-dakl.cs -- DATA_DIR model.zip [EPOCHS] [BACKBONES]   # e.g. 20 resnet18,resnet18-288
-// Edit it freely: the members, the combination rule, DAKL's r, γ and α, the curriculum, the prompt bank.
+// Edit it freely: the members, the combination rule, DAKL's r, γ and α grids, the curriculum, the prompt bank ("train", "none" or a bank file).
 #:project ../src/ReverseSD.MLNet/ReverseSD.MLNet.csproj
 #:property PublishAot=false
 
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Ensemble;
 using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Heads;
-using ReverseSD.MLNet.Retrieval;
+using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Text;
 
 string dataDirectory = args.Length > 0 ? args[0] : Path.Combine("out", "pipeline-benchmark");
@@ -37,52 +36,43 @@ var mlContext = new MLContext(seed: 1);
 List<ModelInput> Images(string split, bool labelled) => ImageFolderDataset.Read(dataDirectory, split)
     .Select(p => new ModelInput { ImagePath = Path.GetFullPath(Path.Combine(dataDirectory, split, p.FileName)), Prompt = labelled ? p.Prompt : "" }).ToList();
 bool hasValidation = File.Exists(Path.Combine(dataDirectory, "validation", ImageFolderDataset.MetadataFileName));
-var validationRows = hasValidation ? Images("validation", labelled: true) : [];
 IDataView train = mlContext.Data.LoadFromEnumerable(Images("train", labelled: true)
     .Concat(hasValidation ? Images("validation", labelled: false) : []).Concat(Images("test", labelled: false)).ToList());
-IDataView validation = mlContext.Data.LoadFromEnumerable(validationRows);
+// The labelled validation images: each member's best epoch, the ensemble weights (weighted mean) and DAKL's γ, α are chosen on them.
+IDataView? validation = hasValidation ? mlContext.Data.LoadFromEnumerable(Images("validation", labelled: true)) : null;
 
-// Every member: its backbone (ImagePath -> ImageFeatures) and heads (configuration 3, λ = 0.1, the curriculum easy -> all in
-// equal thirds) with the raw Prompt as label; the validation images through the same backbone pick the best epoch. Members
-// are appended last to first so the first member's vocabulary columns and ModelInfo stay visible; each member's
-// PredictedEmbedding is copied to MemberEmbedding{k}.
-IEstimator<ITransformer> pipeline = new EstimatorChain<ITransformer>();
-for (int k = backbones.Length - 1; k >= 0; k--)
+// The system, as one estimator (ReverseSdPipeline, the same stages `reversesd train` fits): for each backbone,
+// last to first, ApplyImageBackbone (ImagePath -> ImageFeatures) and PromptEmbeddingHeads with the raw Prompt as label
+// (configuration 3, λ = 0.1, the curriculum easy -> all in equal thirds), its PredictedEmbedding copied to MemberEmbedding{k};
+// then CombineEmbeddings (mean of the L2-normalised members) -> EnsembleEmbedding; DomainAdaptiveKernel (r = 10,000 centroids
+// capped at the training set size; γ, α chosen on validation over the grids, DAKL left out if it loses there) -> PredictedEmbedding;
+// NearestPrompts over the bank (here the distinct training prompts) -> NearestPrompts, NearestPromptScores.
+var pipeline = ReverseSdPipeline.Create(mlContext, new ReverseSdEnsembleOptions
 {
-    var backbone = mlContext.Transforms.ApplyImageBackbone(ImageBackbone.Resolve(backbones[k]), "ImageFeatures", "ImagePath");
-    var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
+    Members = backbones.Select(b => new ReverseSdTrainingOptions
     {
-        LabelColumnName = "Prompt",
-        Configuration = HeadConfiguration.EmbeddingFeedsVocabulary,
-        VocabularyWeight = 0.1f,
+        Backbone = b,
         VocabularySize = 1000,
-        NumberOfEpochs = epochs,
-        Seed = 1,
-        Curriculum = new CurriculumOptions { Splitting = CurriculumSplitting.Thirds },
-        ValidationData = hasValidation ? mlContext.Data.Cache(backbone.Fit(validation).Transform(validation)) : null,
-    });
-    pipeline = pipeline.Append(backbone).Append(heads).Append(mlContext.Transforms.CopyColumns($"MemberEmbedding{k + 1}", "PredictedEmbedding"));
-}
-pipeline = pipeline
-    .AppendCacheCheckpoint(mlContext)                                        // the backbones run once over the training rows
-    // Mean of the L2-normalised members -> EnsembleEmbedding.
-    .Append(mlContext.Transforms.CombineEmbeddings(backbones.Select((_, k) => $"MemberEmbedding{k + 1}").ToArray(), "EnsembleEmbedding", EnsembleCombination.Mean))
-    // DAKL: r = 10,000 centroids (capped at the training set size), γ = 0.001, α = 10; labelled rows fit it, empty-prompt rows adapt it.
-    .Append(mlContext.Regression.Trainers.DomainAdaptiveKernel(new DomainAdaptiveKernelOptions
-    {
-        InputColumnName = "EnsembleEmbedding",
-        LabelColumnName = "Prompt",
-        OutputColumnName = "PredictedEmbedding",
-        NumberOfCentroids = 10_000,
-        Gamma = 0.001f,
-        Alpha = 10f,
-        Seed = 1,
-    }))
-    // Nearest prompts of a prompt bank (here the training prompts, embedded at Fit) to the predicted embedding.
-    .Append(mlContext.Transforms.NearestPrompts(train, numberOfPrompts: 3));
+        Heads = new PromptEmbeddingHeadsTrainer.Options
+        {
+            Configuration = HeadConfiguration.EmbeddingFeedsVocabulary,
+            VocabularyWeight = 0.1f,
+            NumberOfEpochs = epochs,
+            Seed = 1,
+            Curriculum = new CurriculumOptions { Splitting = CurriculumSplitting.Thirds },
+        },
+    }).ToList(),
+    Combination = EnsembleCombination.Mean,
+    UseDakl = true,
+    DaklCentroids = 10_000,
+    DaklSelection = DaklSelectionMode.Validation,
+    DaklGammaGrid = [0.001f, 0.01f, 0.1f, 1f],
+    DaklAlphaGrid = [0.01f, 0.1f, 1f, 10f],
+    PromptBank = "train",
+});
 
 Console.WriteLine($"Training {backbones.Length} members + ensemble + DAKL + prompt bank (one Fit) ...");
-var model = pipeline.Fit(train);
+var model = pipeline.Fit(train, validation);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
 mlContext.Model.Save(model, train.Schema, modelPath);
 Console.WriteLine($"saved {modelPath}");
@@ -92,8 +82,10 @@ IDataView test = ImageFolderDataset.Load(mlContext, dataDirectory, "test");
 var scoredTest = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test).Transform(model.Transform(test));
 var ensembleMetrics = PromptEmbeddingEvaluator.Evaluate(scoredTest, "EnsembleEmbedding");
 var metrics = PromptEmbeddingEvaluator.Evaluate(scoredTest);
+var dakl = model.OfType<DomainAdaptiveKernelTransformer>().SingleOrDefault();
 Console.WriteLine($"test mean cosine: ensemble {ensembleMetrics.MeanCosine:F4} ± {ensembleMetrics.StandardError:F4}, "
-    + $"ensemble + DAKL {metrics.MeanCosine:F4} ± {metrics.StandardError:F4} (n = {metrics.Count})");
+    + (dakl == null ? "DAKL left out (it lost to the plain ensemble on validation)"
+        : $"ensemble + DAKL (γ = {dakl.Selection.Gamma}, α = {dakl.Selection.Alpha}) {metrics.MeanCosine:F4} ± {metrics.StandardError:F4}") + $" (n = {metrics.Count})");
 
 // What an app does: load the zip (Microsoft.ML + ImageAnalytics + OnnxTransformer are enough) and score one image.
 var appContext = new MLContext();

@@ -1,6 +1,8 @@
 // Scores images with a model zip saved by ReverseSD.MLNet ('reversesd train' or 'demo'), using plain ML.NET only,
 // in the Model Builder style: a ModelInput and a ModelOutput class and one PredictionEngine.
-// Prints the same fields as 'reversesd predict' (image, embedding, top_words with word, probability, training_frequency, lift).
+// Prints the same fields as 'reversesd predict' (image, embedding, top_words with word, probability, training_frequency, lift)
+// and, when the zip holds a prompt bank ('reversesd train --bank', default: the training prompts), the nearest bank prompt as
+// the prompt (predict's --compose none) with nearest_prompts.
 // Usage: ScoreInYourApp <model.zip> <image-or-folder>... [--out predictions.json] [--top-words 10]
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -38,10 +40,17 @@ var results = new List<Prediction>();
 foreach (string image in images)
 {
     ModelOutput output = engine.Predict(new ModelInput { ImagePath = image });
-    var prediction = new Prediction(image, output.PredictedEmbedding, output.TopWords(topWords));
+    var nearest = output.NearestPrompts.Select((p, j) => new NearestPrompt(p, output.NearestPromptScores[j])).ToList();
+    var prediction = new Prediction(image, output.PredictedEmbedding, output.TopWords(topWords))
+    {
+        Prompt = nearest.FirstOrDefault()?.Prompt,
+        PromptScore = nearest.FirstOrDefault()?.Score,
+        NearestPrompts = nearest.Count == 0 ? null : nearest,
+    };
     results.Add(prediction);
     string words = string.Join(", ", prediction.TopWords.Select(w => $"{w.Word} {w.Probability:F2}" + (w.Lift is float lift ? $" (×{lift:F1})" : "")));
     Console.WriteLine($"{Path.GetFileName(image)}: {prediction.Embedding.Length}-d embedding; words: {words}");
+    if (prediction.Prompt != null) Console.WriteLine($"  prompt ({prediction.PromptScore:F3}): {prediction.Prompt}");
 }
 
 if (outPath != null)
@@ -76,6 +85,14 @@ public sealed class ModelOutput
     /// <summary>Each word's training frequency (share of training prompts containing it); empty for models saved before it was stored.</summary>
     [ColumnName("VocabularyFrequencies")]
     public float[] VocabularyFrequencies { get; set; } = [];
+
+    /// <summary>The nearest prompts of the prompt bank in the zip, nearest first (empty when the zip has no bank).</summary>
+    [ColumnName("NearestPrompts")]
+    public string[] NearestPrompts { get; set; } = [];
+
+    /// <summary>Their cosines to the predicted embedding.</summary>
+    [ColumnName("NearestPromptScores")]
+    public float[] NearestPromptScores { get; set; } = [];
 
     /// <summary>A prediction engine for one image at a time, leaving out the columns this model does not write.</summary>
     public static PredictionEngine<ModelInput, ModelOutput> CreatePredictionEngine(MLContext ml, ITransformer model, DataViewSchema inputSchema)
@@ -112,8 +129,26 @@ public sealed record PredictedWord(
     [property: JsonPropertyName("training_frequency")] float? TrainingFrequency,
     [property: JsonPropertyName("lift")] float? Lift);
 
-/// <summary>One image's result with the CLI's field names.</summary>
+/// <summary>A bank prompt with its cosine, with the CLI's field names.</summary>
+public sealed record NearestPrompt(
+    [property: JsonPropertyName("prompt")] string Prompt,
+    [property: JsonPropertyName("score")] float Score);
+
+/// <summary>One image's result with the CLI's field names (the prompt fields only when the zip holds a prompt bank).</summary>
 public sealed record Prediction(
     [property: JsonPropertyName("image")] string Image,
     [property: JsonPropertyName("embedding")] float[] Embedding,
-    [property: JsonPropertyName("top_words")] List<PredictedWord> TopWords);
+    [property: JsonPropertyName("top_words")] List<PredictedWord> TopWords)
+{
+    /// <summary>The nearest bank prompt.</summary>
+    [JsonPropertyName("prompt"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Prompt { get; init; }
+
+    /// <summary>Its cosine to the predicted embedding.</summary>
+    [JsonPropertyName("prompt_score"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? PromptScore { get; init; }
+
+    /// <summary>The nearest bank prompts, nearest first.</summary>
+    [JsonPropertyName("nearest_prompts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<NearestPrompt>? NearestPrompts { get; init; }
+}

@@ -14,6 +14,12 @@ internal static class ConsoleProgress
         string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)
         || !console.Profile.Capabilities.Interactive;
 
+    /// <summary>
+    /// True when a live progress display can be drawn (an interactive terminal that takes ANSI codes, not CI): commands
+    /// whose results go to stdout show progress on stderr only then, so a redirected run prints nothing but its results.
+    /// </summary>
+    public static bool Live(IAnsiConsole console) => !Plain(console) && console.Profile.Capabilities.Ansi;
+
     /// <summary>Runs <paramref name="work"/> with an <see cref="IProgress{T}"/> that renders its reports.</summary>
     public static T Run<T>(IAnsiConsole console, string title, Func<IProgress<ProgressReport>, T> work)
     {

@@ -28,7 +28,8 @@ internal enum ResultFormat
 /// results.Complete();
 /// </code>
 /// A file is written under a temporary name and moved into place by <see cref="Complete"/>; disposed without
-/// <see cref="Complete"/> (an error), it leaves nothing. On stdout each record is flushed when written.
+/// <see cref="Complete"/> (an error), it leaves nothing. On stdout each record is flushed when written. `predict --out`
+/// writes through <see cref="ResumableResultFile"/> instead, which keeps a killed run's finished records.
 /// Every record must have the fields of the first (CSV needs one header).
 /// </summary>
 internal sealed class ResultWriter : IDisposable
@@ -36,16 +37,19 @@ internal sealed class ResultWriter : IDisposable
     private readonly TextWriter _writer;
     private readonly string? _path;
     private readonly string? _temporaryPath;
+    private readonly bool _flushEachRecord;
     private string[]? _csvHeader;
     private int _count;
     private bool _completed;
 
-    private ResultWriter(TextWriter writer, ResultFormat format, string? path, string? temporaryPath)
+    private ResultWriter(TextWriter writer, ResultFormat format, string? path, string? temporaryPath, bool flushEachRecord, int count = 0)
     {
         _writer = writer;
         Format = format;
         _path = path;
         _temporaryPath = temporaryPath;
+        _count = count;
+        _flushEachRecord = flushEachRecord;
     }
 
     /// <summary>The format being written.</summary>
@@ -81,15 +85,25 @@ internal sealed class ResultWriter : IDisposable
     {
         bool toStdout = string.IsNullOrEmpty(outPath) || outPath == "-";
         var chosen = ChooseFormat(format, toStdout ? null : outPath);
-        if (toStdout) return new ResultWriter(streams.Out, chosen, null, null);
+        if (toStdout) return new ResultWriter(streams.Out, chosen, null, null, flushEachRecord: true);
         string full = Path.GetFullPath(outPath!);
         string? dir = Path.GetDirectoryName(full);
         if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
             throw new ReverseSdInputException($"--out '{outPath}': folder '{dir}' does not exist; create it first.");
         string temporary = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
         var writer = new StreamWriter(new FileStream(temporary, FileMode.CreateNew, FileAccess.Write), new UTF8Encoding(false)) { NewLine = "\n" };
-        return new ResultWriter(writer, chosen, full, temporary);
+        return new ResultWriter(writer, chosen, full, temporary, flushEachRecord: false);
     }
+
+    /// <summary>
+    /// Results appended to <paramref name="file"/>, which already holds the first <paramref name="count"/> records in
+    /// <paramref name="format"/> (a CSV header included); the owner of the file flushes, closes and moves it
+    /// (<see cref="ResumableResultFile"/>). <see cref="Complete"/> ends the output without closing the file.
+    /// </summary>
+    internal static ResultWriter Continue(StreamWriter file, ResultFormat format, int count) => new(file, format, null, null, flushEachRecord: false, count);
+
+    /// <summary>Pushes what was written to the underlying stream.</summary>
+    public void Flush() => _writer.Flush();
 
     /// <summary>Writes one record.</summary>
     public void Write(ResultRecord record)
@@ -107,7 +121,11 @@ internal sealed class ResultWriter : IDisposable
                 break;
             default:
                 var header = record.CsvHeader();
-                if (_csvHeader == null)
+                if (_csvHeader == null && _count > 0)
+                {
+                    _csvHeader = header; // continuing a file whose header was written with its first record
+                }
+                else if (_csvHeader == null)
                 {
                     _csvHeader = header;
                     _writer.Write(string.Join(",", header.Select(CsvField)));
@@ -122,7 +140,7 @@ internal sealed class ResultWriter : IDisposable
                 break;
         }
         _count++;
-        if (_path == null) _writer.Flush();
+        if (_flushEachRecord) _writer.Flush();
     }
 
     /// <summary>Ends the output (closes the JSON array) and, for a file, moves it into place.</summary>

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.ObjectPool;
 using Microsoft.ML;
+using ReverseSD.MLNet;
 using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;

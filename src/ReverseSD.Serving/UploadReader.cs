@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using ReverseSD.MLNet;
 using ReverseSD.MLNet.Backbones;
 
 namespace ReverseSD.Serving;

@@ -106,6 +106,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
             DaklGamma = DaklGamma,
             DaklAlpha = DaklAlpha,
             KnnNeighbors = 0,
+            PromptBank = ReverseSdTrainingOptions.NoBank, // no zip is written
         };
     }
 

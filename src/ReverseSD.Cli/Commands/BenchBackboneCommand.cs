@@ -4,6 +4,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
+using ReverseSD.MLNet;
 using ReverseSD.MLNet.Backbones;
 using SkiaSharp;
 using Spectre.Console;

@@ -38,6 +38,10 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
         [Description("k-means iteration budget (default 10; tolerance 0: stops earlier only when no centroid moves).")]
         public int KMeansIterations { get; init; } = 10;
 
+        [CommandOption("--kmeans-only")]
+        [Description("Time k-means only (e.g. -r 10000 -n 50000), against one plain matrix product of an iteration's distance shape.")]
+        public bool KMeansOnly { get; init; }
+
         [CommandOption("--float64")]
         [Description("Build the kernel and solve in float64 instead of float32.")]
         public bool UseFloat64 { get; init; }
@@ -70,11 +74,23 @@ internal sealed class BenchDaklCommand(IAnsiConsole console) : Command<BenchDakl
             settings.TrainingSamples ?? checked(5 * settings.Centroids),
             settings.KMeans == "mlnet" ? KMeansEngine.MLNet : KMeansEngine.TorchSharp,
             settings.Initialization == "kmeans++" ? KMeansInitialization.KMeansPlusPlus : KMeansInitialization.Random,
-            settings.KMeansIterations, settings.UseFloat64, settings.Seed, settings.MemoryBudgetMegabytes);
+            settings.KMeansIterations, settings.UseFloat64, settings.Seed, settings.MemoryBudgetMegabytes) { KMeansOnly = settings.KMeansOnly };
         var result = ConsoleProgress.Run(console, "DAKL benchmark", progress => DaklBenchmark.Run(bench, progress, cancellationToken));
 
         console.MarkupLineInterpolated(
             $"DAKL fit on random unit vectors: r = {bench.Centroids}, p = {bench.TargetDomainSamples}, d = {bench.Dimension}, n = {bench.TrainingSamples}, k-means {settings.KMeans} ({settings.Initialization}, {bench.KMeansIterations} iterations), {(bench.UseFloat64 ? "float64" : "float32")}, {result.TorchThreads} TorchSharp threads");
+        if (settings.KMeansOnly)
+        {
+            int run = Math.Max(1, result.KMeansIterationsRun);
+            double perIteration = result.KMeans.TotalSeconds / run;
+            double kMeansGflops = result.KMeansIterationFlops / perIteration / 1e9, plainGflops = result.KMeansIterationFlops / result.KMeansReferenceMatmul.TotalSeconds / 1e9;
+            console.MarkupLineInterpolated(
+                $"k-means: {result.KMeans.TotalSeconds:F2} s for {(result.KMeansIterationsRun >= 0 ? result.KMeansIterationsRun.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} iterations ({perIteration:F2} s per iteration, goal <= 60 s at r = 10000, n = 50000 with the library default of 20 iterations)");
+            console.MarkupLineInterpolated(
+                $"per iteration {kMeansGflops:F1} GFLOP/s of distance products; one plain TorchSharp product of that shape {plainGflops:F1} GFLOP/s ({result.KMeansReferenceMatmul.TotalSeconds:F2} s); k-means / plain: {kMeansGflops / plainGflops:F2}");
+            console.MarkupLineInterpolated($"peak working set {result.PeakWorkingSetBytes / 1048576.0:F0} MB; load average {BenchBackboneCommand.LoadAverage()}");
+            return 0;
+        }
         var table = new Table().AddColumn("step").AddColumn(new TableColumn("seconds").RightAligned());
         void Row(string step, TimeSpan time) => table.AddRow(Markup.Escape(step), time.TotalSeconds.ToString("F2", System.Globalization.CultureInfo.InvariantCulture));
         Row("random data", result.DataGeneration);

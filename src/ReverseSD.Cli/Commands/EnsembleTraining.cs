@@ -75,6 +75,7 @@ internal static class EnsembleTraining
         DaklAlphaGrid = s.DaklGridAlpha == null ? new ReverseSdEnsembleOptions().DaklAlphaGrid : ParseGrid(s.DaklGridAlpha)!,
         AdaptToDirectory = s.AdaptTo,
         KnnNeighbors = s.KnnBaseline,
+        PromptBank = s.Bank,
     };
 
     public static int Run(IAnsiConsole console, MLContext ml, TrainCommand.Settings settings, CancellationToken cancellationToken)

@@ -84,8 +84,12 @@ internal abstract class HeadsCommandSettings : CommandSettings
     }
 
     /// <summary>The library options: these settings' data side with <paramref name="heads"/>.</summary>
-    protected ReverseSdTrainingOptions TrainingOptions(PromptEmbeddingHeadsTrainer.Options heads) => new()
+    protected ReverseSdTrainingOptions TrainingOptions(PromptEmbeddingHeadsTrainer.Options heads) => TrainingOptions(ReverseSdTrainingOptions.NoBank, heads);
+
+    /// <summary>The library options: these settings' data side, the prompt bank for the zip and <paramref name="heads"/>.</summary>
+    protected ReverseSdTrainingOptions TrainingOptions(string promptBank, PromptEmbeddingHeadsTrainer.Options heads) => new()
     {
+        PromptBank = promptBank,
         // --difficulty and --folds go with whatever curriculum the command builds.
         Heads = WithScoring(heads),
         Backbone = Backbone,

@@ -1,8 +1,8 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.ML;
 using ReverseSD.MLNet;
+using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;
@@ -30,8 +30,12 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         public ResultFormat? Format { get; init; }
 
         [CommandOption("--out <FILE>")]
-        [Description("File to write the results to, written atomically (default: stdout).")]
+        [Description("File to write the results to (default: stdout): written as FILE.partial a chunk at a time and moved onto FILE at the end; a killed run started again with the same arguments continues after its last finished chunk.")]
         public string? Out { get; init; }
+
+        [CommandOption("--chunk-size <N>")]
+        [Description("Images per chunk: results are written, and a killed --out run resumes, a chunk at a time (default 64).")]
+        public int ChunkSize { get; init; } = ReverseSdModel.DefaultPredictChunkSize;
 
         [CommandOption("--bank <PATH>")]
         [Description("Prompt bank ('reversesd bank build') to search; default: the bank inside the model zip, if any.")]
@@ -53,6 +57,7 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
             if (TopWords < 0) return ValidationResult.Error("--top-words must be >= 0.");
+            if (ChunkSize < 1) return ValidationResult.Error("--chunk-size must be at least 1.");
             if (ComposeCommand.ParseMethod(Compose) == null) return ValidationResult.Error($"--compose must be beam, greedy or none; got '{Compose}'.");
             return base.Validate();
         }
@@ -61,7 +66,9 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var images = ExpandImages(settings.Images);
-        using var results = ResultWriter.Open(streams, settings.Out, settings.Format);
+        bool toFile = !string.IsNullOrEmpty(settings.Out) && settings.Out != "-";
+        var format = ResultWriter.ChooseFormat(settings.Format, toFile ? settings.Out : null);
+        var method = ComposeCommand.ParseMethod(settings.Compose)!.Value;
         var ml = new MLContext(1);
         using var bank = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
         var model = ReverseSdModel.Load(ml, settings.Model);
@@ -70,24 +77,101 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
             var options = new PromptPredictionOptions
             {
                 TopWords = settings.TopWords, WordRanking = settings.WordRanking, Bank = bank,
-                Composition = ComposeCommand.ParseMethod(settings.Compose)!.Value, Composer = settings.ComposerOptions(),
+                Composition = method, Composer = settings.ComposerOptions(),
             };
-            var predictions = ReverseSdModel.Predict(ml, model, images, options, out var skipped, cancellationToken);
-            foreach (var s in skipped)
-                streams.Error.WriteLine($"warning: skipped unreadable image '{s.Path}': {s.Reason}");
-            if (predictions.Count == 0)
-                throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
-            foreach (var p in predictions)
-                results.Write(Record(p));
-            results.Complete();
-            if (settings.Out != null)
-                console.MarkupLineInterpolated($"wrote {results.Count} prediction(s) to {Path.GetFullPath(settings.Out)}");
+            if (!toFile)
+            {
+                using var results = ResultWriter.Open(streams, null, format);
+                Predict(model, ml, images, 0, options, settings.ChunkSize, results, null, cancellationToken);
+                results.Complete();
+                return 0;
+            }
+            var composer = options.Composer;
+            string key = ResumableResultFile.Key([
+                ResumableResultFile.FileStamp(settings.Model), settings.Bank == null ? "no bank" : ResumableResultFile.FileStamp(settings.Bank),
+                string.Create(CultureInfo.InvariantCulture, $"{format} {settings.TopWords} {settings.WordRanking} {method} {settings.ChunkSize}"),
+                string.Create(CultureInfo.InvariantCulture, $"{composer.BeamWidth} {composer.Steps} {composer.CandidatesPerStep} {composer.Neighbors}"),
+                .. images.Select(Path.GetFullPath)]);
+            using var file = ResumableResultFile.Open(settings.Out!, format, key);
+            if (file.Resumed)
+                console.MarkupLineInterpolated($"continuing {Path.GetFullPath(settings.Out!)}.partial after {file.InputsDone} of {images.Count} image(s)");
+            try
+            {
+                Predict(model, ml, images, file.InputsDone, options, settings.ChunkSize, file.Results, file, cancellationToken);
+            }
+            catch (ReverseSdInputException)
+            {
+                file.Discard(); // bad input: a restart would fail the same way
+                throw;
+            }
+            file.Complete();
+            console.MarkupLineInterpolated($"wrote {file.Results.Count} prediction(s) to {Path.GetFullPath(settings.Out!)}");
         }
         finally
         {
             (model as IDisposable)?.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Predicts <paramref name="images"/> from index <paramref name="start"/> (a chunk boundary) and writes each result as
+    /// its chunk finishes; every finished chunk is kept in <paramref name="file"/> when writing to one. Unreadable images
+    /// (those of kept chunks too) are listed on stderr; none readable at all is bad input.
+    /// </summary>
+    private void Predict(ITransformer model, MLContext ml, List<string> images, int start, PromptPredictionOptions options, int chunkSize,
+        ResultWriter results, ResumableResultFile? file, CancellationToken cancellationToken)
+    {
+        bool live = ConsoleProgress.Live(streams.Diagnostics);
+        var skipped = new List<UnreadableImage>(file?.Skipped ?? []);
+        foreach (var s in skipped) Warn(s);
+        var remaining = images.GetRange(start, images.Count - start);
+        if (live)
+            ConsoleProgress.Run(streams.Diagnostics, "predict", progress => Write(new OffsetProgress(progress, start, images.Count)));
+        else
+            Write(null);
+        if (results.Count == 0)
+            throw new ReverseSdInputException($"None of the {images.Count} image(s) could be read (e.g. '{skipped[0].Path}': {skipped[0].Reason}).");
+
+        int Write(IProgress<ProgressReport>? progress)
+        {
+            var chunkSkipped = new List<UnreadableImage>();
+            int done = start, inChunk = 0;
+            foreach (var result in ReverseSdModel.PredictStream(ml, model, remaining, options, chunkSize, progress, cancellationToken))
+            {
+                if (result.Prediction != null)
+                {
+                    results.Write(Record(result.Prediction));
+                }
+                else
+                {
+                    var s = new UnreadableImage(result.ImagePath, result.Problem!);
+                    Warn(s);
+                    skipped.Add(s);
+                    chunkSkipped.Add(s);
+                }
+                done++;
+                if (++inChunk < chunkSize && done < images.Count) continue;
+                file?.Keep(done, chunkSkipped);
+                chunkSkipped.Clear();
+                inChunk = 0;
+            }
+            return done;
+        }
+
+        // On a live progress display, through its console (a raw line would break the display).
+        void Warn(UnreadableImage s)
+        {
+            string line = $"warning: skipped unreadable image '{s.Path}': {s.Reason}";
+            if (live) streams.Diagnostics.WriteLine(line);
+            else streams.Error.WriteLine(line);
+        }
+    }
+
+    /// <summary>Progress of a resumed run counted over all its images: the reports of the remaining ones, shifted.</summary>
+    private sealed class OffsetProgress(IProgress<ProgressReport> inner, int offset, int total) : IProgress<ProgressReport>
+    {
+        public void Report(ProgressReport value) => inner.Report(value with { Done = value.Done + offset, Total = total });
     }
 
     /// <summary>

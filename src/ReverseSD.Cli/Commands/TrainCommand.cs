@@ -110,6 +110,10 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("k of the kNN regression baseline in the first backbone's feature space, reported for ensembles (default 10; 0: none).")]
         public int KnnBaseline { get; init; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
 
+        [CommandOption("--bank <BANK>")]
+        [Description("Prompt bank put into the model zip (its NearestPrompts stage): train (the distinct training prompts; default), none, or a bank file from 'reversesd bank build'.")]
+        public string Bank { get; init => field = value.Trim(); } = ReverseSdTrainingOptions.TrainingPromptsBank;
+
         /// <summary>True when these settings train an ensemble (several backbones or DAKL) rather than one model.</summary>
         public bool IsEnsemble => Backbones.Count > 1 || Dakl;
 
@@ -125,6 +129,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (Optimizer is not ("adam" or "adamw")) return ValidationResult.Error($"--optimizer must be adam or adamw; got '{Optimizer}'.");
             if (Device is not ("auto" or "cpu" or "cuda")) return ValidationResult.Error($"--device must be auto, cpu or cuda; got '{Device}'.");
             if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
+            if (Bank.Length == 0) return ValidationResult.Error("--bank must be train, none or the path of a bank file from 'reversesd bank build'.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             if (FineTune is not ("none" or "layer4" or "all")) return ValidationResult.Error($"--finetune must be none, layer4 or all; got '{FineTune}'.");
             if (FineTuneEpochs < 1) return ValidationResult.Error("--finetune-epochs must be at least 1.");
@@ -135,7 +140,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         }
 
         /// <summary>The library options these settings describe.</summary>
-        public ReverseSdTrainingOptions ToOptions() => WithFineTuning(TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
+        public ReverseSdTrainingOptions ToOptions() => WithFineTuning(TrainingOptions(Bank, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,

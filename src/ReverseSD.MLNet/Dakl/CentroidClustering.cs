@@ -12,7 +12,7 @@ public enum KMeansEngine
     /// <summary>ML.NET's KMeans trainer (single-threaded here; slow at r = 10,000).</summary>
     MLNet = 0,
 
-    /// <summary>Lloyd's algorithm on TorchSharp matrix products (BLAS speed).</summary>
+    /// <summary>Lloyd's algorithm on TorchSharp matrix products (BLAS speed: one product per row block, no other pass over the distances).</summary>
     TorchSharp = 1,
 }
 
@@ -85,7 +85,6 @@ internal static class CentroidClustering
         using var noGrad = torch.no_grad();
         var generator = new torch.Generator((ulong)settings.Seed);
         var data = torch.tensor(x.Values, [n, d]);
-        var squaredNorms = data.square().sum(1);
         Tensor centroids;
         if (settings.Initialization == KMeansInitialization.Random)
         {
@@ -110,15 +109,35 @@ internal static class CentroidClustering
             centroids = data.index_select(0, torch.tensor(chosen)).clone();
         }
 
+        // Lloyd iterations on one matrix product per row block: with rows [x, 1] and centroids [c, -|c|²/2],
+        // x·c - |c|²/2 = (|x|² - |x - c|²) / 2, so a row's nearest centroid is the argmax of its row of the product.
+        // The product is written into one buffer of at most the memory budget, reused by every block and iteration.
         int block = (int)Math.Clamp(settings.MemoryBudgetBytes / 4 / Math.Max(1, r), 1, n);
+        var rows = torch.cat([data, torch.ones(n, 1)], 1);
+        var augmentedCentroids = torch.empty(r, d + 1);
+        var scores = torch.empty(block, r);
+        var labels = torch.empty(n, ScalarType.Int64);
+        var sums = torch.empty(r, d);
+        var counts = torch.empty(r);
+        var ones = torch.ones(n);
         for (int iteration = 1; iteration <= settings.MaximumIterations; iteration++)
         {
             cancellation.ThrowIfCancellationRequested();
             iterations = iteration;
             using var scope = torch.NewDisposeScope();
-            var labels = Assign(data, squaredNorms, centroids, block).labels;
-            var sums = torch.zeros(r, d).index_add_(0, labels, data, 1);
-            var counts = torch.zeros(r).index_add_(0, labels, torch.ones(n), 1);
+            augmentedCentroids.narrow(1, 0, d).copy_(centroids);
+            augmentedCentroids.narrow(1, d, 1).copy_(centroids.square().sum(1, keepdim: true).mul_(-0.5f));
+            var transposed = augmentedCentroids.t();
+            for (int start = 0; start < n; start += block)
+            {
+                using var blockScope = torch.NewDisposeScope();
+                int count = Math.Min(block, n - start);
+                var product = count == block ? scores : scores.narrow(0, 0, count);
+                product.addmm_(rows.narrow(0, start, count), transposed, beta: 0);
+                labels.narrow(0, start, count).copy_(product.argmax(1));
+            }
+            sums.zero_().index_add_(0, labels, data, 1);
+            counts.zero_().index_add_(0, labels, ones, 1);
             var filled = counts > 0;
             var updated = torch.where(filled.unsqueeze(1), sums / counts.clamp_min(1).unsqueeze(1), centroids);
             float shift = (updated - centroids).square().sum(1).max().item<float>();

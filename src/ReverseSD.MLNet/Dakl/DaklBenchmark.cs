@@ -6,7 +6,11 @@ namespace ReverseSD.MLNet.Dakl;
 
 /// <summary>Sizes and settings of one DAKL fit benchmark on random unit vectors.</summary>
 internal sealed record DaklBenchmarkSettings(int Centroids, int TargetDomainSamples, int Dimension, int TrainingSamples, KMeansEngine Engine,
-    KMeansInitialization Initialization, int KMeansIterations, bool UseFloat64, int Seed, int MemoryBudgetMegabytes);
+    KMeansInitialization Initialization, int KMeansIterations, bool UseFloat64, int Seed, int MemoryBudgetMegabytes)
+{
+    /// <summary>Stop after k-means (and time one iteration's distance products as plain matrix products, the reference).</summary>
+    public bool KMeansOnly { get; init; }
+}
 
 /// <summary>Measured times (wall clock) and memory of a DAKL fit benchmark.</summary>
 internal sealed record DaklBenchmarkResult(TimeSpan DataGeneration, TimeSpan KMeans, TimeSpan CentroidTargets, TimeSpan Kernel, TimeSpan Solve,
@@ -17,6 +21,12 @@ internal sealed record DaklBenchmarkResult(TimeSpan DataGeneration, TimeSpan KMe
 
     /// <summary>The same products as the kernel step on random matrices of the same shapes and blocks, plain TorchSharp (the reference).</summary>
     public TimeSpan ReferenceMatmul { get; init; }
+
+    /// <summary>Floating-point operations of one k-means iteration's distance products (2·n·r·d); 0 without k-means.</summary>
+    public double KMeansIterationFlops { get; init; }
+
+    /// <summary>One k-means iteration's distance products (n × d by d × r) as one plain TorchSharp matrix product; zero unless k-means only.</summary>
+    public TimeSpan KMeansReferenceMatmul { get; init; }
 }
 
 /// <summary>Times each step of a DAKL fit (k-means, centroid targets, kernel, solve, W, ONNX compile) on random unit vectors.</summary>
@@ -39,6 +49,14 @@ internal static class DaklBenchmark
             : CentroidClustering.Run(train, new CentroidClustering.Settings(s.Centroids, s.Engine, s.Initialization, s.KMeansIterations, 0, s.Seed, budget), out iterations, progress, cancellation);
         var kMeans = clock.Elapsed;
         progress?.Report(new ProgressReport("k-means", s.KMeansIterations, s.KMeansIterations, $"{kMeans.TotalSeconds:F1} s"));
+        double kMeansFlops = s.Centroids == s.TrainingSamples ? 0 : 2.0 * s.TrainingSamples * s.Centroids * s.Dimension;
+        if (s.KMeansOnly)
+            return new DaklBenchmarkResult(generation, kMeans, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, iterations, 0, false,
+                Process.GetCurrentProcess().PeakWorkingSet64, before, torch.get_num_threads())
+            {
+                KMeansIterationFlops = kMeansFlops,
+                KMeansReferenceMatmul = ReferenceKMeansProduct(s.TrainingSamples, s.Centroids, s.Dimension),
+            };
 
         clock.Restart();
         var centroidTargets = CentroidClustering.Targets(train, trainTargets, centroids, CentroidTarget.NearestSample, budget);
@@ -60,7 +78,28 @@ internal static class DaklBenchmark
         {
             KernelFlops = 2.0 * r * m * s.Dimension + 2.0 * r * (double)r * m,
             ReferenceMatmul = reference,
+            KMeansIterationFlops = kMeansFlops,
         };
+    }
+
+    /// <summary>Times one n × d by d × r product of random float32 matrices (the output allocated beforehand): one k-means iteration's distances at plain TorchSharp speed.</summary>
+    private static TimeSpan ReferenceKMeansProduct(int n, int r, int d)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var generator = new torch.Generator(7);
+        var x = torch.randn([n, d], generator: generator);
+        var c = torch.randn([r, d], generator: generator);
+        int block = Math.Min(n, 8192);
+        var output = torch.empty(block, r);
+        var clock = Stopwatch.StartNew();
+        for (int start = 0; start < n; start += block)
+        {
+            int count = Math.Min(block, n - start);
+            (count == block ? output : output.narrow(0, 0, count)).addmm_(x.narrow(0, start, count), c.t(), beta: 0);
+        }
+        _ = output.sum().item<float>();
+        return clock.Elapsed;
     }
 
     /// <summary>

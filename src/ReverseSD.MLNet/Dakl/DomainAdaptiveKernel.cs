@@ -103,8 +103,28 @@ public sealed class DomainAdaptiveKernelOptions
     /// <summary>Upper bound on the size of one kernel block (r × block floats) in megabytes.</summary>
     public int MemoryBudgetMegabytes { get; set; } = Defaults.MemoryBudgetMegabytes;
 
+    /// <summary>
+    /// Validation rows (the input column and the label, an embedding or prompt text; rows with an empty prompt are left out).
+    /// With <see cref="GammaGrid"/> and <see cref="AlphaGrid"/>, γ and α are chosen on them (paper Table 10): every grid point is
+    /// fitted and the best validation mean cosine kept, and <see cref="DomainAdaptiveKernelTransformer.Selection"/> says whether
+    /// it beats the input embedding itself there (when input and label have the same size). Null fits <see cref="Gamma"/> and <see cref="Alpha"/> as given.
+    /// </summary>
+    public IDataView? ValidationData { get; set; }
+
+    /// <summary>The γ values tried on <see cref="ValidationData"/>; null (or no validation data) uses <see cref="Gamma"/>.</summary>
+    public IReadOnlyList<float>? GammaGrid { get; set; }
+
+    /// <summary>The α values tried on <see cref="ValidationData"/>; null (or no validation data) uses <see cref="Alpha"/>.</summary>
+    public IReadOnlyList<float>? AlphaGrid { get; set; }
+
     /// <summary>Receives the timing of each fitting step.</summary>
     public IProgress<ProgressReport>? Progress { get; set; }
+
+    /// <summary>The prompt embeddings shared by the stages of one system Fit; null embeds a text label here.</summary>
+    internal Text.PromptEmbeddingMemo? PromptEmbeddings { get; set; }
+
+    /// <summary>True when γ and α are chosen on validation data over the grids.</summary>
+    internal bool SelectsOnValidation => ValidationData != null && GammaGrid is { Count: > 0 } && AlphaGrid is { Count: > 0 };
 }
 
 /// <summary>Wall-clock times and sizes of one DAKL fit.</summary>
@@ -159,6 +179,10 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
             throw new ArgumentOutOfRangeException(nameof(options), "Unknown CentroidTarget, KMeansEngine or KMeansInitialization value.");
         if (options.TargetDomainData != null)
             InputColumns.RequireFloatVector(options.TargetDomainData.Schema, options.TargetDomainColumnName ?? options.InputColumnName, "target-domain data");
+        if ((options.GammaGrid ?? []).Concat(options.AlphaGrid ?? []).Any(v => !(v > 0) || float.IsInfinity(v)))
+            throw new ArgumentOutOfRangeException(nameof(options), "GammaGrid and AlphaGrid take positive finite numbers.");
+        if (options.ValidationData != null)
+            InputColumns.RequireFloatVector(options.ValidationData.Schema, options.InputColumnName, "validation data (DAKL input)");
         _mlContext = mlContext;
         _options = options.Clone();
     }
@@ -195,6 +219,87 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
             if (matrix != null && matrix.Values.Any(v => !float.IsFinite(v)))
                 throw new ReverseSdInputException($"The {role} contain NaN or infinite values.");
 
+        if (!_options.SelectsOnValidation)
+        {
+            var fixedDakl = Fit(input, z, y, targetDomain, _options.Gamma, _options.Alpha, _options.Progress);
+            fixedDakl.Selection = new DaklSelectionResult(false, _options.Gamma, _options.Alpha, true, null, []);
+            return fixedDakl;
+        }
+        return SelectOnValidation(input, z, y, targetDomain);
+    }
+
+    /// <summary>
+    /// Fits every (γ, α) of the grids and keeps the first with the highest validation mean cosine (a NaN cosine, from a
+    /// degenerate fit, never wins); only validation rows are scored, never test labels.
+    /// </summary>
+    private DomainAdaptiveKernelTransformer SelectOnValidation(IDataView input, EmbeddingMatrix z, EmbeddingMatrix y, EmbeddingMatrix? targetDomain)
+    {
+        var validation = _options.ValidationData!;
+        var (labelled, targets) = ReadLabels(validation, "validation data");
+        var inputs = EmbeddingMatrix.Read(validation, _options.InputColumnName, "validation data (DAKL input)");
+        float[][] Rows(EmbeddingMatrix m) => labelled.Select(i => m.Row(i).ToArray()).ToArray();
+        // The input itself as a prediction (the plain ensemble), when it lives in the label's space.
+        double? plain = inputs.Columns == targets[0].Length ? Evaluation.PromptEmbeddingEvaluator.Evaluate(Rows(inputs), targets).MeanCosine : null;
+        var grid = new List<DaklGridPoint>();
+        DomainAdaptiveKernelTransformer? best = null;
+        int total = _options.GammaGrid!.Count * _options.AlphaGrid!.Count;
+        try
+        {
+            foreach (float gamma in _options.GammaGrid)
+                foreach (float alpha in _options.AlphaGrid)
+                {
+                    var candidate = Fit(input, z, y, targetDomain, gamma, alpha, null);
+                    var adapted = EmbeddingMatrix.Read(candidate.Transform(validation), _options.OutputColumnName, "validation data (DAKL output)");
+                    double cosine = Evaluation.PromptEmbeddingEvaluator.Evaluate(Rows(adapted), targets).MeanCosine;
+                    grid.Add(new DaklGridPoint(gamma, alpha, cosine));
+                    if (grid.Count == 1 || Score(cosine) > grid.Take(grid.Count - 1).Max(p => Score(p.ValidationMeanCosine)))
+                    {
+                        best?.Dispose();
+                        best = candidate;
+                    }
+                    else
+                    {
+                        candidate.Dispose();
+                    }
+                    _options.Progress?.Report(new ProgressReport("DAKL validation grid", grid.Count, total,
+                        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"γ = {gamma:G4}, α = {alpha:G4}: {cosine:F4}")));
+                }
+        }
+        catch
+        {
+            best?.Dispose();
+            throw;
+        }
+        var chosen = grid.First(p => Score(p.ValidationMeanCosine) == grid.Max(q => Score(q.ValidationMeanCosine)));
+        best!.Selection = new DaklSelectionResult(true, chosen.Gamma, chosen.Alpha, plain == null || Score(chosen.ValidationMeanCosine) > plain, plain, grid);
+        return best;
+
+        static double Score(double cosine) => double.IsNaN(cosine) ? double.NegativeInfinity : cosine;
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="data"/> with a label and their target embeddings: every row for an embedding label, the rows
+    /// with a non-empty prompt (embedded here, or once per system Fit through the shared memo) for a text label.
+    /// </summary>
+    private (int[] Rows, float[][] Targets) ReadLabels(IDataView data, string role)
+    {
+        if (data.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
+        {
+            var prompts = data.GetColumn<ReadOnlyMemory<char>>(_options.LabelColumnName).Select(t => t.ToString()).ToList();
+            var labelled = Enumerable.Range(0, prompts.Count).Where(i => prompts[i].Length > 0).ToArray();
+            if (labelled.Length == 0)
+                throw new ReverseSdInputException($"Every row of the {role} has an empty '{_options.LabelColumnName}': DAKL needs labelled rows.");
+            return (labelled, Text.PromptEmbeddingMemo.Encode(_options.PromptEmbeddings, labelled.Select(i => prompts[i]).ToList(),
+                ProgressStages.Renamed(_options.Progress, "DAKL: embedding prompts")));
+        }
+        var y = EmbeddingMatrix.Read(data, _options.LabelColumnName, role + " (label column: target embedding or prompt text)");
+        return (Enumerable.Range(0, y.Rows).ToArray(), Enumerable.Range(0, y.Rows).Select(i => y.Row(i).ToArray()).ToArray());
+    }
+
+    /// <summary>One fit with <paramref name="gamma"/> and <paramref name="alpha"/> on checked training data.</summary>
+    private DomainAdaptiveKernelTransformer Fit(IDataView input, EmbeddingMatrix z, EmbeddingMatrix y, EmbeddingMatrix? targetDomain,
+        float gamma, float alpha, IProgress<ProgressReport>? progress)
+    {
         long budget = (long)_options.MemoryBudgetMegabytes << 20;
         int r = Math.Min(_options.NumberOfCentroids, z.Rows);
         var clock = Stopwatch.StartNew();
@@ -206,18 +311,18 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
         }
         else
         {
-            _options.Progress?.Report(new ProgressReport("DAKL k-means", 0, _options.KMeansMaximumIterations, $"{r} centroids of {z.Rows} samples ({_options.KMeansEngine})"));
+            progress?.Report(new ProgressReport("DAKL k-means", 0, _options.KMeansMaximumIterations, $"{r} centroids of {z.Rows} samples ({_options.KMeansEngine})"));
             centroids = CentroidClustering.Run(z, new CentroidClustering.Settings(r, _options.KMeansEngine, _options.KMeansInitialization,
-                _options.KMeansMaximumIterations, _options.KMeansTolerance, _options.Seed, budget), _options.Progress);
+                _options.KMeansMaximumIterations, _options.KMeansTolerance, _options.Seed, budget), progress);
             kMeansTime = clock.Elapsed;
-            _options.Progress?.Report(new ProgressReport("DAKL k-means", _options.KMeansMaximumIterations, _options.KMeansMaximumIterations, $"{kMeansTime.TotalSeconds:F1} s"));
+            progress?.Report(new ProgressReport("DAKL k-means", _options.KMeansMaximumIterations, _options.KMeansMaximumIterations, $"{kMeansTime.TotalSeconds:F1} s"));
             clock.Restart();
             centroidTargets = CentroidClustering.Targets(z, y, centroids, _options.CentroidTarget, budget);
             targetsTime = clock.Elapsed;
         }
-        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, _options.Gamma, _options.Alpha, budget, _options.UseFloat64);
+        var solution = DaklKernelRidge.Fit(centroids, centroidTargets, targetDomain, gamma, alpha, budget, _options.UseFloat64);
         var t = solution.Timings;
-        _options.Progress?.Report(new ProgressReport("DAKL kernel ridge", 1, 1,
+        progress?.Report(new ProgressReport("DAKL kernel ridge", 1, 1,
             $"kernel {t.Kernel.TotalSeconds:F1} s, solve {t.Solve.TotalSeconds:F1} s, weights {t.Weights.TotalSeconds:F1} s"));
         var statistics = new DaklFitStatistics(z.Rows, centroids.Rows, targetDomain?.Rows ?? 0, kMeansTime, targetsTime, t.Kernel, t.Solve, t.Weights, t.Float64Kernel, t.ConditionBound);
         return DomainAdaptiveKernelTransformer.Create(_mlContext, solution, _options.InputColumnName, _options.OutputColumnName, input, statistics);
@@ -229,16 +334,14 @@ public sealed class DomainAdaptiveKernelEstimator : IEstimator<DomainAdaptiveKer
     /// </summary>
     private (EmbeddingMatrix Z, EmbeddingMatrix Y, EmbeddingMatrix? TargetDomain) SplitByPrompt(IDataView input, EmbeddingMatrix z, EmbeddingMatrix? targetDomain)
     {
-        var prompts = input.GetColumn<ReadOnlyMemory<char>>(_options.LabelColumnName).Select(t => t.ToString()).ToList();
-        if (prompts.Count != z.Rows)
-            throw new ReverseSdInputException($"The training data has {z.Rows} input rows but {prompts.Count} prompts.");
-        var labelled = Enumerable.Range(0, z.Rows).Where(i => prompts[i].Length > 0).ToArray();
-        var unlabelled = Enumerable.Range(0, z.Rows).Where(i => prompts[i].Length == 0).ToArray();
-        if (labelled.Length == 0)
-            throw new ReverseSdInputException($"Every row of the training data has an empty '{_options.LabelColumnName}': DAKL needs labelled rows.");
-        float[][] targets;
-        using (var encoder = Text.SentenceEncoder.Load())
-            targets = encoder.Encode(labelled.Select(i => prompts[i]).ToList(), ProgressStages.Renamed(_options.Progress, "DAKL: embedding prompts"));
+        var (labelled, targets) = ReadLabels(input, "training data");
+        var isLabelled = new bool[z.Rows];
+        foreach (int i in labelled)
+        {
+            if (i >= z.Rows) throw new ReverseSdInputException($"The training data has {z.Rows} input rows but more prompts.");
+            isLabelled[i] = true;
+        }
+        var unlabelled = Enumerable.Range(0, z.Rows).Where(i => !isLabelled[i]).ToArray();
         var rows = labelled.Select(i => z.Row(i).ToArray()).ToList();
         if (unlabelled.Length > 0)
         {
@@ -263,6 +366,9 @@ public sealed class DomainAdaptiveKernelTransformer : CompiledOnnxTransformer
     }
 
     internal DaklSolution Solution { get; }
+
+    /// <summary>How γ and α were chosen (fixed, or on validation over a grid) and whether DAKL beat its input there.</summary>
+    public DaklSelectionResult Selection { get; internal set; } = new(false, 0, 0, true, null, []);
 
     /// <summary>Sizes and timings of the fit.</summary>
     public DaklFitStatistics Statistics { get; }

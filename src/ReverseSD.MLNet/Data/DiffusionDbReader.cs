@@ -279,7 +279,7 @@ public static class DiffusionDbReader
                             try
                             {
                                 using var s = entry.Open();
-                                check = ImageFileCheck.Check(s);
+                                check = ImageValidation.CheckStructure(s);
                             }
                             catch (Exception e) when (e is InvalidDataException or IOException)
                             {
@@ -304,7 +304,7 @@ public static class DiffusionDbReader
                         using var s = File.OpenRead(file);
                         ReadJson(s, file, records);
                     }
-                    else AddImage(new ImageLocation(file), ImageFileCheck.Check(File.ReadAllBytes(file)), names);
+                    else AddImage(new ImageLocation(file), ImageValidation.CheckStructure(File.ReadAllBytes(file)), names);
                 }
             }
             foreach (var r in records)

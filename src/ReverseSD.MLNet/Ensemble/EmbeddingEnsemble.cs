@@ -48,8 +48,11 @@ public sealed class EmbeddingEnsembleOptions
     /// <summary>Data with the members' predictions and the true embeddings for the weight search; null uses the data given to Fit.</summary>
     public IDataView? ValidationData { get; set; }
 
-    /// <summary>The true embedding column used by the weight search.</summary>
+    /// <summary>The label of the weight search: the true embedding, or the prompt text (embedded at Fit; rows with an empty prompt left out).</summary>
     public string LabelColumnName { get; set; } = ColumnNames.PromptEmbedding;
+
+    /// <summary>The prompt embeddings shared by the stages of one system Fit; null embeds a text label here.</summary>
+    internal Text.PromptEmbeddingMemo? PromptEmbeddings { get; set; }
 }
 
 /// <summary>
@@ -121,7 +124,20 @@ public sealed class EmbeddingEnsembleEstimator : IEstimator<EmbeddingEnsembleTra
                 var validation = _options.ValidationData ?? input;
                 MemberSize(validation.Schema, "validation data");
                 var members = _options.InputColumnNames.Select(c => EmbeddingMatrix.Read(validation, c, "validation data (ensemble member)")).ToArray();
-                var targets = EmbeddingMatrix.Read(validation, _options.LabelColumnName, "validation data (label column)");
+                EmbeddingMatrix targets;
+                if (validation.Schema.GetColumnOrNull(_options.LabelColumnName)?.Type is TextDataViewType)
+                {
+                    var prompts = validation.GetColumn<ReadOnlyMemory<char>>(_options.LabelColumnName).Select(t => t.ToString()).ToList();
+                    var labelled = Enumerable.Range(0, prompts.Count).Where(i => prompts[i].Length > 0).ToArray();
+                    if (labelled.Length == 0)
+                        throw new ReverseSdInputException($"Every row of the validation data has an empty '{_options.LabelColumnName}': the weight search needs labelled rows.");
+                    members = members.Select(m => EmbeddingMatrix.FromRows(labelled.Select(i => m.Row(i).ToArray()).ToList())).ToArray();
+                    targets = EmbeddingMatrix.FromRows(Text.PromptEmbeddingMemo.Encode(_options.PromptEmbeddings, labelled.Select(i => prompts[i]).ToList(), null));
+                }
+                else
+                {
+                    targets = EmbeddingMatrix.Read(validation, _options.LabelColumnName, "validation data (label column)");
+                }
                 search = EnsembleWeightSearch.Run(members, targets);
                 weights = search.Weights;
             }

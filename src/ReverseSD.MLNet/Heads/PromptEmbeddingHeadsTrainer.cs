@@ -136,6 +136,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         /// <see cref="Fit(IDataView)"/> inside an estimator chain to keep the best epoch; <see cref="Fit(IDataView, IDataView)"/> overrides it.
         /// </summary>
         public IDataView? ValidationData { get; set; }
+
+        /// <summary>The prompt embeddings shared by the stages of one system Fit; null embeds the prompts here.</summary>
+        internal PromptEmbeddingMemo? PromptEmbeddings { get; set; }
     }
 
     private readonly MLContext _mlContext;
@@ -342,9 +345,8 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             var labelled = Enumerable.Range(0, allPrompts.Count).Where(i => allPrompts[i].Length > 0).ToArray();
             var prompts = labelled.Select(i => allPrompts[i]).ToList();
             features = labelled.Select(i => features[i]).ToArray();
-            float[][] targets;
-            using (var encoder = SentenceEncoder.Load())
-                targets = encoder.Encode(prompts, ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);
+            float[][] targets = PromptEmbeddingMemo.Encode(_options.PromptEmbeddings, prompts,
+                ProgressStages.Renamed(_progress, "embedding prompts: " + what), _cancellationToken);
             var labels = vocabulary == null ? null : prompts.Select(p => VocabularyLabelsDataView.DenseLabels(p, vocabulary)).ToArray();
             return new HeadsColumns(features, targets, labels, featureSize, SentenceEncoder.Dimension, vocabulary?.Count ?? 0);
         }

@@ -47,7 +47,7 @@ internal static class EnsembleReport
             using var knn = ml.Regression.Trainers.NearestNeighborRegression(PreparedSplit.FeaturesColumn, ReverseSdEnsemble.LabelColumn,
                     ReverseSdEnsemble.OutputColumn, options.KnnNeighbors)
                 .Fit(new VectorTableDataView((PreparedSplit.FeaturesColumn, f, trainFeatures), (ReverseSdEnsemble.LabelColumn, d, data.Train.Targets)));
-            var knnTest = DaklSelection.Apply(knn, data.Test.Features[0], PreparedSplit.FeaturesColumn, ReverseSdEnsemble.OutputColumn, f);
+            var knnTest = VectorTableDataView.TransformRows(knn, data.Test.Features[0], PreparedSplit.FeaturesColumn, ReverseSdEnsemble.OutputColumn, f);
             rows.Add(($"kNN regression, image-to-image variant (k = {options.KnnNeighbors} nearest training images in {data.Backbones[0].Name} feature space, similarity-weighted mean of their prompt embeddings)", PromptEmbeddingEvaluator.Evaluate(knnTest, testTargets)));
         }
         var baseline = PromptEmbeddingEvaluator.EvaluateConstant(data.MeanTrainTarget, testTargets);

@@ -136,11 +136,16 @@ public static class HeadsAblation
             foreach (int seed in seedList)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var heads = ReverseSdModel.HeadsOptionsOnPrepared(options.Heads, vocabulary);
+                var heads = options.Heads.Clone();
                 heads.Configuration = configuration;
                 heads.Curriculum = variantCurriculum;
                 heads.Seed = seed;
-                using var model = mlContext.Regression.Trainers.PromptEmbeddingHeads(heads, progress, cancellationToken).Fit(train, validation);
+                var variant = new ReverseSdTrainingOptions
+                {
+                    Backbone = options.Backbone, Preprocessing = options.Preprocessing, VocabularySize = options.VocabularySize, Heads = heads,
+                    PromptBank = ReverseSdTrainingOptions.NoBank,
+                };
+                using var model = ReverseSdPipeline.Create(mlContext, variant, progress, cancellationToken).Heads(0, prepared: true, vocabulary).Fit(train, validation);
                 var predicted = PromptEmbeddingEvaluator.ReadVectors(model.Transform(test), heads.OutputColumnName);
                 var metrics = PromptEmbeddingEvaluator.Evaluate(predicted, targets);
                 perSeed.Add(metrics.MeanCosine);

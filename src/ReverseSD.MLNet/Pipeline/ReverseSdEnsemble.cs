@@ -20,22 +20,26 @@ public static class ReverseSdEnsemble
     internal const string LabelColumn = ColumnNames.PromptEmbedding;
 
     /// <summary>Name of a member's copied embedding column inside the saved chain (1-based).</summary>
-    public static string MemberColumnName(int member) => $"MemberEmbedding{member}";
+    public static string MemberColumnName(int member) => ReverseSdPipeline.MemberColumnName(member);
 
-    /// <summary>Trains the members and the ensemble on DATA/train (validation on DATA/validation when present), evaluates on DATA/test.</summary>
+    /// <summary>
+    /// Trains the members and the ensemble on DATA/train (validation on DATA/validation when present), evaluates on DATA/test: the
+    /// stages of <see cref="ReverseSdPipeline.Create(MLContext, ReverseSdEnsembleOptions, IProgress{ProgressReport}, CancellationToken)"/>,
+    /// fitted on the cached backbone features, with the fitted backbones in front.
+    /// </summary>
     public static ReverseSdEnsembleTrainedModel Train(MLContext mlContext, string dataDirectory, ReverseSdEnsembleOptions options,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
-        Check(options);
-        var backbones = options.Members.Select(ReverseSdModel.Check).ToList();
+        var pipeline = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken);
         (List<string> Good, int Skipped)? adaptTo = options.AdaptToDirectory == null ? null : TargetDomainImages(options.AdaptToDirectory);
         // Every member's features and the prompts' embeddings, computed once for all members and the ensemble stages.
-        var data = PreparedSplits.Prepare(mlContext, dataDirectory, backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, pipeline.Backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
             withTest: true, progress, cancellationToken);
         if (data.Train.Count < 2)
             throw new ReverseSdInputException($"The train split of '{dataDirectory}' has fewer than 2 readable images: too few for an ensemble or DAKL.");
+        var bank = pipeline.BankStage(ReverseSdModel.PreparedBank(pipeline, data));
 
         var members = new List<ReverseSdTrainedModel>();
         try
@@ -43,9 +47,9 @@ public static class ReverseSdEnsemble
             for (int k = 0; k < options.Members.Count; k++)
             {
                 string prefix = $"member {k + 1}/{options.Members.Count} ({options.Members[k].Backbone}): ";
-                members.Add(ReverseSdModel.TrainOnPrepared(mlContext, data, k, options.Members[k], ProgressStages.Prefixed(progress, prefix), cancellationToken));
+                members.Add(ReverseSdModel.TrainOnPrepared(pipeline, data, k, ProgressStages.Prefixed(progress, prefix)));
             }
-            return Combine(mlContext, data, options, members, adaptTo, progress, cancellationToken);
+            return Combine(pipeline, data, members, adaptTo, bank, progress, cancellationToken);
         }
         catch
         {
@@ -67,6 +71,12 @@ public static class ReverseSdEnsemble
         int m = data.Train.Length, d = data.EmbeddingSize;
         var weights = model.Combiner.Weights.Count == m ? model.Combiner.Weights.ToArray() : null;
         var subsets = EnsembleAblation.Subsets(m);
+        var options = model.Options;
+        var pipeline = ReverseSdPipeline.Create(mlContext, new ReverseSdEnsembleOptions
+        {
+            Members = options.Members, Combination = options.Combination, UseDakl = true, DaklCentroids = options.DaklCentroids,
+            DaklSelection = DaklSelectionMode.Fixed, PromptBank = ReverseSdTrainingOptions.NoBank,
+        });
         var results = new List<EnsembleAblationResult>();
         foreach (var subset in subsets)
         {
@@ -78,9 +88,10 @@ public static class ReverseSdEnsemble
             if (withDakl)
             {
                 var chosen = model.DaklSelection;
-                using var dakl = DaklSelection.Fit(mlContext, model.Options, Combine(data.Train), data.TrainTargets, Combine(data.TargetDomain), d, null,
-                    chosen?.Gamma ?? model.Options.DaklGamma, chosen?.Alpha ?? model.Options.DaklAlpha);
-                adapted = PromptEmbeddingEvaluator.Evaluate(DaklSelection.Apply(dakl, test, EnsembleColumn, OutputColumn, d), data.TestTargets).MeanCosine;
+                using var dakl = pipeline.Dakl(null, new VectorTableDataView((EnsembleColumn, d, Combine(data.TargetDomain))), LabelColumn,
+                    chosen?.Gamma ?? model.Options.DaklGamma, chosen?.Alpha ?? model.Options.DaklAlpha, progress: null)
+                    .Fit(new VectorTableDataView((EnsembleColumn, d, Combine(data.Train)), (LabelColumn, d, data.TrainTargets)));
+                adapted = PromptEmbeddingEvaluator.Evaluate(VectorTableDataView.TransformRows(dakl, test, EnsembleColumn, OutputColumn, d), data.TestTargets).MeanCosine;
             }
             results.Add(new EnsembleAblationResult(subset.Select(i => model.MemberNames[i]).ToArray(), plain, adapted));
             progress?.Report(new ProgressReport("ensemble ablation", results.Count, subsets.Count));
@@ -88,7 +99,8 @@ public static class ReverseSdEnsemble
         return results;
     }
 
-    private static void Check(ReverseSdEnsembleOptions o)
+    /// <summary>Checks the options of an ensemble before any work.</summary>
+    internal static void Check(ReverseSdEnsembleOptions o)
     {
         if (o.Members is not { Count: > 0 }) throw new ReverseSdInputException("An ensemble needs at least one member backbone.");
         if (o.Members.Count > 16) throw new ReverseSdInputException($"An ensemble takes at most 16 members; got {o.Members.Count}.");
@@ -110,13 +122,14 @@ public static class ReverseSdEnsemble
     }
 
     /// <summary>
-    /// Combines the trained members: each member's predictions on the prepared splits, the fitted combiner, DAKL (when asked)
-    /// on the ensemble embeddings with the target-domain images, the test evaluation, and the one chain that is saved.
+    /// Combines the trained members: each member's predictions on the prepared splits, the pipeline's combiner fitted on them,
+    /// its DAKL (when asked) on the ensemble embeddings with the target-domain images, the test evaluation, and the one chain
+    /// that is saved.
     /// </summary>
-    private static ReverseSdEnsembleTrainedModel Combine(MLContext ml, PreparedSplits data, ReverseSdEnsembleOptions options,
-        IReadOnlyList<ReverseSdTrainedModel> members, (List<string> Good, int Skipped)? adaptTo, IProgress<ProgressReport>? progress,
-        CancellationToken cancellationToken)
+    private static ReverseSdEnsembleTrainedModel Combine(ReverseSdPipeline pipeline, PreparedSplits data, IReadOnlyList<ReverseSdTrainedModel> members,
+        (List<string> Good, int Skipped)? adaptTo, Retrieval.NearestPromptsEstimator? bank, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
+        var (ml, options) = (pipeline.MLContext, pipeline.Options);
         int m = members.Count;
         // Each member's predictions on the cached features (the same numbers its saved chain gives from the images).
         float[][][] Predict(PreparedSplit split) => Enumerable.Range(0, m).Select(k => PromptEmbeddingEvaluator.ReadVectors(
@@ -147,14 +160,7 @@ public static class ReverseSdEnsemble
         var validationView = validation == null ? null : MemberView(validation, data.Validation!.Targets);
 
         string ensembleColumn = options.UseDakl ? EnsembleColumn : OutputColumn;
-        var combiner = ml.Transforms.CombineEmbeddings(new EmbeddingEnsembleOptions
-        {
-            InputColumnNames = memberColumns,
-            OutputColumnName = ensembleColumn,
-            Combination = options.Combination,
-            ValidationData = validationView ?? trainView,
-            LabelColumnName = LabelColumn,
-        }).Fit(trainView);
+        var combiner = pipeline.Combiner(validationView ?? trainView, LabelColumn).Fit(trainView);
         float[][] Ensemble(float[][][] member) => member[0].Length == 0 ? []
             : PromptEmbeddingEvaluator.ReadVectors(combiner.Transform(MemberView(member, null)), ensembleColumn).ToArray();
         var ensembleTest = Ensemble(test);
@@ -166,15 +172,22 @@ public static class ReverseSdEnsemble
         {
             if (options.UseDakl)
             {
-                (dakl, selection) = DaklSelection.Select(ml, options, Ensemble(train), data.Train.Targets, Ensemble(targetDomain),
-                    validation == null ? null : Ensemble(validation), data.Validation?.Targets, d, progress, cancellationToken);
-                daklTest = DaklSelection.Apply(dakl, ensembleTest, EnsembleColumn, OutputColumn, d);
+                cancellationToken.ThrowIfCancellationRequested();
+                // Features only: the target-domain view has no label column, so no prompt of it can reach the fit.
+                var targetDomainView = new VectorTableDataView((EnsembleColumn, d, Ensemble(targetDomain)));
+                var validationEnsemble = validation == null ? null
+                    : new VectorTableDataView((EnsembleColumn, d, Ensemble(validation)), (LabelColumn, d, data.Validation!.Targets));
+                dakl = pipeline.Dakl(validationEnsemble, targetDomainView, LabelColumn)
+                    .Fit(new VectorTableDataView((EnsembleColumn, d, Ensemble(train)), (LabelColumn, d, data.Train.Targets)));
+                selection = dakl.Selection;
+                daklTest = VectorTableDataView.TransformRows(dakl, ensembleTest, EnsembleColumn, OutputColumn, d);
             }
             var (rows, report, final, baseline) = EnsembleReport.Evaluate(ml, options, data, members, combiner, dakl, selection,
                 new EnsembleReport.TestPredictions(test, ensembleTest, daklTest), targetDomainSkipped);
             var used = selection is { Used: true } ? dakl : null;
             if (dakl != null && used == null) dakl.Dispose();
-            var chain = Chain(ml, members, combiner, used, options.UseDakl, d);
+            var chain = pipeline.Assemble(members.Select(x => x.Model).ToList(), combiner, used,
+                bank?.Fit(new VectorTableDataView((OutputColumn, d, []))));
             var ablationData = new EnsembleData(train, validation, test, targetDomain, data.Train.Targets, data.Validation?.Targets, data.Test!.Targets, d);
             return new ReverseSdEnsembleTrainedModel(ml, chain, members, data.Backbones.Select(b => b.Name).ToList(), combiner, used, selection, rows,
                 report, final, baseline, data.Test.ImagePaths, ablationData, options);
@@ -185,27 +198,6 @@ public static class ReverseSdEnsemble
             combiner.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// The saved chain: members last to first (so the first member's vocabulary columns and ModelInfo stay visible), each
-    /// member's embedding copied to its own column, then the combiner and DAKL writing "PredictedEmbedding" (a copy of the
-    /// ensemble embedding when the combiner wrote "EnsembleEmbedding" for a DAKL that lost on validation).
-    /// </summary>
-    private static TransformerChain<ITransformer> Chain(MLContext ml, IReadOnlyList<ReverseSdTrainedModel> members,
-        EmbeddingEnsembleTransformer combiner, DomainAdaptiveKernelTransformer? dakl, bool combinerWritesEnsembleColumn, int d)
-    {
-        var stages = new List<ITransformer>();
-        var schema = new VectorTableDataView((OutputColumn, d, []));
-        for (int k = members.Count - 1; k >= 0; k--)
-        {
-            stages.AddRange(members[k].Model is TransformerChain<ITransformer> memberChain ? memberChain : [members[k].Model]);
-            stages.Add(ml.Transforms.CopyColumns(MemberColumnName(k + 1), OutputColumn).Fit(schema));
-        }
-        stages.Add(combiner);
-        if (dakl != null) stages.Add(dakl);
-        else if (combinerWritesEnsembleColumn) stages.Add(ml.Transforms.CopyColumns(OutputColumn, EnsembleColumn).Fit(new VectorTableDataView((EnsembleColumn, d, []))));
-        return new TransformerChain<ITransformer>(stages.ToArray());
     }
 
     /// <summary>The readable images of a target-domain folder (checked before any training) and the count of unreadable ones.</summary>

@@ -39,6 +39,15 @@ public sealed class ReverseSdEnsembleOptions
 
     /// <summary>k of the kNN regression baseline in the first member's feature space (paper §4.10); 0 leaves it out.</summary>
     public int KnnNeighbors { get; set; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
+
+    /// <summary>
+    /// The prompt bank put into the model zip as its NearestPrompts stage: "train" (default: the distinct training prompts), "none",
+    /// or the path of a bank file (see <see cref="ReverseSdTrainingOptions.PromptBank"/>).
+    /// </summary>
+    public string PromptBank { get; set; } = ReverseSdTrainingOptions.TrainingPromptsBank;
+
+    /// <summary>The bank size limit (a seam, so a test needs no 2 GB bank).</summary>
+    internal long MaxPromptBankBytes { get; set; } = ReverseSdTrainingOptions.DefaultMaxPromptBankBytes;
 }
 
 /// <summary>How DAKL's γ and α are chosen by <see cref="ReverseSdEnsemble.Train"/>.</summary>

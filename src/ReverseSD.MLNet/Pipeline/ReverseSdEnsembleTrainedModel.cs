@@ -6,22 +6,6 @@ using ReverseSD.MLNet.Heads;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>One DAKL grid point and the validation mean cosine of the ensemble + DAKL fitted with it.</summary>
-/// <param name="Gamma">DAKL's γ.</param>
-/// <param name="Alpha">DAKL's α.</param>
-/// <param name="ValidationMeanCosine">Mean cosine on the validation split.</param>
-public sealed record DaklGridPoint(float Gamma, float Alpha, double ValidationMeanCosine);
-
-/// <summary>How DAKL's settings were chosen and whether the saved model uses DAKL.</summary>
-/// <param name="OnValidation">True when chosen on the validation split; false when fixed.</param>
-/// <param name="Gamma">The chosen (or fixed) γ.</param>
-/// <param name="Alpha">The chosen (or fixed) α.</param>
-/// <param name="Used">True when the saved model applies DAKL; false when no grid point beat the plain ensemble on validation.</param>
-/// <param name="PlainEnsembleValidationMeanCosine">The plain ensemble's validation mean cosine; null when fixed.</param>
-/// <param name="Grid">Every grid point with its validation mean cosine, in grid order; empty when fixed.</param>
-public sealed record DaklSelectionResult(bool OnValidation, float Gamma, float Alpha, bool Used, double? PlainEnsembleValidationMeanCosine,
-    IReadOnlyList<DaklGridPoint> Grid);
-
 /// <summary>One row of the ensemble's test evaluation (paper Table 8 layout), with a paired t-test against the row above.</summary>
 /// <param name="Name">What was evaluated.</param>
 /// <param name="Metrics">Per-sample test cosines.</param>

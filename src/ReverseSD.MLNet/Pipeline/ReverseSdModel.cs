@@ -43,7 +43,7 @@ public enum WordRanking
     Probability = 1,
 }
 
-/// <summary>One image's outcome in <see cref="ReverseSdModel.PredictStream"/>: its prediction, or why it was skipped.</summary>
+/// <summary>One image's outcome in <c>ReverseSdModel.PredictStream</c>: its prediction, or why it was skipped.</summary>
 /// <param name="ImagePath">The image's full path.</param>
 /// <param name="Prediction">The prediction; null when the image is unreadable.</param>
 /// <param name="Problem">Why the image was skipped (missing, not an image, truncated); null when it was scored.</param>
@@ -64,44 +64,75 @@ public static partial class ReverseSdModel
         public string ImagePath { get; set; } = "";
     }
 
-    /// <summary>Trains on DATA/train (validation on DATA/validation when present) and evaluates on DATA/test.</summary>
+    /// <summary>
+    /// Trains on DATA/train (validation on DATA/validation when present) and evaluates on DATA/test: the stages of
+    /// <see cref="ReverseSdPipeline.Create(MLContext, ReverseSdTrainingOptions, IProgress{ProgressReport}, CancellationToken)"/>,
+    /// fitted on the cached backbone features, with the fitted backbone in front and the prompt bank of
+    /// <see cref="ReverseSdTrainingOptions.PromptBank"/> behind.
+    /// </summary>
     public static ReverseSdTrainedModel Train(MLContext mlContext, string dataDirectory, ReverseSdTrainingOptions options,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
-        var backbone = Check(options);
-        PreparedFineTuning.Check(options, backbone);
-        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        var pipeline = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken);
+        PreparedFineTuning.Check(options, pipeline.Backbones[0]);
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(pipeline.Backbones[0], options.CacheDirectory)], withTest: true, progress, cancellationToken);
         if (options.FineTuning.Mode != BackboneFineTuning.None)
         {
-            // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it.
+            // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it;
+            // TrainOnPrepared saves the prepared (fine-tuned) backbone.
             var tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
             data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
         }
-        return TrainOnPrepared(mlContext, data, 0, options, progress, cancellationToken);
+        var bank = pipeline.BankStage(PreparedBank(pipeline, data));
+        var member = TrainOnPrepared(pipeline, data, 0, progress);
+        if (bank == null) return member;
+        try
+        {
+            var bankStage = bank.Fit(new VectorTableDataView((ColumnNames.PredictedEmbedding, data.Train.Targets[0].Length, [])));
+            return member.WithModel(pipeline.Assemble([member.Model], null, null, bankStage));
+        }
+        catch
+        {
+            member.Dispose();
+            throw;
+        }
     }
 
-    /// <summary>Trains the heads of <paramref name="options"/> on backbone <paramref name="backbone"/>'s prepared features and evaluates them on the prepared test split.</summary>
-    internal static ReverseSdTrainedModel TrainOnPrepared(MLContext mlContext, PreparedSplits data, int backbone, ReverseSdTrainingOptions options,
-        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+    /// <summary>The distinct training prompts with their prepared embeddings: the "train" bank without embedding the prompts again.</summary>
+    internal static IDataView PreparedBank(ReverseSdPipeline pipeline, PreparedSplits data)
     {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var rows = data.Train.Prompts.Select((p, i) => (p, i)).Where(x => x.p.Length > 0 && seen.Add(x.p))
+            .Select(x => new ReverseSdPipeline.BankRow { Prompt = x.p, PromptEmbedding = data.Train.Targets[x.i] }).ToList();
+        return pipeline.BankView(rows, data.Train.Targets[0].Length);
+    }
+
+    /// <summary>
+    /// Trains member <paramref name="backbone"/>'s heads of <paramref name="pipeline"/> on its prepared features and evaluates them on
+    /// the prepared test split; the model is the fitted backbone followed by the heads.
+    /// </summary>
+    internal static ReverseSdTrainedModel TrainOnPrepared(ReverseSdPipeline pipeline, PreparedSplits data, int backbone, IProgress<ProgressReport>? progress)
+    {
+        var options = pipeline.Options.Members[backbone];
         var (train, validation, test) = (data.Train, data.Validation, data.Test!);
         var vocabulary = options.Heads.Configuration == HeadConfiguration.Vanilla ? null : data.Vocabulary(options.VocabularySize);
-        var headsOptions = HeadsOptionsOnPrepared(options.Heads, vocabulary);
-        var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(headsOptions, progress, cancellationToken)
-            .Fit(train.HeadsView(backbone, vocabulary), validation?.HeadsView(backbone, vocabulary));
+        var trainer = pipeline.Heads(backbone, prepared: true, vocabulary, progress);
+        var heads = trainer.Fit(train.HeadsView(backbone, vocabulary), validation?.HeadsView(backbone, vocabulary));
 
         // Test evaluation on the cached features (the same numbers the saved chain gives from the images).
-        var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(test.FeaturesView(backbone)), headsOptions.OutputColumnName);
+        var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(test.FeaturesView(backbone)), options.Heads.OutputColumnName);
         var (report, model, baseline) = ModelReports.Evaluate("test", predicted, test.Targets, data.MeanTrainTarget, test.VisualTargets, test.Skipped,
             WithEpochsRun(ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
                 options.Heads, heads, validation?.Count ?? 0),
             heads.TrainingHistory, heads.BestEpoch);
 
-        var backboneModel = mlContext.Transforms.ApplyImageBackbone(data.Backbones[backbone]).Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
+        // The prepared backbone: the pipeline's, or the one fine-tuned from it (--finetune).
+        var backboneModel = pipeline.MLContext.Transforms.ApplyImageBackbone(data.Backbones[backbone])
+            .Fit(pipeline.MLContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
         var chain = new TransformerChain<ITransformer>(backboneModel, heads);
-        return new ReverseSdTrainedModel(mlContext, chain, heads, report, model, baseline, test.ImagePaths)
+        return new ReverseSdTrainedModel(pipeline.MLContext, chain, heads, report, model, baseline, test.ImagePaths)
         {
             Difficulty = heads.Curriculum == null ? null : DifficultyReportOf(data, heads.Curriculum),
         };
@@ -120,7 +151,7 @@ public static partial class ReverseSdModel
         var backbone = Check(options);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: false, progress, cancellationToken);
         var vocabulary = options.Heads.Configuration == HeadConfiguration.Vanilla ? null : data.Vocabulary(options.VocabularySize);
-        var trainer = mlContext.Regression.Trainers.PromptEmbeddingHeads(HeadsOptionsOnPrepared(options.Heads, vocabulary), progress, cancellationToken);
+        var trainer = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken).Heads(0, prepared: true, vocabulary);
         var scored = trainer.ScoreDifficulty(data.Train.HeadsView(0, vocabulary), data.Validation?.HeadsView(0, vocabulary));
         return DifficultyReportOf(data, scored);
     }
@@ -212,7 +243,7 @@ public static partial class ReverseSdModel
         }
     }
 
-    /// <summary>Images per chunk of <see cref="PredictStream"/>: results are produced (and can be written) one chunk at a time.</summary>
+    /// <summary>Images per chunk of <c>PredictStream</c>: results are produced (and can be written) one chunk at a time.</summary>
     public const int DefaultPredictChunkSize = 64;
 
     /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>
@@ -367,20 +398,6 @@ public static partial class ReverseSdModel
     {
         if (options.VocabularySize < 1) throw new ReverseSdInputException($"The vocabulary size must be at least 1; got {options.VocabularySize}.");
         return ImageBackbone.Resolve(options.Backbone, options.Preprocessing);
-    }
-
-    /// <summary>
-    /// A copy of <paramref name="heads"/> that reads the prepared columns: cached features, the prompts' embeddings as label and the
-    /// vocabulary's multi-hot labels (its words named through <see cref="PromptEmbeddingHeadsTrainer.Options.VocabularyWords"/>).
-    /// </summary>
-    internal static PromptEmbeddingHeadsTrainer.Options HeadsOptionsOnPrepared(PromptEmbeddingHeadsTrainer.Options heads, Vocabulary? vocabulary)
-    {
-        var copy = heads.Clone();
-        copy.FeatureColumnName = PreparedSplit.FeaturesColumn;
-        copy.LabelColumnName = PreparedSplit.TargetColumn;
-        copy.VocabularyLabelsColumnName = PreparedSplit.LabelsColumn;
-        copy.VocabularyWords = vocabulary?.Words;
-        return copy;
     }
 
     /// <summary>The difficulty report of the training split: file names relative to DATA/train, prompts and the benchmark's is_noisy flags.</summary>

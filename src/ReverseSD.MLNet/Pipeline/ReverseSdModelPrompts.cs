@@ -5,7 +5,7 @@ using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Pipeline;
 
-/// <summary>Options of <see cref="ReverseSdModel.Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{Backbones.UnreadableImage}, CancellationToken)"/>.</summary>
+/// <summary>Options of <see cref="ReverseSdModel.Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{UnreadableImage}, CancellationToken)"/>.</summary>
 public sealed class PromptPredictionOptions
 {
     /// <summary>Vocabulary words listed per image.</summary>
@@ -29,28 +29,77 @@ public static partial class ReverseSdModel
     /// <summary>
     /// Scores image files and answers in words: embedding, vocabulary words, the nearest bank prompts (from
     /// <see cref="PromptPredictionOptions.Bank"/>, else from the bank in the zip) and the composed prompt with its cosine to
-    /// the embedding. Without any bank, the prompt fields stay empty. The CLI's predict and the server call this.
+    /// the embedding. Without any bank, the prompt fields stay empty. The server calls this; the CLI's predict streams
+    /// the same results with <see cref="PredictStream(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, int, IProgress{ProgressReport}?, CancellationToken)"/>.
     /// </summary>
     public static IReadOnlyList<PromptPrediction> Predict(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
-        PromptPredictionOptions options, out IReadOnlyList<Backbones.UnreadableImage> skipped, CancellationToken cancellationToken = default)
+        PromptPredictionOptions options, out IReadOnlyList<UnreadableImage> skipped, CancellationToken cancellationToken = default)
+    {
+        var good = new List<PromptPrediction>();
+        var bad = new List<UnreadableImage>();
+        foreach (var result in PredictStream(mlContext, model, imagePaths, options, cancellationToken: cancellationToken))
+        {
+            if (result.Prediction != null) good.Add(result.Prediction);
+            else bad.Add(new UnreadableImage(result.ImagePath, result.Problem!));
+        }
+        skipped = bad;
+        return good;
+    }
+
+    /// <summary>
+    /// Scores image files chunk by chunk and yields each image's result in input order as its chunk finishes, answering in
+    /// words as <see cref="Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{UnreadableImage}, CancellationToken)"/>
+    /// does: the prompts of a chunk are composed together, by one composer kept for the whole stream. Memory stays flat
+    /// for any number of images; an unreadable image is a result with its problem, never fatal. Chunk k always holds
+    /// images k·<paramref name="chunkSize"/> onwards, so a run restarted at a chunk boundary gives the same results.
+    /// </summary>
+    public static IEnumerable<ImagePredictionResult> PredictStream(MLContext mlContext, ITransformer model, IReadOnlyList<string> imagePaths,
+        PromptPredictionOptions options, int chunkSize = DefaultPredictChunkSize, IProgress<ProgressReport>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var predictions = Predict(mlContext, model, imagePaths, options.TopWords, out skipped, options.WordRanking);
-        if (predictions.Count == 0) return predictions;
-        if (options.Bank == null && predictions[0].NearestPrompts.Count == 0) return predictions;
-        if (options.Bank != null && options.Bank.Dimension != predictions[0].Embedding.Length)
-            throw new ReverseSdInputException(
-                $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
-        using var composer = PromptComposer.Create(options.Bank, options.Composer);
-        var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
-            predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(), options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null,
-            cancellationToken);
-        return predictions.Select((p, i) => p with
+        var scored = PredictStream(mlContext, model, imagePaths, options.TopWords, chunkSize, progress, cancellationToken, options.WordRanking);
+        return Stream();
+
+        IEnumerable<ImagePredictionResult> Stream()
         {
-            Prompt = composed[i].Prompt,
-            PromptScore = composed[i].Score,
-            NearestPrompts = composed[i].NearestPrompts,
-        }).ToList();
+            PromptComposer? composer = null;
+            try
+            {
+                var chunk = new List<ImagePredictionResult>(chunkSize);
+                foreach (var result in scored)
+                {
+                    chunk.Add(result);
+                    if (chunk.Count < chunkSize) continue;
+                    foreach (var composed in Compose(chunk)) yield return composed;
+                    chunk.Clear();
+                }
+                foreach (var composed in Compose(chunk)) yield return composed;
+            }
+            finally
+            {
+                composer?.Dispose();
+            }
+
+            // The chunk's readable images with their prompt composed (they are unchanged when there is no bank at all).
+            List<ImagePredictionResult> Compose(List<ImagePredictionResult> chunk)
+            {
+                var predictions = chunk.Where(r => r.Prediction != null).Select(r => r.Prediction!).ToList();
+                if (predictions.Count == 0 || (options.Bank == null && predictions[0].NearestPrompts.Count == 0)) return chunk;
+                if (options.Bank != null && options.Bank.Dimension != predictions[0].Embedding.Length)
+                    throw new ReverseSdInputException(
+                        $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
+                composer ??= PromptComposer.Create(options.Bank, options.Composer);
+                var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
+                    predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(),
+                    options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null, cancellationToken);
+                int k = 0;
+                return chunk.Select(r => r.Prediction == null ? r : r with
+                {
+                    Prediction = r.Prediction with { Prompt = composed[k].Prompt, PromptScore = composed[k].Score, NearestPrompts = composed[k++].NearestPrompts },
+                }).ToList();
+            }
+        }
     }
 
     /// <summary>The NearestPrompts/NearestPromptScores columns of scored rows, or null when the model has no bank.</summary>
@@ -61,66 +110,5 @@ public static partial class ReverseSdModel
         var texts = Heads.ReverseSdModelFormat.ReadTextVectors(scored, ColumnNames.NearestPrompts).ToList();
         var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
         return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
-    }
-
-    /// <summary>ONNX protobufs stop at 2 GB; a bank whose vectors and text pass this many bytes is refused in a zip.</summary>
-    internal const long MaxBankBytesInZip = 1_800_000_000;
-
-    /// <summary>
-    /// Appends the NearestPrompts stage (the bank compiled into the zip) to a fitted chain. <paramref name="bankSource"/>:
-    /// "train" (the distinct training prompts with their embeddings), "none" (no stage) or the path of a bank file.
-    /// </summary>
-    internal static ITransformer WithPromptBank(MLContext mlContext, ITransformer chain, string bankSource,
-        IReadOnlyList<string> trainPrompts, IReadOnlyList<float[]> trainTargets, int numberOfPrompts = 10)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(bankSource);
-        if (bankSource == "none") return chain;
-        List<string> prompts;
-        List<float[]> vectors;
-        if (bankSource == "train")
-        {
-            (prompts, vectors) = ([.. trainPrompts], [.. trainTargets]);
-        }
-        else
-        {
-            using var bank = PromptBank.Open(bankSource);
-            if (bank.FileSize > MaxBankBytesInZip)
-                throw new ReverseSdInputException(
-                    $"Prompt bank '{bankSource}' ({bank.FileSize / 1e9:F1} GB) is too large for the model zip (ONNX protobufs stop at 2 GB): train with --bank none and pass it at prediction time: 'reversesd predict --bank {bankSource}'.");
-            prompts = new List<string>((int)bank.Count);
-            vectors = new List<float[]>((int)bank.Count);
-            for (long i = 0; i < bank.Count; i++)
-            {
-                prompts.Add(bank.Prompt(i));
-                vectors.Add(bank.Vector(i));
-            }
-        }
-        if (prompts.Count == 0) throw new ReverseSdInputException("The prompt bank for the model zip is empty: give --bank a bank with prompts, or --bank none.");
-        int d = vectors[0].Length;
-        long bytes = (long)prompts.Count * d * sizeof(float) + prompts.Sum(p => (long)System.Text.Encoding.UTF8.GetByteCount(p));
-        if (bytes > MaxBankBytesInZip)
-            throw new ReverseSdInputException(
-                $"The prompt bank ({prompts.Count} prompts, {bytes / 1e9:F1} GB) is too large for the model zip (ONNX protobufs stop at 2 GB): train with --bank none, build the bank with 'reversesd bank build' and pass it at prediction time ('reversesd predict --bank BANK').");
-        var definition = SchemaDefinition.Create(typeof(BankRow));
-        definition[nameof(BankRow.PromptEmbedding)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
-        var bankView = mlContext.Data.LoadFromEnumerable(prompts.Select((p, i) => new BankRow { Prompt = p, PromptEmbedding = vectors[i] }), definition);
-        var inputDefinition = SchemaDefinition.Create(typeof(EmbeddingRow));
-        inputDefinition[nameof(EmbeddingRow.PredictedEmbedding)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
-        var input = mlContext.Data.LoadFromEnumerable(Array.Empty<EmbeddingRow>(), inputDefinition);
-        var stage = mlContext.Transforms.NearestPrompts(bankView, numberOfPrompts: numberOfPrompts).Fit(input);
-        var stages = chain is TransformerChain<ITransformer> c ? c.ToList() : [chain];
-        return new TransformerChain<ITransformer>([.. stages, stage]);
-    }
-
-    private sealed class BankRow
-    {
-        public string Prompt { get; set; } = "";
-
-        public float[] PromptEmbedding { get; set; } = [];
-    }
-
-    private sealed class EmbeddingRow
-    {
-        public float[] PredictedEmbedding { get; set; } = [];
     }
 }

@@ -42,6 +42,10 @@ public sealed class ReverseSdTrainedModel : IDisposable
     /// <summary>The curriculum's difficulty of every training pair (paper §3), or null when trained without a curriculum.</summary>
     public Curriculum.DifficultyReport? Difficulty { get; internal init; }
 
+    /// <summary>The same trained model saving <paramref name="model"/> (the chain with more stages, e.g. the prompt bank).</summary>
+    internal ReverseSdTrainedModel WithModel(ITransformer model) =>
+        new(_mlContext, model, Heads, Report, Test, Baseline, TestImages) { Difficulty = Difficulty };
+
     /// <summary>Saves the whole chain into one zip with <c>mlContext.Model.Save</c>, atomically.</summary>
     public void Save(string path) => AtomicFile.Write(path, stream => _mlContext.Model.Save(Model, ReverseSdModelFormat.ImageInputSchema(_mlContext), stream));
 

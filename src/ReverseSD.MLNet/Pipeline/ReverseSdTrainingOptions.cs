@@ -23,4 +23,23 @@ public sealed class ReverseSdTrainingOptions
 
     /// <summary>Backbone fine-tuning before the heads train (none by default; layer4 on a CPU).</summary>
     public BackboneFineTuningOptions FineTuning { get; set; } = new();
+
+    /// <summary>
+    /// The prompt bank put into the model zip as its NearestPrompts stage: <see cref="TrainingPromptsBank"/> (default: the distinct
+    /// training prompts), <see cref="NoBank"/>, or the path of a bank file written by 'reversesd bank build'. Ignored for an
+    /// ensemble's members (<see cref="ReverseSdEnsembleOptions.PromptBank"/> applies).
+    /// </summary>
+    public string PromptBank { get; set; } = TrainingPromptsBank;
+
+    /// <summary>The value of <see cref="PromptBank"/> that puts the distinct training prompts into the zip.</summary>
+    public const string TrainingPromptsBank = "train";
+
+    /// <summary>The value of <see cref="PromptBank"/> that leaves the prompt bank out of the zip.</summary>
+    public const string NoBank = "none";
+
+    /// <summary>ONNX protobufs stop at 2 GB: a bank whose vectors and text pass this many bytes is refused for the zip.</summary>
+    internal const long DefaultMaxPromptBankBytes = 1_800_000_000;
+
+    /// <summary>The bank size limit (a seam, so a test needs no 2 GB bank).</summary>
+    internal long MaxPromptBankBytes { get; set; } = DefaultMaxPromptBankBytes;
 }

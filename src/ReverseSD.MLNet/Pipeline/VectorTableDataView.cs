@@ -9,6 +9,10 @@ internal sealed class VectorTableDataView : IDataView
     private readonly float[][][] _columns;
     private readonly int _rows;
 
+    /// <summary>Runs a fitted stage on rows of one vector column and reads its output column.</summary>
+    public static float[][] TransformRows(ITransformer transformer, float[][] input, string inputColumn, string outputColumn, int size)
+        => Evaluation.PromptEmbeddingEvaluator.ReadVectors(transformer.Transform(new VectorTableDataView((inputColumn, size, input))), outputColumn).ToArray();
+
     public VectorTableDataView(params (string Name, int Size, float[][] Rows)[] columns)
     {
         if (columns.Length == 0) throw new ArgumentException("At least one column is needed.", nameof(columns));

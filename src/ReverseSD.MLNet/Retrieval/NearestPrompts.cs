@@ -42,6 +42,9 @@ public sealed class NearestPromptsOptions
 
     /// <summary>The prompt embedding column of the bank; a bank without it has its prompts embedded with all-MiniLM-L6-v2 at Fit.</summary>
     public string BankEmbeddingColumnName { get; set; } = ColumnNames.PromptEmbedding;
+
+    /// <summary>The prompt embeddings shared by the stages of one system Fit; null embeds a text-only bank here.</summary>
+    internal Text.PromptEmbeddingMemo? PromptEmbeddings { get; set; }
 }
 
 /// <summary>
@@ -151,8 +154,7 @@ public sealed class NearestPromptsEstimator : IEstimator<NearestPromptsTransform
             .Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).ToList();
         if (prompts.Count == 0)
             throw new ReverseSdInputException($"The prompt bank's column '{_options.BankPromptColumnName}' holds no non-empty prompt.");
-        using var encoder = Text.SentenceEncoder.Load();
-        return (prompts, EmbeddingMatrix.FromRows(encoder.Encode(prompts)));
+        return (prompts, EmbeddingMatrix.FromRows(Text.PromptEmbeddingMemo.Encode(_options.PromptEmbeddings, prompts, null)));
     }
 }
 

@@ -5,6 +5,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Retrieval;
 using SkiaSharp;
 
 namespace ReverseSD.MLNet.Tests.Cli;
@@ -17,6 +18,12 @@ public sealed class ScoreInYourAppTests
         public string ImagePath { get; set; } = "";
         [VectorType(384)] public float[] PromptEmbedding { get; set; } = [];
         [VectorType(3)] public float[] VocabularyLabels { get; set; } = [];
+    }
+
+    private sealed class BankRow
+    {
+        public string Prompt { get; set; } = "";
+        [VectorType(384)] public float[] PromptEmbedding { get; set; } = [];
     }
 
     private sealed class ImageOnly
@@ -40,7 +47,10 @@ public sealed class ScoreInYourAppTests
         {
             LabelColumnName = "PromptEmbedding", NumberOfEpochs = 3, BatchSize = 8, Device = HeadsDevice.Cpu, VocabularyWords = ["red", "green", "blue"],
         }).Fit(imageModel.Transform(train));
-        var model = imageModel.Append(heads);
+        // A prompt bank of six prompts with given embeddings (the heads' targets of six training images) as the last stage.
+        var bank = ml.Data.LoadFromEnumerable(rows.Take(6).Select((r, i) => new BankRow { Prompt = $"prompt {i}", PromptEmbedding = r.PromptEmbedding }));
+        var scoredWithHeads = imageModel.Append(heads);
+        var model = scoredWithHeads.Append(ml.Transforms.NearestPrompts(bank, numberOfPrompts: 3).Fit(scoredWithHeads.Transform(train)));
         var images = ml.Data.LoadFromEnumerable(rows.Take(5).Select(r => new ImageOnly { ImagePath = r.ImagePath }));
         string zip = dir.File("model.zip");
         ml.Model.Save(model, images.Schema, zip);
@@ -61,6 +71,7 @@ public sealed class ScoreInYourAppTests
         Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
         Assert.Contains("words: ", stdout);
+        Assert.Contains("  prompt (", stdout);
 
         // The library's predict (what 'reversesd predict' prints) on the same zip: same words in the same order.
         var library = Pipeline.ReverseSdModel.Predict(ml, ml.Model.Load(zip, out _), rows.Take(5).Select(r => r.ImagePath).ToList(), 10, out _);
@@ -70,7 +81,14 @@ public sealed class ScoreInYourAppTests
         double maxDiff = 0, maxReloadDiff = 0;
         for (int i = 0; i < 5; i++)
         {
-            Assert.Equal(["image", "embedding", "top_words"], predictions[i].EnumerateObject().Select(p => p.Name));
+            Assert.Equal(["image", "embedding", "top_words", "prompt", "prompt_score", "nearest_prompts"], predictions[i].EnumerateObject().Select(p => p.Name));
+            // The zip's prompt bank: the same nearest prompts and scores as the library reads, the first one as the prompt.
+            var nearest = predictions[i].GetProperty("nearest_prompts").EnumerateArray().ToList();
+            Assert.Equal(library[i].NearestPrompts.Select(p => p.Prompt), nearest.Select(p => p.GetProperty("prompt").GetString()));
+            Assert.All(library[i].NearestPrompts.Zip(nearest), p => Assert.Equal(p.First.Score, p.Second.GetProperty("score").GetSingle(), 1e-5));
+            Assert.Equal(3, nearest.Count);
+            Assert.Equal(library[i].Prompt, predictions[i].GetProperty("prompt").GetString());
+            Assert.StartsWith("prompt ", predictions[i].GetProperty("prompt").GetString());
             Assert.Equal(rows[i].ImagePath, predictions[i].GetProperty("image").GetString());
             var embedding = predictions[i].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
             Assert.Equal(384, embedding.Length);

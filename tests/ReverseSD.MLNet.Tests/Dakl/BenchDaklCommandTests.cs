@@ -16,6 +16,16 @@ public sealed class BenchDaklCommandTests
     }
 
     [Fact]
+    public void KMeansOnlyPrintsTheKMeansTimeAndItsRatioToAPlainProductAndSkipsTheRestOfTheFit()
+    {
+        var result = CliRunner.Run("bench", "dakl", "-r", "20", "-d", "8", "-n", "200", "--kmeans-iterations", "3", "--kmeans-only");
+        Assert.True(result.ExitCode == 0, result.Output);
+        foreach (string text in new[] { "k-means:", "s per iteration", "GFLOP/s", "k-means / plain:", "peak working set" })
+            Assert.Contains(text, result.Output);
+        Assert.DoesNotContain("kernel / plain", result.Output);
+    }
+
+    [Fact]
     public void AnUnknownKMeansEngineIsRejected()
     {
         var result = CliRunner.Run("bench", "dakl", "--kmeans", "sklearn");

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Ensemble;
+using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.Retrieval;
 using ReverseSD.MLNet.Tests.Retrieval;
 
@@ -43,6 +44,42 @@ public sealed class DomainAdaptiveKernelTests
         VectorData.AssertClose(VectorData.ReadColumn(first.Transform(target), "PredictedEmbedding"), VectorData.ReadColumn(second.Transform(target), "PredictedEmbedding"), 0);
         using var other = ml.Regression.Trainers.DomainAdaptiveKernel(Options(target, engine, 6)).Fit(train);
         Assert.NotEqual(first.Solution.NormalisedPoints, other.Solution.NormalisedPoints);
+    }
+
+    [Fact]
+    public void ValidationDataWithGridsChoosesTheGammaAndAlphaWithTheBestValidationCosine()
+    {
+        var ml = new MLContext(1);
+        var (train, target) = Data(ml);
+        var (validation, _) = Data(ml, n: 60, p: 1);
+        var options = Options(target, KMeansEngine.TorchSharp, 3);
+        options.ValidationData = validation;
+        options.GammaGrid = [0.01f, 1f];
+        options.AlphaGrid = [0.1f, 10f];
+        using var selected = ml.Regression.Trainers.DomainAdaptiveKernel(options).Fit(train);
+        var s = selected.Selection;
+        Assert.True(s.OnValidation);
+        Assert.Equal([(0.01f, 0.1f), (0.01f, 10f), (1f, 0.1f), (1f, 10f)], s.Grid.Select(p => (p.Gamma, p.Alpha)));
+        var best = s.Grid.MaxBy(p => p.ValidationMeanCosine)!;
+        Assert.Equal((best.Gamma, best.Alpha), (s.Gamma, s.Alpha));
+
+        // The recorded cosines are real: a fixed fit at each grid point scores its recorded cosine on the validation rows,
+        // the kept transformer is the best one, and the input's own cosine decides Used.
+        var truth = VectorData.ReadColumn(validation, "PromptEmbedding");
+        double Cosine(float[][] predicted) => PromptEmbeddingEvaluator.Evaluate(predicted, truth).MeanCosine;
+        foreach (var point in s.Grid)
+        {
+            var fixedOptions = Options(target, KMeansEngine.TorchSharp, 3);
+            (fixedOptions.Gamma, fixedOptions.Alpha) = (point.Gamma, point.Alpha);
+            using var fixedFit = ml.Regression.Trainers.DomainAdaptiveKernel(fixedOptions).Fit(train);
+            Assert.False(fixedFit.Selection.OnValidation);
+            Assert.Equal(point.ValidationMeanCosine, Cosine(VectorData.ReadColumn(fixedFit.Transform(validation), "PredictedEmbedding")), 5);
+        }
+        Assert.Equal(best.ValidationMeanCosine, Cosine(VectorData.ReadColumn(selected.Transform(validation), "PredictedEmbedding")), 5);
+        // Here the input (12 values) is not in the label's space (8 values): nothing to compare with, DAKL is kept. With the same
+        // sizes (the ensemble's embedding) it is kept only when it beats the input (EnsemblePipelineTests.DaklSelection*).
+        Assert.Null(s.PlainEnsembleValidationMeanCosine);
+        Assert.True(s.Used);
     }
 
     [Fact]

@@ -97,7 +97,7 @@ public sealed class DiffusionDbReaderTests
         Assert.Equal(("a blue cat ", 42L, 7.5f, "k_euler_ancestral", 8, 6), (good.Prompt, good.Seed!.Value, good.Cfg!.Value, good.Sampler, good.Width!.Value, good.Height!.Value));
         Assert.Equal(new ImageLocation(zip, "good.png"), good.Image);
         using (var stream = good.Image!.Open())
-            Assert.True(ImageFileCheck.Check(stream).IsValid);
+            Assert.True(ImageValidation.CheckStructure(stream).IsValid);
         Assert.Null(result.Pairs[1].Image); // corrupt image: record kept, image not used
         Assert.Null(result.Pairs[2].Image);
         Assert.Equal("a red fox", result.Pairs[3].Prompt);
@@ -129,16 +129,16 @@ public sealed class DiffusionDbReaderTests
         if (png)
         {
             var bytes = Png(4, 4, ("prompt", "x"));
-            Assert.True(ImageFileCheck.Check(bytes).IsValid);
+            Assert.True(ImageValidation.CheckStructure(bytes).IsValid);
             bytes[20] ^= 0xFF; // inside IHDR data
-            Assert.Contains("CRC", ImageFileCheck.Check(bytes).Problem);
+            Assert.Contains("CRC", ImageValidation.CheckStructure(bytes).Problem);
         }
         else
         {
             var webp = WebP(30, 20);
-            var ok = ImageFileCheck.Check(webp);
+            var ok = ImageValidation.CheckStructure(webp);
             Assert.Equal((true, 30, 20), (ok.IsValid, ok.Width, ok.Height));
-            Assert.False(ImageFileCheck.Check(webp[..^4]).IsValid);
+            Assert.False(ImageValidation.CheckStructure(webp[..^4]).IsValid);
         }
     }
 
@@ -193,7 +193,7 @@ public sealed class DiffusionDbReaderTests
         BinaryPrimitives.WriteUInt32BigEndian(chunk, (uint)data.Length);
         Encoding.ASCII.GetBytes("tEXt").CopyTo(chunk, 4);
         data.CopyTo(chunk, 8);
-        BinaryPrimitives.WriteUInt32BigEndian(chunk.AsSpan(8 + data.Length), ImageFileCheck.Crc32(chunk.AsSpan(4, 4 + data.Length)));
+        BinaryPrimitives.WriteUInt32BigEndian(chunk.AsSpan(8 + data.Length), ImageValidation.Crc32(chunk.AsSpan(4, 4 + data.Length)));
         int afterIhdr = 8 + 12 + 13;
         return [.. png[..afterIhdr], .. chunk, .. png[afterIhdr..]];
     }

@@ -119,6 +119,23 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
     }
 
     [Fact]
+    public void TheEnsembleZipAnswersWithTheNearestTrainingPromptsOfItsPrediction()
+    {
+        // Default --bank train: the distinct training prompts, after DAKL, in the saved chain.
+        string zip = tiny.Directory.File("bank-ensemble.zip");
+        tiny.Model.Save(zip);
+        var loaded = tiny.ML.Model.Load(zip, out _);
+        var scored = loaded.Transform(tiny.TestImages());
+        var prompts = VectorData.ReadTextColumn(scored, ColumnNames.NearestPrompts);
+        var trainPrompts = ImageFolderDataset.Read(tiny.Data, "train").Select(p => p.Prompt).ToHashSet(StringComparer.Ordinal);
+        Assert.All(prompts, p => Assert.Equal(Math.Min(ReverseSdPipeline.NearestPromptCount, trainPrompts.Count), p.Length));
+        Assert.All(prompts.SelectMany(p => p), p => Assert.Contains(p, trainPrompts));
+        var scores = VectorData.ReadColumn(scored, ColumnNames.NearestPromptScores);
+        Assert.All(scores, s => Assert.Equal(s.OrderByDescending(v => v), s));
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    [Fact]
     public void AdaptToAFolderOfTheValidationAndTestImagesGivesTheSameModelAsTheDefaultTargetDomain()
     {
         using var folder = new TempDirectory();

@@ -20,3 +20,21 @@ internal static class CliProcess
         return new CliRun(code, output.ToString(), error.ToString());
     }
 }
+
+/// <summary>Starts the built tool as a real child process (its dll under dotnet), for tests that kill it.</summary>
+internal static class CliChildProcess
+{
+    /// <summary>
+    /// Starts `reversesd ARGS` with stdout and stderr redirected; <paramref name="temporaryFolder"/> becomes its TMPDIR,
+    /// so what a killed process leaves there is deleted with the test's folder.
+    /// </summary>
+    public static System.Diagnostics.Process Start(string temporaryFolder, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(typeof(CliApp).Assembly.Location);
+        foreach (string a in args) start.ArgumentList.Add(a);
+        start.Environment["TMPDIR"] = temporaryFolder;
+        start.Environment["CI"] = "true";
+        return System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("Could not start the tool.");
+    }
+}

@@ -41,21 +41,32 @@ public sealed class TinyEnsemble : IDisposable
         return ReverseSdEnsemble.Train(ML, data, options);
     }
 
-    private ReverseSdEnsembleOptions Options(string? adaptTo) => new()
+    private ReverseSdEnsembleOptions Options(string? adaptTo)
+    {
+        var options = SmallOptions(Directory.File("cache"));
+        options.KnnNeighbors = 3;
+        options.AdaptToDirectory = adaptTo;
+        return options;
+    }
+
+    /// <summary>
+    /// The tiny ensemble's options: members resnet18-64 and resnet18-96 (vocabulary 30, 3 epochs, batch 16, CPU), DAKL with
+    /// fixed γ = 0.1, α = 1, no kNN baseline.
+    /// </summary>
+    public static ReverseSdEnsembleOptions SmallOptions(string cacheDirectory) => new()
     {
         Members = new[] { "resnet18-64", "resnet18-96" }.Select(b => new ReverseSdTrainingOptions
         {
             Backbone = b,
             VocabularySize = 30,
-            CacheDirectory = Directory.File("cache"),
+            CacheDirectory = cacheDirectory,
             Heads = new PromptEmbeddingHeadsTrainer.Options { NumberOfEpochs = 3, BatchSize = 16, Device = HeadsDevice.Cpu },
         }).ToList(),
         UseDakl = true,
         DaklSelection = DaklSelectionMode.Fixed,
         DaklGamma = 0.1f,
         DaklAlpha = 1f,
-        KnnNeighbors = 3,
-        AdaptToDirectory = adaptTo,
+        KnnNeighbors = 0,
     };
 
     public IDataView TestImages() => ML.Data.LoadFromEnumerable(

@@ -61,10 +61,10 @@ public sealed class ImagePixelLimitTests(ServeFixture fixture)
         using var bitmap = new SKBitmap(37, 23);
         bitmap.Erase(SKColors.CornflowerBlue);
         using var data = bitmap.Encode(SKEncodedImageFormat.Jpeg, 90);
-        var check = ImageFileCheck.Check(data.ToArray());
+        var check = ImageValidation.CheckStructure(data.ToArray());
         Assert.True(check.IsValid, check.Problem);
         Assert.Equal((37, 23), (check.Width, check.Height));
-        var truncated = ImageFileCheck.Check(data.ToArray()[..^20]);
+        var truncated = ImageValidation.CheckStructure(data.ToArray()[..^20]);
         Assert.False(truncated.IsValid);
         Assert.Equal((37, 23), (truncated.Width, truncated.Height));
     }

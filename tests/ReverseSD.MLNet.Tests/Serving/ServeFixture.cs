@@ -73,7 +73,7 @@ public sealed class ServeFixture : IDisposable
         png.Write(buffer);
         var typeAndData = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
         png.Write(typeAndData);
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, ImageFileCheck.Crc32(typeAndData));
+        BinaryPrimitives.WriteUInt32BigEndian(buffer, ImageValidation.Crc32(typeAndData));
         png.Write(buffer);
     }
 }
