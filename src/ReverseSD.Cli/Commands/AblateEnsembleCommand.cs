@@ -14,16 +14,8 @@ namespace ReverseSD.Cli.Commands;
 internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<AblateEnsembleCommand.Settings>
 {
     /// <summary>Options of `ablate ensemble`.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : HeadsCommandSettings
     {
-        [CommandOption("--data <DIR>")]
-        [Description("Data set folder with train/, test/ (and optionally validation/) metadata.csv.")]
-        public string Data { get; init; } = "";
-
-        [CommandOption("--backbone <NAMES>")]
-        [Description("Two or more backbones, comma separated (e.g. resnet18,resnet18-288,resnet18-160).")]
-        public string Backbone { get; init; } = "";
-
         [CommandOption("--ensemble <RULE>")]
         [Description("Ensemble rule: mean (default), weighted (weights fitted on validation, restricted to each combination) or median.")]
         public string Ensemble { get; init => field = value.Trim().ToLowerInvariant(); } = "mean";
@@ -52,23 +44,9 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
         [Description("Training epochs of every member (default 20).")]
         public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
 
-        [CommandOption("--vocab <SIZE>")]
-        [Description("Vocabulary size m (default 1000).")]
-        public int Vocab { get; init; } = Vocabulary.DefaultSize;
-
-        [CommandOption("--seed <S>")]
-        [Description("Seed of every member's heads and of DAKL's k-means (default 1).")]
-        public int Seed { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.Seed;
-
-        [CommandOption("--cache-dir <DIR>")]
-        [Description("Folder of the backbone feature cache (default DATA/.cache).")]
-        public string? CacheDir { get; init; }
-
-        public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
-
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required: the data set folder (make one with 'reversesd data synth').");
+            if (ValidateShared() is { } shared) return shared;
             if (Backbones.Count < 2 || Backbones.Any(string.IsNullOrEmpty))
                 return ValidationResult.Error($"--backbone needs two or more backbones separated by commas (e.g. resnet18,resnet18-288); got '{Backbone}'.");
             var repeated = Backbones.GroupBy(b => b.ToLowerInvariant()).FirstOrDefault(g => g.Count() > 1);
@@ -77,7 +55,6 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
             if (EnsembleTraining.ParseCombination(Ensemble) == null) return ValidationResult.Error($"--ensemble must be mean, weighted or median; got '{Ensemble}'.");
             if (HeadsArguments.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
             if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
-            if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
             if (DaklCentroids < 1) return ValidationResult.Error("--dakl-centroids must be at least 1.");
             if (!(DaklGamma > 0) || float.IsInfinity(DaklGamma)) return ValidationResult.Error("--dakl-gamma must be a positive number.");
             if (!(DaklAlpha > 0) || float.IsInfinity(DaklAlpha)) return ValidationResult.Error("--dakl-alpha must be a positive number.");
@@ -86,18 +63,19 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
 
         public ReverseSdEnsembleOptions ToOptions() => new()
         {
-            Members = Backbones.Select(b => new ReverseSdTrainingOptions
+            Members = Backbones.Select(b =>
             {
-                Backbone = b,
-                VocabularySize = Vocab,
-                CacheDirectory = CacheDir,
-                Heads = new PromptEmbeddingHeadsTrainer.Options
+                var member = TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
                 {
                     Configuration = HeadsArguments.ParseHead(Head)!.Value,
                     NumberOfEpochs = Epochs,
+                    LearningRate = LearningRate,
+                    BatchSize = Batch,
                     Seed = Seed,
                     Device = HeadsDevice.Cpu,
-                },
+                });
+                member.Backbone = b;
+                return member;
             }).ToList(),
             Combination = EnsembleTraining.ParseCombination(Ensemble)!.Value,
             UseDakl = !NoDakl,

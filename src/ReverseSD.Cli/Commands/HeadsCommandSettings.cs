@@ -8,7 +8,7 @@ using Spectre.Console.Cli;
 
 namespace ReverseSD.Cli.Commands;
 
-/// <summary>Options shared by the commands that train heads on a data set folder: train, ablate heads, analyze difficulty.</summary>
+/// <summary>Options shared by the commands that train heads on a data set folder: train, ablate heads, ablate ensemble, analyze difficulty.</summary>
 internal abstract class HeadsCommandSettings : CommandSettings
 {
     [CommandOption("--data <DIR>")]
@@ -16,8 +16,11 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public string Data { get; init; } = "";
 
     [CommandOption("--backbone <NAME>")]
-    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocess); train accepts several, comma separated, for an ensemble.")]
+    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocess); train (an ensemble) and ablate ensemble (two or more) take several, comma separated.")]
     public string Backbone { get; init; } = "resnet18";
+
+    /// <summary>The backbones of --backbone, split at commas.</summary>
+    public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
 
     [CommandOption("--preprocessing <SPEC>")]
     [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]

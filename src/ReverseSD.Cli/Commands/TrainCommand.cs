@@ -117,9 +117,6 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         /// <summary>True when these settings train an ensemble (several backbones or DAKL) rather than one model.</summary>
         public bool IsEnsemble => Backbones.Count > 1 || Dakl;
 
-        /// <summary>The backbones of --backbone, split at commas.</summary>
-        public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
-
         public override ValidationResult Validate()
         {
             if (ValidateShared() is { } shared) return shared;
