@@ -85,6 +85,21 @@ internal static class EvaluationPage
             html.Append(CultureInfo.InvariantCulture,
                 $"<p>Paired t-test, model vs baseline: t = {F(t.T, "F2")}, df = {t.DegreesOfFreedom}, p = {F(t.PValue, "G3")}, mean difference = {F(t.MeanDifference, "F4")}.</p>\n");
 
+        if (report.Prompts is { } prompts)
+        {
+            html.Append(CultureInfo.InvariantCulture,
+                $"<h2>Answers in words</h2>\n<p class=\"sub\">Each answer's MiniLM embedding against the TRUE prompt's embedding; bank: {E(prompts.Bank)} ({prompts.BankSize} prompts). Paired t-test against the model's embedding.</p>\n");
+            html.Append("<table><tr><th></th><th>mean cosine</th><th>± SE</th><th>vs embedding: difference, t, p</th></tr>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>model embedding</td><td class=\"n\">{F(report.TestMeanCosine, "F4")}</td><td class=\"n\">{F(report.TestStandardError, "F4")}</td><td></td></tr>\n");
+            foreach (var row in prompts.Rows)
+            {
+                string test = row.VersusEmbedding is { } v ? $"{F(v.MeanDifference, "+0.0000;-0.0000")}, t = {F(v.T, "F2")}, p = {F(v.PValue, "G3")}" : "";
+                html.Append(CultureInfo.InvariantCulture,
+                    $"<tr><td>{E(row.Description)}</td><td class=\"n\">{F(row.MeanCosine, "F4")}</td><td class=\"n\">{F(row.StandardError, "F4")}</td><td class=\"n\">{E(test)}</td></tr>\n");
+            }
+            html.Append("</table>\n");
+        }
+
         html.Append("<h2>Per-image cosines</h2>\n");
         html.Append(Histogram(model.SampleCosines, baseline.SampleCosines));
 

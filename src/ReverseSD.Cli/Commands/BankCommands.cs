@@ -83,6 +83,7 @@ internal sealed class BankInfoCommand(IAnsiConsole console) : Command<BankInfoCo
             $"prompts: {bank.Count.ToString(CultureInfo.InvariantCulture)}",
             $"dimensions: {bank.Dimension}",
             $"encoder: {bank.Info.Encoder}",
+            $"encoder model SHA-256: {bank.Info.EncoderSha256}",
             $"filters: {bank.Info.Filters}",
             $"prompts read: {bank.Info.PromptsRead}",
             $"size: {bank.FileSize.ToString(CultureInfo.InvariantCulture)} bytes ({bank.FileSize / 1048576.0:F1} MiB)",

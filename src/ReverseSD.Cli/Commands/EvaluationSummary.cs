@@ -17,6 +17,19 @@ internal static class EvaluationSummary
         console.Write(table);
         if (report.ModelVsBaseline is { } t)
             console.MarkupLineInterpolated($"paired t-test model vs baseline: t = {t.T.ToString("F2", CultureInfo.InvariantCulture)}, df = {t.DegreesOfFreedom}, p = {t.PValue.ToString("G3", CultureInfo.InvariantCulture)}");
+        if (report.Prompts is { } prompts)
+        {
+            var words = new Table().AddColumn($"answers in words vs the TRUE prompt (bank: {prompts.Bank}, {prompts.BankSize} prompts)")
+                .AddColumn(new TableColumn("mean cosine").RightAligned()).AddColumn(new TableColumn("± SE").RightAligned())
+                .AddColumn(new TableColumn("vs embedding: diff, t, p").RightAligned());
+            words.AddRow("model embedding (as above)", F(report.TestMeanCosine), F(report.TestStandardError), "");
+            foreach (var row in prompts.Rows)
+                words.AddRow(Markup.Escape(row.Description), F(row.MeanCosine), F(row.StandardError), row.VersusEmbedding is { } v
+                    ? string.Create(CultureInfo.InvariantCulture, $"{v.MeanDifference:+0.0000;-0.0000}, t = {v.T:F2}, p = {v.PValue:G3}") : "");
+            console.Write(words);
+            if (prompts.ComposeMillisecondsPerImage > 0)
+                console.MarkupLineInterpolated($"composer ({prompts.Composition}): {prompts.ComposeMillisecondsPerImage.ToString("F0", CultureInfo.InvariantCulture)} ms per image");
+        }
         if (report.SkippedImages > 0) console.MarkupLineInterpolated($"[yellow]{report.SkippedImages} unreadable image(s) skipped[/]");
         if (report.Options.TryGetValue("epochs", out var epochs) && epochs.StartsWith("auto", StringComparison.Ordinal))
             console.MarkupLineInterpolated($"epochs: {epochs}");

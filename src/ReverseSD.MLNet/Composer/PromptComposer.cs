@@ -36,7 +36,7 @@ public sealed class PromptComposerOptions
     public int Steps { get; set; } = 5;
 
     /// <summary>Beam: candidate prompts embedded per step (the best by the additive estimate).</summary>
-    public int CandidatesPerStep { get; set; } = 48;
+    public int CandidatesPerStep { get; set; } = 24;
 
     /// <summary>Stop when a step gains less than this cosine.</summary>
     public float MinimumGain { get; set; } = 1e-4f;
@@ -70,7 +70,10 @@ public sealed class PromptComposer : IDisposable
     private readonly SentenceEncoder? _ownedEncoder;
     private readonly Func<IReadOnlyList<string>, float[][]> _embed;
     private readonly Func<string, int> _tokens;
-    private readonly Dictionary<string, float[]> _phraseCache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, float[]> _textCache = new(StringComparer.Ordinal);
+
+    /// <summary>Texts whose embeddings are kept (phrases and candidate prompts); the cache starts over when full.</summary>
+    internal const int TextCacheCapacity = 20_000;
 
     internal PromptComposer(PromptBank? bank, PromptComposerOptions options, SentenceEncoder encoder, bool ownsEncoder)
     {
@@ -151,8 +154,7 @@ public sealed class PromptComposer : IDisposable
             if (current.Count > 1)
                 for (int j = 0; j < current.Count; j++) candidates.Add(current.Where((_, x) => x != j).ToList());
             if (candidates.Count == 0) break;
-            var vectors = _embed(candidates.Select(Join).ToList());
-            embedded += candidates.Count;
+            var vectors = EmbedCached(candidates.Select(Join).ToList(), ref embedded);
             int arg = -1;
             float top = best;
             for (int c = 0; c < candidates.Count; c++)
@@ -173,9 +175,10 @@ public sealed class PromptComposer : IDisposable
     {
         int d = target.Length;
         var pool = PhrasePool(nearest, words, nearest.Count, _options.FrequentPhrases);
-        var phraseVectors = PhraseVectors(pool);
+        int embedded = 0;
+        var poolVectors = EmbedCached(pool, ref embedded);
+        var phraseVectors = pool.Select((p, i) => (p, poolVectors[i])).ToDictionary(x => x.p, x => x.Item2, StringComparer.Ordinal);
         var phraseTokens = pool.ToDictionary(p => p, p => Math.Max(1, _tokens(p) - 2), StringComparer.Ordinal);
-        int embedded = pool.Count(p => !_phraseCache.ContainsKey(p));
 
         // Start: the top bank prompts, whose vectors are the bank's (MiniLM of the same text).
         var scored = new Dictionary<string, float>(StringComparer.Ordinal);
@@ -186,8 +189,7 @@ public sealed class PromptComposer : IDisposable
             string text = Join(phrases);
             if (!scored.TryAdd(text, nearest[i].Score)) continue;
             bool fromBank = _bank != null && text == nearest[i].Prompt && nearest[i].Index >= 0;
-            var vector = fromBank ? _bank!.Vector(nearest[i].Index) : _embed([text])[0];
-            if (!fromBank) embedded++;
+            var vector = fromBank ? _bank!.Vector(nearest[i].Index) : EmbedCached([text], ref embedded)[0];
             beam.Add(new State(phrases, text, vector, _tokens(text), Dot(vector, target)));
         }
         beam = [.. beam.OrderByDescending(s => s.Score)];
@@ -233,8 +235,7 @@ public sealed class PromptComposer : IDisposable
             var chosen = estimates.OrderByDescending(e => e.Value.Estimate).ThenBy(e => e.Key, StringComparer.Ordinal)
                 .Take(_options.CandidatesPerStep).ToList();
             if (chosen.Count == 0) break;
-            var vectors = _embed(chosen.Select(c => c.Key).ToList());
-            embedded += chosen.Count;
+            var vectors = EmbedCached(chosen.Select(c => c.Key).ToList(), ref embedded);
             var next = new List<State>(beam);
             for (int c = 0; c < chosen.Count; c++)
             {
@@ -274,15 +275,27 @@ public sealed class PromptComposer : IDisposable
         return pool;
     }
 
-    private Dictionary<string, float[]> PhraseVectors(List<string> pool)
+    /// <summary>
+    /// The embeddings of <paramref name="texts"/>: those seen before (by this composer) from its cache, the others in ONE
+    /// encoder call (length-sorted batches); <paramref name="embedded"/> counts the texts that were encoded.
+    /// </summary>
+    private float[][] EmbedCached(IReadOnlyList<string> texts, ref int embedded)
     {
-        var missing = pool.Where(p => !_phraseCache.ContainsKey(p)).ToList();
+        var missing = texts.Where(t => !_textCache.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToList();
         if (missing.Count > 0)
         {
             var vectors = _embed(missing);
-            for (int i = 0; i < missing.Count; i++) _phraseCache[missing[i]] = vectors[i];
+            embedded += missing.Count;
+            if (_textCache.Count + missing.Count > TextCacheCapacity) _textCache.Clear();
+            var fresh = new Dictionary<string, float[]>(StringComparer.Ordinal);
+            for (int i = 0; i < missing.Count; i++)
+            {
+                fresh[missing[i]] = vectors[i];
+                _textCache[missing[i]] = vectors[i];
+            }
+            return texts.Select(t => fresh.TryGetValue(t, out var v) ? v : _textCache[t]).ToArray();
         }
-        return pool.ToDictionary(p => p, p => _phraseCache[p], StringComparer.Ordinal);
+        return texts.Select(t => _textCache[t]).ToArray();
     }
 
     internal static List<string> Split(string prompt)

@@ -88,22 +88,29 @@ public static class PromptEmbeddingEvaluator
         Evaluate(visualPromptEmbeddings, promptEmbeddings);
 
     /// <summary>Writes per-sample cosines as CSV (<c>index,image,cosine[,baseline_cosine]</c>, image = the image file), atomically.</summary>
-    public static void WriteSampleCosines(string path, IReadOnlyList<string> ids, CosineMetrics model, CosineMetrics? baseline = null)
+    public static void WriteSampleCosines(string path, IReadOnlyList<string> ids, CosineMetrics model, CosineMetrics? baseline = null) =>
+        WriteSampleCosines(path, ids, model, baseline, null);
+
+    /// <summary>As <see cref="WriteSampleCosines(string, IReadOnlyList{string}, CosineMetrics, CosineMetrics?)"/>, with more named cosine columns after them.</summary>
+    internal static void WriteSampleCosines(string path, IReadOnlyList<string> ids, CosineMetrics model, CosineMetrics? baseline,
+        IReadOnlyList<(string Column, IReadOnlyList<double> Cosines)>? extra)
     {
-        if (ids.Count != model.Count || (baseline != null && baseline.Count != model.Count))
-            throw new ArgumentException("Ids, model and baseline cosines must have the same length.");
+        if (ids.Count != model.Count || (baseline != null && baseline.Count != model.Count) || (extra != null && extra.Any(e => e.Cosines.Count != model.Count)))
+            throw new ArgumentException("Ids, model, baseline and other cosines must have the same length.");
         var header = new List<string> { "index", "image", "cosine" };
         if (baseline != null) header.Add("baseline_cosine");
+        header.AddRange(extra?.Select(e => e.Column) ?? []);
         var rows = Enumerable.Range(0, ids.Count).Select(i =>
         {
             var row = new List<string> { i.ToString(CultureInfo.InvariantCulture), ids[i], model.SampleCosines[i].ToString("R", CultureInfo.InvariantCulture) };
             if (baseline != null) row.Add(baseline.SampleCosines[i].ToString("R", CultureInfo.InvariantCulture));
+            row.AddRange(extra?.Select(e => e.Cosines[i].ToString("R", CultureInfo.InvariantCulture)) ?? []);
             return (IReadOnlyList<string>)row;
         }).ToList();
         CsvTable.Write(path, header, rows);
     }
 
-    /// <summary>Reads the "cosine" column of a file written by <see cref="WriteSampleCosines"/>.</summary>
+    /// <summary>Reads the "cosine" column of a file written by <see cref="WriteSampleCosines(string, IReadOnlyList{string}, CosineMetrics, CosineMetrics?)"/>.</summary>
     public static IReadOnlyList<double> ReadSampleCosines(string path, string column = "cosine")
     {
         if (!File.Exists(path)) throw new ReverseSdInputException($"'{path}' does not exist: per-sample cosines come from 'reversesd evaluate'.");

@@ -54,6 +54,9 @@ public sealed partial class EvaluationReport
     /// <summary>Paired t-test of the model's per-sample cosines against the baseline's.</summary>
     public PairedTTestResult? ModelVsBaseline { get; init; }
 
+    /// <summary>The answers in words scored against the true prompt embeddings (evaluate with a bank), or null.</summary>
+    public PromptEvaluation? Prompts { get; init; }
+
     /// <summary>File name of the per-sample cosines CSV beside the report.</summary>
     public string? PerSampleCsv { get; init; }
 
@@ -73,6 +76,15 @@ public sealed partial class EvaluationReport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>A copy of this report with <see cref="Prompts"/> set.</summary>
+    internal EvaluationReport WithPrompts(PromptEvaluation? prompts) => new()
+    {
+        ModelFormat = ModelFormat, Split = Split, NTest = NTest, SkippedImages = SkippedImages, TestMeanCosine = TestMeanCosine,
+        TestStandardError = TestStandardError, BaselineMeanCosine = BaselineMeanCosine, BaselineStandardError = BaselineStandardError,
+        CeilingMeanCosine = CeilingMeanCosine, ModelVsBaseline = ModelVsBaseline, Prompts = prompts, PerSampleCsv = PerSampleCsv,
+        Options = Options, BestEpoch = BestEpoch, TrainingHistory = TrainingHistory,
     };
 
     /// <summary>Serialises the report as indented snake_case JSON.</summary>

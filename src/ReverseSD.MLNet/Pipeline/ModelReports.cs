@@ -39,13 +39,14 @@ internal static class ModelReports
     public static string Write(EvaluationReport report, string reportPath, IReadOnlyList<string> images, CosineMetrics model, CosineMetrics baseline)
     {
         string csv = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(reportPath))!, Path.GetFileNameWithoutExtension(reportPath) + "-samples.csv");
-        PromptEmbeddingEvaluator.WriteSampleCosines(csv, images, model, baseline);
+        PromptEmbeddingEvaluator.WriteSampleCosines(csv, images, model, baseline,
+            report.Prompts?.Rows.Select(r => (r.Method + "_cosine", r.SampleCosines)).ToList());
         var withCsv = new EvaluationReport
         {
             ModelFormat = report.ModelFormat, Split = report.Split, NTest = report.NTest, SkippedImages = report.SkippedImages,
             TestMeanCosine = report.TestMeanCosine, TestStandardError = report.TestStandardError,
             BaselineMeanCosine = report.BaselineMeanCosine, BaselineStandardError = report.BaselineStandardError,
-            CeilingMeanCosine = report.CeilingMeanCosine, ModelVsBaseline = report.ModelVsBaseline, PerSampleCsv = Path.GetFileName(csv),
+            CeilingMeanCosine = report.CeilingMeanCosine, ModelVsBaseline = report.ModelVsBaseline, Prompts = report.Prompts, PerSampleCsv = Path.GetFileName(csv),
             Options = report.Options, TrainingHistory = report.TrainingHistory, BestEpoch = report.BestEpoch,
         };
         withCsv.Save(reportPath);

@@ -287,6 +287,16 @@ public static partial class ReverseSdModel
     /// </summary>
     public static (EvaluationReport Report, CosineMetrics Model, CosineMetrics Baseline, IReadOnlyList<string> Images) Evaluate(
         MLContext mlContext, ITransformer model, string dataDirectory, string split, string? cacheDirectory,
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default) =>
+        Evaluate(mlContext, model, dataDirectory, split, cacheDirectory, null, progress, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Evaluate(MLContext, ITransformer, string, string, string?, IProgress{ProgressReport}?, CancellationToken)"/>; with
+    /// <paramref name="prompts"/>, the report also scores answers in words against the true prompt embeddings (report.Prompts):
+    /// the nearest bank prompt, the composed prompt and the bank oracle.
+    /// </summary>
+    public static (EvaluationReport Report, CosineMetrics Model, CosineMetrics Baseline, IReadOnlyList<string> Images) Evaluate(
+        MLContext mlContext, ITransformer model, string dataDirectory, string split, string? cacheDirectory, PromptEvaluationOptions? prompts,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
     {
         DataFolder.Check(dataDirectory, split);
@@ -295,17 +305,24 @@ public static partial class ReverseSdModel
         var rows = mlContext.Data.CreateEnumerable<ImagePromptRow>(pairs, reuseRowObject: false).ToList();
         // Scored first (fast path when the model allows): unreadable images come out of the same decoding, skipped and counted.
         var predicted = new List<float[]>();
+        var words = new List<IReadOnlyList<(string Word, float Probability)>>();
         var unreadable = new HashSet<string>(StringComparer.Ordinal);
         var scorer = ModelImageScorer.For(mlContext, model);
         var paths = rows.Select(r => r.ImagePath).ToList();
         Dictionary<string, float[]>? cachedTargets = null;
+        // The embedding and the top words by lift, as predict passes them to the composer.
+        Func<IDataView, IReadOnlyList<PromptPrediction>> read = view => ReadPredictions(view, new PromptPredictionOptions().TopWords, WordRanking.Lift);
         var scored = cacheDirectory == null
-            ? scorer.Score(paths, DefaultPredictChunkSize, view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken)
+            ? scorer.Score(paths, DefaultPredictChunkSize, read, cancellationToken)
             : scorer.ScoreFeatures(paths, CachedFeatures(mlContext, scorer, dataDirectory, split, cacheDirectory, paths, out cachedTargets, progress, cancellationToken),
-                DefaultPredictChunkSize, view => PromptEmbeddingEvaluator.ReadVectors(view, ColumnNames.PredictedEmbedding), cancellationToken);
-        foreach (var (path, embedding, problem) in scored)
+                DefaultPredictChunkSize, read, cancellationToken);
+        foreach (var (path, prediction, problem) in scored)
         {
-            if (embedding != null) predicted.Add(embedding);
+            if (prediction != null)
+            {
+                predicted.Add(prediction.Embedding);
+                words.Add(prediction.TopWords.Select(w => (w.Word, w.Probability)).ToList());
+            }
             else unreadable.Add(path);
             if ((predicted.Count + unreadable.Count) % 32 == 0 || predicted.Count + unreadable.Count == rows.Count)
                 progress?.Report(new ProgressReport("scoring " + split, predicted.Count + unreadable.Count, rows.Count));
@@ -334,6 +351,13 @@ public static partial class ReverseSdModel
         if (cacheDirectory != null) options["cache_dir"] = Path.GetFullPath(cacheDirectory);
         var (report, metrics, baseline) = ModelReports.Evaluate(split, predicted, targets, PromptEmbeddingEvaluator.MeanEmbedding(trainTargets), visual,
             unreadable.Count, options, null);
+        if (prompts != null)
+        {
+            using var encoder = SentenceEncoder.Load();
+            var promptRows = EvaluationPrompts.Evaluate(predicted, words, targets, metrics.SampleCosines, trainPrompts, trainTargets, prompts, encoder,
+                progress, cancellationToken);
+            report = report.WithPrompts(promptRows);
+        }
         return (report, metrics, baseline, rows.Select(r => r.ImagePath).ToList());
     }
 

@@ -19,8 +19,8 @@ public static partial class ReverseSdModel
             report["epochs"] = validationPairs == 0
                 ? $"auto (no validation split: {trained.TrainingHistory.Count} epochs, at least {heads.NumberOfEpochs} epochs and {EarlyStopping.Automatic.StepFloor} steps)"
                 : trained.StoppedEarly
-                    ? $"auto (stopped after {trained.TrainingHistory.Count}: no validation gain for {EarlyStopping.Automatic.PatienceEpochs} epochs; best {trained.BestEpoch})"
-                    : $"auto (reached the cap of {EarlyStopping.StepCap} steps; best {trained.BestEpoch})";
+                    ? $"auto (stopped after {trained.TrainingHistory.Count} epochs, {trained.TrainingSteps} steps: no validation gain for {EarlyStopping.Automatic.PatienceEpochs} epochs and {EarlyStopping.Automatic.PatienceSteps} steps; best epoch {trained.BestEpoch})"
+                    : $"auto (reached the cap of {EarlyStopping.StepCap} steps; best epoch {trained.BestEpoch})";
         else if (heads.AutomaticEpochs)
             report["epochs"] = $"{heads.NumberOfEpochs} (auto does not apply to a curriculum)";
         if (validationPairs is > 0 and < SmallValidationSplit)

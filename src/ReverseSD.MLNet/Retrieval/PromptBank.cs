@@ -17,6 +17,9 @@ public sealed class PromptBankInfo
     /// <summary>The sentence encoder that made the vectors (see <see cref="PromptBank.EncoderIdentity"/>).</summary>
     [JsonPropertyName("encoder")] public string Encoder { get; init; } = "";
 
+    /// <summary>SHA-256 of the encoder's ONNX model file (see <see cref="PromptBank.EncoderSha256"/>); a bank whose hash differs is refused.</summary>
+    [JsonPropertyName("encoder_sha256")] public string EncoderSha256 { get; init; } = "";
+
     /// <summary>The input files the prompts came from, as given to the build.</summary>
     [JsonPropertyName("sources")] public IReadOnlyList<string> Sources { get; init; } = [];
 
@@ -48,10 +51,16 @@ public sealed class PromptBank : IDisposable
     public static ReadOnlySpan<byte> Magic => "RSDBANK\0"u8;
 
     /// <summary>The bank format version this code reads and writes.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     /// <summary>The identity of the sentence encoder whose vectors the banks hold; a bank with another one is refused.</summary>
     public const string EncoderIdentity = "sentence-transformers/all-MiniLM-L6-v2 (onnx, mean pooling, L2, 256 word pieces)";
+
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the bytes of the ONNX model this reversesd embeds prompts with, computed once per process;
+    /// written in every bank's header next to <see cref="EncoderIdentity"/>, and a bank with another hash is refused.
+    /// </summary>
+    public static string EncoderSha256 => Text.SentenceEncoder.ModelSha256;
 
     internal const int FixedHeaderSize = 64;
     internal const int Alignment = 64;
@@ -113,7 +122,7 @@ public sealed class PromptBank : IDisposable
         }
         int version = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8));
         if (version != FormatVersion)
-            throw new ReverseSdInputException($"Prompt bank '{path}' has format version {version}; this reversesd reads version {FormatVersion}: rebuild it with 'reversesd bank build'.");
+            throw new ReverseSdInputException($"Prompt bank '{path}' has format version {version}; this reversesd reads version {FormatVersion}{(version == 1 ? " (version 1 did not record its encoder model's SHA-256, so its vectors cannot be checked)" : "")}: rebuild it with 'reversesd bank build'.");
         int dimension = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(12));
         long count = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(16));
         long vectors = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(24));
@@ -146,6 +155,9 @@ public sealed class PromptBank : IDisposable
             if (info.Encoder != EncoderIdentity)
                 throw new ReverseSdInputException(
                     $"Prompt bank '{path}' was embedded with '{info.Encoder}', but this reversesd predicts '{EncoderIdentity}' embeddings: rebuild the bank with 'reversesd bank build'.");
+            if (info.EncoderSha256 != EncoderSha256)
+                throw new ReverseSdInputException(
+                    $"Prompt bank '{path}' was embedded by an encoder model with SHA-256 '{(info.EncoderSha256.Length == 0 ? "(none recorded)" : info.EncoderSha256)}', but this reversesd's encoder model has SHA-256 '{EncoderSha256}' (the same name, other weights): its vectors are not comparable; rebuild the bank with 'reversesd bank build'.");
             if (expectedDimension is int d && d != dimension)
                 throw new ReverseSdInputException($"Prompt bank '{path}' holds {dimension}-d vectors; {d}-d are needed: rebuild the bank with 'reversesd bank build'.");
             return new PromptBank(System.IO.Path.GetFullPath(path), file, view, dimension, count, vectors, offsets, text, info, size);

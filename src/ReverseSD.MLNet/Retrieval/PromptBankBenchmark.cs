@@ -9,7 +9,7 @@ internal static class PromptBankBenchmark
     /// <summary>A bank of <paramref name="count"/> random unit vectors with generated prompt texts, written directly in the bank format.</summary>
     public static void WriteRandomBank(string path, long count, int dimension, int seed)
     {
-        var info = new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, Sources = ["generated"], Filters = "none", PromptsRead = count };
+        var info = new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, Sources = ["generated"], Filters = "none", PromptsRead = count };
         PromptBankBuilder.WriteStreaming(path, info, dimension, count, (start, rows, buffer) =>
         {
             var random = new Random(HashCode.Combine(seed, start));

@@ -129,6 +129,7 @@ public static class PromptBankBuilder
         var info = new PromptBankInfo
         {
             Encoder = PromptBank.EncoderIdentity,
+            EncoderSha256 = PromptBank.EncoderSha256,
             Sources = files,
             Filters = options.PaperFilters ? "paper" : "none",
             PromptsRead = list.Read,
@@ -352,7 +353,7 @@ public static class PromptBankBuilder
         });
         return JsonSerializer.Serialize(new
         {
-            format = PromptBank.FormatVersion, encoder = PromptBank.EncoderIdentity, sources, column = options.Column,
+            format = PromptBank.FormatVersion, encoder = PromptBank.EncoderIdentity, encoder_sha256 = PromptBank.EncoderSha256, sources, column = options.Column,
             filters = options.PaperFilters, chunk = options.ChunkSize, phrases = options.FrequentPhrases,
         });
     }

@@ -244,6 +244,15 @@ internal sealed class SentenceEncoder : IDisposable
         return result;
     }
 
+    private static readonly Lazy<string> ModelHash = new(() =>
+    {
+        using var stream = OpenResource(ModelResource);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    });
+
+    /// <summary>SHA-256 of the ONNX model's bytes (lower-case hex), computed once per process: what prompt banks record and check.</summary>
+    public static string ModelSha256 => ModelHash.Value;
+
     private static Stream OpenResource(string name)
     {
         var assembly = Assembly.Load(new AssemblyName(PackageAssembly));

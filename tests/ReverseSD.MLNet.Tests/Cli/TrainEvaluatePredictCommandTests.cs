@@ -36,7 +36,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     {
         string reportPath = tiny.Directory.File("eval.json");
         string pagePath = tiny.Directory.File("eval.html");
-        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", reportPath, "--html", pagePath);
+        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", reportPath, "--html", pagePath, "--steps", "2", "--candidates", "8");
         Assert.True(result.ExitCode == 0, result.Output);
         using var train = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("train-report.json")));
         using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
@@ -48,6 +48,61 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         string page = File.ReadAllText(pagePath);
         Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(page, "src=\"data:image/png;base64,").Count);
         Assert.Contains(ImageFolderDataset.Read(tiny.Data, "test")[0].Prompt.Split(' ')[0], page);
+        // By default the answers in words are scored too, against the training prompts: in the JSON, the text and the page.
+        var prompts = eval.RootElement.GetProperty("prompts");
+        Assert.Equal("training prompts", prompts.GetProperty("bank").GetString());
+        Assert.Equal("beam", prompts.GetProperty("composition").GetString());
+        Assert.Equal(["top1", "composed", "oracle"], prompts.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("method").GetString()));
+        Assert.Contains("bank oracle", result.Output);
+        Assert.Contains("Answers in words", page);
+        Assert.Contains("composed prompt (beam)", page);
+    }
+
+    [Fact]
+    public void EvaluatePromptRowsScoreTheNearestPromptAndTheOracleAgainstTheTruePromptsAsAPlainComputationDoes()
+    {
+        string bankPath = tiny.Directory.File("train-eval.rsdbank");
+        if (!File.Exists(bankPath))
+            Assert.Equal(0, CliRunner.Run("bank", "build", "--input", tiny.Data + "/train/metadata.csv", "--out", bankPath).ExitCode);
+        string reportPath = tiny.Directory.File("eval-bank.json");
+        var result = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", reportPath, "--bank", bankPath, "--compose", "none");
+        Assert.True(result.ExitCode == 0, result.Output);
+        using var eval = JsonDocument.Parse(File.ReadAllText(reportPath));
+        var prompts = eval.RootElement.GetProperty("prompts");
+        Assert.Equal(Path.GetFullPath(bankPath), prompts.GetProperty("bank").GetString());
+        var rows = prompts.GetProperty("rows").EnumerateArray().ToDictionary(r => r.GetProperty("method").GetString()!);
+        Assert.Equal(["top1", "oracle"], rows.Keys); // --compose none: no composed row
+
+        // The same numbers by hand: predict's nearest prompt per image (--compose none), MiniLM of it and of the true
+        // prompt; the oracle as the best cosine of any training prompt, by a plain loop.
+        var test = ImageFolderDataset.Read(tiny.Data, "test");
+        var train = ImageFolderDataset.Read(tiny.Data, "train").Select(p => p.Prompt).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var predict = CliRunner.Run("predict", "--model", tiny.Model, Path.Combine(tiny.Data, "test"), "--bank", bankPath, "--compose", "none", "--format", "json");
+        Assert.True(predict.ExitCode == 0, predict.Output);
+        using var predictions = JsonDocument.Parse(predict.Output);
+        var nearest = predictions.RootElement.EnumerateArray().ToDictionary(p => Path.GetFileName(p.GetProperty("image").GetString()!), p => p.GetProperty("prompt").GetString()!);
+        using var encoder = MLNet.Text.SentenceEncoder.Load();
+        var truth = encoder.Encode(test.Select(p => p.Prompt).ToList());
+        var top1 = encoder.Encode(test.Select(p => nearest[p.FileName]).ToList());
+        var bank = encoder.Encode(train);
+        var expectedTop1 = truth.Select((t, i) => PromptEmbeddingEvaluator.Cosine(top1[i], t)).ToList();
+        var expectedOracle = truth.Select(t => bank.Max(b => PromptEmbeddingEvaluator.Cosine(b, t))).ToList();
+        Assert.Equal(expectedTop1.Average(), rows["top1"].GetProperty("mean_cosine").GetDouble(), 4);
+        Assert.Equal(expectedOracle.Average(), rows["oracle"].GetProperty("mean_cosine").GetDouble(), 4);
+
+        // Paired against the embedding row; per image, the oracle is never below the nearest prompt (it is the best bank prompt for the truth).
+        double embedding = eval.RootElement.GetProperty("mean_cosine").GetDouble();
+        Assert.Equal(expectedTop1.Average() - embedding, rows["top1"].GetProperty("versus_embedding").GetProperty("mean_difference").GetDouble(), 4);
+        var csv = tiny.Directory.File("eval-bank-samples.csv");
+        var top1Column = PromptEmbeddingEvaluator.ReadSampleCosines(csv, "top1_cosine");
+        var oracleColumn = PromptEmbeddingEvaluator.ReadSampleCosines(csv, "oracle_cosine");
+        Assert.All(top1Column.Zip(oracleColumn), p => Assert.True(p.Second >= p.First - 1e-5, $"oracle {p.Second} < top-1 {p.First}"));
+
+        var none = CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--report", tiny.Directory.File("eval-none.json"), "--bank", "none");
+        Assert.True(none.ExitCode == 0, none.Output);
+        using (var noRows = JsonDocument.Parse(File.ReadAllText(tiny.Directory.File("eval-none.json"))))
+            Assert.Equal(JsonValueKind.Null, noRows.RootElement.GetProperty("prompts").ValueKind);
+        Assert.Equal(CliApp.BadInput, CliRunner.Run("evaluate", "--model", tiny.Model, "--data", tiny.Data, "--bank", tiny.Directory.File("missing.rsdbank")).ExitCode);
     }
 
     [Fact]

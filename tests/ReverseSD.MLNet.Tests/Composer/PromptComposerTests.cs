@@ -26,7 +26,7 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
         var vectors = fixture.Encoder.Encode(BankPrompts);
         PromptBankBuilder.Write(dir.File("b.rsdbank"), BankPrompts, vectors, new PromptBankInfo
         {
-            Encoder = PromptBank.EncoderIdentity, FrequentPhrases = PromptBankBuilder.FrequentPhrases(BankPrompts, 40),
+            Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, FrequentPhrases = PromptBankBuilder.FrequentPhrases(BankPrompts, 40),
         });
         return PromptBank.Open(dir.File("b.rsdbank"));
     }
@@ -130,6 +130,50 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
         Assert.Equal(2, Run("bank", "build", "--input", dir.File("missing.txt"), "--out", dir.File("c.rsdbank")).ExitCode);
         Assert.Equal(2, Run("bank", "info", dir.File("c.rsdbank")).ExitCode);
         Assert.False(File.Exists(dir.File("c.rsdbank")));
+    }
+
+    [Fact]
+    public void AComposerEmbedsARepeatedCandidateTextOnlyOnce()
+    {
+        using var dir = new TempDirectory();
+        using var bank = WriteBank(dir);
+        var target = fixture.Encoder.Encode(["a red fox on the moon, digital art, trending on artstation"]);
+        using var composer = new PromptComposer(bank, new PromptComposerOptions { Neighbors = 5, CandidatesPerStep = 16, Steps = 3 }, fixture.Encoder, ownsEncoder: false);
+        foreach (var method in new[] { CompositionMethod.Greedy, CompositionMethod.Beam })
+        {
+            var first = composer.Compose(target, method)[0];
+            var again = composer.Compose(target, method)[0];
+            Assert.True(first.TextsEmbedded > 0);
+            Assert.Equal(0, again.TextsEmbedded); // every candidate of the same search is in the cache
+            Assert.Equal(first.Prompt, again.Prompt);
+            Assert.Equal(first.Score, again.Score);
+        }
+    }
+
+    [Fact]
+    public void TextInversionWritesOneSampleRowPerPromptSettingAndMethodAndItsTablesAgreeWithThem()
+    {
+        using var dir = new TempDirectory();
+        string[] subjects = ["a red fox", "a castle", "an old wizard", "a robot", "a lighthouse", "a dragon", "a cat", "an astronaut", "a ship", "a forest"];
+        string[] places = ["in a snowy forest", "on a hill", "at night", "by the sea", "on the moon"];
+        string[] styles = ["oil painting", "digital art", "watercolor", "concept art"];
+        var prompts = subjects.SelectMany((s, i) => places.Select((p, j) => $"{s} {p}, {styles[(i + j) % styles.Length]}, highly detailed")).ToList();
+        File.WriteAllLines(dir.File("p.txt"), prompts);
+        var options = new PromptComposerOptions { Neighbors = 4, CandidatesPerStep = 8, Steps = 2, FrequentPhrases = 5 };
+        var result = TextInversionExperiment.Run([dir.File("p.txt")], 3, 0.7, 1, options, dir.Path, null, CancellationToken.None,
+            paperFilters: false, samplesPath: dir.File("samples.csv"));
+        var (header, rows) = MLNet.Data.CsvTable.Read(dir.File("samples.csv"));
+        Assert.Equal(3 * 2 * 3, rows.Count); // prompts × (exact, blurred) × (top-1, greedy, beam)
+        int setting = header.ToList().IndexOf("setting"), method = header.ToList().IndexOf("method"), cosine = header.ToList().IndexOf("cosine");
+        foreach (var (name, table) in new[] { ("exact", result.Exact), ("blurred", result.Noisy) })
+        {
+            var beam = rows.Where(r => r[setting] == name && r[method] == "beam composer")
+                .Select(r => double.Parse(r[cosine], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(beam.Average(), table.Single(r => r.Method == "beam composer").Metrics.MeanCosine, 10);
+        }
+        // Exact targets: top-1 retrieval is the bank oracle.
+        Assert.Equal(result.Exact[^1].Metrics.MeanCosine, result.Exact[0].Metrics.MeanCosine, 4);
+        Assert.All(result.Exact.Take(3), r => Assert.True(r.MillisecondsPerPrompt >= 0 && r.CpuMillisecondsPerPrompt >= 0));
     }
 
     private static CommandAppResult Run(params string[] args) => CliRunner.Run(args);

@@ -68,7 +68,7 @@ public sealed class ModelPromptBankTests(PromptBankTrainingData fixture) : IClas
         string bankPath = fixture.Directory.File("four.rsdbank");
         string[] bankPrompts = ["a red fox in the snow", "a castle on a hill", "portrait of an old sailor", "a bowl of fruit"];
         PromptBankBuilder.Write(bankPath, bankPrompts, PromptBankBenchmark.RandomUnitVectors(4, 384, seed: 2).ToList(),
-            new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, Sources = ["test"], Filters = "none" });
+            new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, Sources = ["test"], Filters = "none" });
         using (var trained = ReverseSdModel.Train(ml, fixture.Data, fixture.Options(bankPath)))
         {
             var prompts = VectorData.ReadTextColumn(trained.Model.Transform(fixture.TestImages(ml)), ColumnNames.NearestPrompts);
@@ -89,7 +89,7 @@ public sealed class ModelPromptBankTests(PromptBankTrainingData fixture) : IClas
         var ml = new MLContext(1);
         string bankPath = fixture.Directory.File("two.rsdbank");
         PromptBankBuilder.Write(bankPath, ["a red fox", "a blue bird"], PromptBankBenchmark.RandomUnitVectors(2, 384, seed: 3).ToList(),
-            new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, Sources = ["test"], Filters = "none" });
+            new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, Sources = ["test"], Filters = "none" });
         // The limit is a seam (ONNX's 2 GB in real use): 2 prompts × 384 floats pass 1,000 bytes, as the training prompts do.
         foreach (string bank in new[] { bankPath, ReverseSdTrainingOptions.TrainingPromptsBank })
         {

@@ -7,7 +7,7 @@ namespace ReverseSD.MLNet.Tests.Retrieval;
 
 public sealed class PromptBankTests(SentenceEncoderFixture fixture) : IClassFixture<SentenceEncoderFixture>
 {
-    private static PromptBankInfo Info => new() { Encoder = PromptBank.EncoderIdentity, Sources = ["test"], Filters = "none" };
+    private static PromptBankInfo Info => new() { Encoder = PromptBank.EncoderIdentity, EncoderSha256 = PromptBank.EncoderSha256, Sources = ["test"], Filters = "none" };
 
     [Fact]
     public void BatchedSearchOverChunksGivesThePlainLoopsTopK()
@@ -72,6 +72,38 @@ public sealed class PromptBankTests(SentenceEncoderFixture fixture) : IClassFixt
 
         using var bank = PromptBank.Open(dir.File("ok.rsdbank"));
         Assert.Throws<ReverseSdInputException>(() => bank.Search([new float[100]], 1));
+    }
+
+    [Fact]
+    public void ABankFromAnEncoderModelWithOtherBytesOrWithoutAHashIsRefused()
+    {
+        using var dir = new TempDirectory();
+        var vectors = PromptBankBenchmark.RandomUnitVectors(2, 384, seed: 1);
+        Assert.Matches("^[0-9a-f]{64}$", PromptBank.EncoderSha256);
+        Assert.Same(PromptBank.EncoderSha256, PromptBank.EncoderSha256); // computed once per process
+
+        // Same encoder name, other weights (a re-exported or fine-tuned model): the hash tells them apart.
+        string other = new('0', 64);
+        PromptBankBuilder.Write(dir.File("retrained.rsdbank"), ["a", "b"], vectors,
+            new PromptBankInfo { Encoder = PromptBank.EncoderIdentity, EncoderSha256 = other });
+        var error = Assert.Throws<ReverseSdInputException>(() => PromptBank.Open(dir.File("retrained.rsdbank"))).Message;
+        Assert.Contains(other, error);
+        Assert.Contains(PromptBank.EncoderSha256, error);
+        Assert.Contains("rebuild", error);
+
+        PromptBankBuilder.Write(dir.File("nohash.rsdbank"), ["a", "b"], vectors, new PromptBankInfo { Encoder = PromptBank.EncoderIdentity });
+        Assert.Contains("none recorded", Assert.Throws<ReverseSdInputException>(() => PromptBank.Open(dir.File("nohash.rsdbank"))).Message);
+
+        // A version-1 bank (written before the hash existed) is refused by its version, saying why.
+        PromptBankBuilder.Write(dir.File("v1.rsdbank"), ["a", "b"], vectors, new PromptBankInfo { Encoder = PromptBank.EncoderIdentity });
+        var bytes = File.ReadAllBytes(dir.File("v1.rsdbank"));
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), 1);
+        File.WriteAllBytes(dir.File("v1.rsdbank"), bytes);
+        Assert.Contains("SHA-256", Assert.Throws<ReverseSdInputException>(() => PromptBank.Open(dir.File("v1.rsdbank"))).Message);
+
+        PromptBankBuilder.Write(dir.File("ok.rsdbank"), ["a", "b"], vectors, Info);
+        using var bank = PromptBank.Open(dir.File("ok.rsdbank"));
+        Assert.Equal(PromptBank.EncoderSha256, bank.Info.EncoderSha256);
     }
 
     [Fact]
