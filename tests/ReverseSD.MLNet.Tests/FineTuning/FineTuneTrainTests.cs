@@ -10,6 +10,24 @@ namespace ReverseSD.MLNet.Tests.FineTuning;
 public sealed class FineTuneTrainTests
 {
     [Fact]
+    public void TheEstimatorChainRefusesFineTuningAndNamesWhereItRuns()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new ReverseSdTrainingOptions { PromptBank = ReverseSdTrainingOptions.NoBank };
+        options.FineTuning.Mode = MLNet.FineTuning.BackboneFineTuning.Layer4;
+        var rows = ml.Data.LoadFromEnumerable(new[] { new ImageRow { ImagePath = "a.png", Prompt = "a cat" } });
+        var error = Assert.Throws<ReverseSdInputException>(() => ReverseSdPipeline.Create(ml, options).Fit(rows));
+        Assert.Contains("ReverseSdModel.Train", error.Message);
+    }
+
+    public sealed class ImageRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        public string Prompt { get; set; } = "";
+    }
+
+    [Fact]
     [Trait("Category", "Slow")]
     public void TrainFinetuneLayer4SavesAZipThatTheFastPathAndAPlainMlNetAppScoreAlike()
     {
