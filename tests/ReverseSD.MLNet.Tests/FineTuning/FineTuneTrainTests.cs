@@ -49,17 +49,8 @@ public sealed class FineTuneTrainTests
         Assert.Empty(skipped);
 
         // A fresh process with only Microsoft.ML, ImageAnalytics and OnnxTransformer (examples/ScoreInYourApp) gives the same embeddings.
-        string json = dir.File("scored.json");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { ScoreInYourAppTests.ExampleDll(), zip }.Concat(images).Concat(["--out", json]))
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
-        using var scored = JsonDocument.Parse(File.ReadAllText(json));
-        var plain = scored.RootElement.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+        var (_, scored) = ScoreInYourAppTests.RunExample(zip, images, dir.File("scored.json"));
+        var plain = ScoreInYourAppTests.Embeddings(scored);
         VectorData.AssertClose(fast, plain, 1e-4);
     }
 
