@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;
@@ -93,6 +94,18 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         [Description("Folder of unlabelled target-domain images for DAKL (default: the validation and test images, never their prompts).")]
         public string? AdaptTo { get; init; }
 
+        [CommandOption("--finetune <PART>")]
+        [Description("Backbone fine-tuning with the heads (ResNet18 presets): none (default), layer4 (the last layer, on layer-3 activations computed once per image; the CPU setting) or all (the GPU setting; refused by this CPU-only build).")]
+        public string FineTune { get; init => field = value.Trim().ToLowerInvariant(); } = "none";
+
+        [CommandOption("--finetune-epochs <N>")]
+        [Description("Epochs of joint backbone + heads training with --finetune; the best on validation is kept (default 5).")]
+        public int FineTuneEpochs { get; init; } = BackboneFineTuningOptions.Defaults.NumberOfEpochs;
+
+        [CommandOption("--finetune-lr <RATE>")]
+        [Description("The backbone's own learning rate with --finetune, lower than the heads' --lr (default 0.0001).")]
+        public double FineTuneLearningRate { get; init; } = BackboneFineTuningOptions.Defaults.LearningRate;
+
         [CommandOption("--knn-baseline <K>")]
         [Description("k of the kNN regression baseline in the first backbone's feature space, reported for ensembles (default 10; 0: none).")]
         public int KnnBaseline { get; init; } = NearestNeighborRegressionOptions.Defaults.NumberOfNeighbors;
@@ -115,11 +128,16 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
             if (Bank.Length == 0) return ValidationResult.Error("--bank must be train, none or the path of a bank file from 'reversesd bank build'.");
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
+            if (FineTune is not ("none" or "layer4" or "all")) return ValidationResult.Error($"--finetune must be none, layer4 or all; got '{FineTune}'.");
+            if (FineTuneEpochs < 1) return ValidationResult.Error("--finetune-epochs must be at least 1.");
+            if (!(FineTuneLearningRate > 0)) return ValidationResult.Error("--finetune-lr must be positive.");
+            if (FineTune != "none" && IsEnsemble)
+                return ValidationResult.Error("--finetune applies to one ResNet18 backbone; an ensemble's members (several backbones, --dakl) train on frozen features.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting);
         }
 
         /// <summary>The library options these settings describe.</summary>
-        public ReverseSdTrainingOptions ToOptions() => TrainingOptions(Bank, new PromptEmbeddingHeadsTrainer.Options
+        public ReverseSdTrainingOptions ToOptions() => WithFineTuning(TrainingOptions(Bank, new PromptEmbeddingHeadsTrainer.Options
         {
             Configuration = HeadsArguments.ParseHead(Head)!.Value,
             VocabularyWeight = Lambda,
@@ -133,7 +151,18 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             WeightDecay = WeightDecay,
             Device = Device switch { "cpu" => HeadsDevice.Cpu, "cuda" => HeadsDevice.Cuda, _ => HeadsDevice.Auto },
             Curriculum = CurriculumArguments.Build(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting),
-        });
+        }));
+
+        private ReverseSdTrainingOptions WithFineTuning(ReverseSdTrainingOptions options)
+        {
+            options.FineTuning = new BackboneFineTuningOptions
+            {
+                Mode = FineTune switch { "layer4" => BackboneFineTuning.Layer4, "all" => BackboneFineTuning.All, _ => BackboneFineTuning.None },
+                NumberOfEpochs = FineTuneEpochs,
+                LearningRate = FineTuneLearningRate,
+            };
+            return options;
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

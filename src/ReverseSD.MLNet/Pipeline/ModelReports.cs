@@ -77,6 +77,9 @@ internal static class ModelReports
             ["n_train"] = trainCount.ToString(CultureInfo.InvariantCulture),
             ["n_validation"] = validationCount.ToString(CultureInfo.InvariantCulture),
             ["curriculum"] = CurriculumDescription(h),
+            ["finetune"] = o.FineTuning is not { Mode: not FineTuning.BackboneFineTuning.None }
+                ? "none"
+                : $"{o.FineTuning.Mode.ToString().ToLowerInvariant()} (epochs {o.FineTuning.NumberOfEpochs}, learning rate {F(o.FineTuning.LearningRate)})",
         };
     }
 

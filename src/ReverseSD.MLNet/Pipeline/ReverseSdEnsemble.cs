@@ -104,6 +104,8 @@ public static class ReverseSdEnsemble
     {
         if (o.Members is not { Count: > 0 }) throw new ReverseSdInputException("An ensemble needs at least one member backbone.");
         if (o.Members.Count > 16) throw new ReverseSdInputException($"An ensemble takes at most 16 members; got {o.Members.Count}.");
+        if (o.Members.Any(m => m.FineTuning is { Mode: not FineTuning.BackboneFineTuning.None }))
+            throw new ReverseSdInputException("Backbone fine-tuning applies to one model (ReverseSdModel.Train): ensemble members train on frozen features; set FineTuning.Mode to None.");
         if (!Enum.IsDefined(o.Combination)) throw new ReverseSdInputException($"Unknown ensemble combination {o.Combination}.");
         if (o.DaklCentroids < 1) throw new ReverseSdInputException($"DAKL's number of centroids r must be at least 1; got {o.DaklCentroids}.");
         if (!(o.DaklGamma > 0) || float.IsInfinity(o.DaklGamma)) throw new ReverseSdInputException($"DAKL's γ must be a positive finite number; got {o.DaklGamma}.");

@@ -5,6 +5,7 @@ using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Curriculum;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Text;
 
@@ -75,7 +76,15 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
         var pipeline = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken);
+        PreparedFineTuning.Check(options, pipeline.Backbones[0]);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(pipeline.Backbones[0], options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        if (options.FineTuning.Mode != BackboneFineTuning.None)
+        {
+            // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it;
+            // TrainOnPrepared saves the prepared (fine-tuned) backbone.
+            var tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
+            data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        }
         var bank = pipeline.BankStage(PreparedBank(pipeline, data));
         var member = TrainOnPrepared(pipeline, data, 0, progress);
         if (bank == null) return member;
@@ -119,7 +128,9 @@ public static partial class ReverseSdModel
                 options.Heads, heads, validation?.Count ?? 0),
             heads.TrainingHistory, heads.BestEpoch);
 
-        var backboneModel = pipeline.Backbone(backbone).Fit(pipeline.MLContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
+        // The prepared backbone: the pipeline's, or the one fine-tuned from it (--finetune).
+        var backboneModel = pipeline.MLContext.Transforms.ApplyImageBackbone(data.Backbones[backbone])
+            .Fit(pipeline.MLContext.Data.LoadFromEnumerable(Array.Empty<ImageInput>()));
         var chain = new TransformerChain<ITransformer>(backboneModel, heads);
         return new ReverseSdTrainedModel(pipeline.MLContext, chain, heads, report, model, baseline, test.ImagePaths)
         {

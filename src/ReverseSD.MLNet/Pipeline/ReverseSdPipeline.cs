@@ -120,6 +120,10 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
     public TransformerChain<ITransformer> Fit(IDataView input, IDataView? validation)
     {
         ArgumentNullException.ThrowIfNull(input);
+        if (_options.Members.Any(m => m.FineTuning.Mode != FineTuning.BackboneFineTuning.None))
+            throw new ReverseSdInputException(
+                "Backbone fine-tuning runs in ReverseSdModel.Train ('reversesd train --finetune'), which computes the images' layer-3 " +
+                "activations once; this estimator chain trains the heads on a frozen backbone: set FineTuning.Mode to None here.");
         try
         {
             // The bank first: one too large for the zip is refused before anything is trained.

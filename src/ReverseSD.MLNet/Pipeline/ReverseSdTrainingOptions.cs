@@ -1,3 +1,4 @@
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 
 namespace ReverseSD.MLNet.Pipeline;
@@ -19,6 +20,9 @@ public sealed class ReverseSdTrainingOptions
 
     /// <summary>Folder of the backbone feature cache; default DATA/.cache.</summary>
     public string? CacheDirectory { get; set; }
+
+    /// <summary>Backbone fine-tuning before the heads train (none by default; layer4 on a CPU).</summary>
+    public BackboneFineTuningOptions FineTuning { get; set; } = new();
 
     /// <summary>
     /// The prompt bank put into the model zip as its NearestPrompts stage: <see cref="TrainingPromptsBank"/> (default: the distinct

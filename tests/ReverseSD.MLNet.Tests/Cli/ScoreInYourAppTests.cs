@@ -62,21 +62,13 @@ public sealed class ScoreInYourAppTests
 
         string exampleDll = ExampleDll();
         Assert.True(File.Exists(exampleDll), $"{exampleDll} is missing: the test project builds examples/ScoreInYourApp through a project reference.");
-        string json = dir.File("out.json");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { exampleDll, zip }.Concat(rows.Take(5).Select(r => r.ImagePath)).Concat(["--out", json]))
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string stdout = process.StandardOutput.ReadToEnd(), stderr = process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
+        var (stdout, doc) = RunExample(zip, rows.Take(5).Select(r => r.ImagePath), dir.File("out.json"));
         Assert.Contains("words: ", stdout);
         Assert.Contains("  prompt (", stdout);
 
         // The library's predict (what 'reversesd predict' prints) on the same zip: same words in the same order.
         var library = Pipeline.ReverseSdModel.Predict(ml, ml.Model.Load(zip, out _), rows.Take(5).Select(r => r.ImagePath).ToList(), 10, out _);
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var predictions = doc.RootElement.EnumerateArray().ToList();
+        var predictions = doc.EnumerateArray().ToList();
         Assert.Equal(5, predictions.Count);
         double maxDiff = 0, maxReloadDiff = 0;
         for (int i = 0; i < 5; i++)
@@ -105,6 +97,28 @@ public sealed class ScoreInYourAppTests
         Assert.True(maxDiff <= 1e-5, $"fresh process differs by {maxDiff}");
         Assert.True(maxReloadDiff <= 1e-5, $"reloaded model differs by {maxReloadDiff}");
     }
+
+    /// <summary>
+    /// Runs examples/ScoreInYourApp (a fresh process with only Microsoft.ML, ImageAnalytics and OnnxTransformer) on
+    /// <paramref name="zip"/> and <paramref name="images"/>; returns its console output and the JSON it wrote to <paramref name="json"/>.
+    /// </summary>
+    internal static (string Stdout, JsonElement Output) RunExample(string zip, IEnumerable<string> images, string json)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { ExampleDll(), zip }.Concat(images).Concat(["--out", json]))
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr.Result}");
+        using var output = JsonDocument.Parse(File.ReadAllText(json));
+        return (stdout, output.RootElement.Clone());
+    }
+
+    /// <summary>The "embedding" of every prediction <see cref="RunExample"/> wrote.</summary>
+    internal static float[][] Embeddings(JsonElement output) =>
+        output.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
 
     /// <summary>The example's dll in the same configuration as this test assembly.</summary>
     internal static string ExampleDll()

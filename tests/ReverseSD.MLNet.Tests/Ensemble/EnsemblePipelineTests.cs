@@ -58,16 +58,8 @@ public sealed partial class EnsemblePipelineTests(TinyEnsemble tiny) : IClassFix
         // A fresh process with only Microsoft.ML + OnnxTransformer (examples/ScoreInYourApp) gives the same embeddings.
         string json = tiny.Directory.File("scored.json");
         var paths = images.GetColumn<string>("ImagePath").ToList();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { ScoreInYourAppTests.ExampleDll(), zip }.Concat(paths.Take(3)).Concat(["--out", json]))
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+        var (_, doc) = ScoreInYourAppTests.RunExample(zip, paths.Take(3), json);
+        var fresh = ScoreInYourAppTests.Embeddings(doc);
         VectorData.AssertClose(inProcess.Take(3).ToArray(), fresh, 1e-5);
     }
 

@@ -76,17 +76,8 @@ public sealed class FullSystemChainTests
         VectorData.AssertClose(VectorData.ReadColumn(facadeScored, ColumnNames.PredictedEmbedding), embeddings, 1e-4);
 
         // A fresh process with only Microsoft.ML + OnnxTransformer (examples/ScoreInYourApp) scores the zip the same.
-        string json = directory.File("scored.json");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { ScoreInYourAppTests.ExampleDll(), zip }.Concat(test.Take(3).Select(r => r.ImagePath)).Concat(["--out", json]))
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "the example app did not finish within 2 minutes");
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var fresh = doc.RootElement.EnumerateArray().Select(p => p.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+        var (_, doc) = ScoreInYourAppTests.RunExample(zip, test.Take(3).Select(r => r.ImagePath), directory.File("scored.json"));
+        var fresh = ScoreInYourAppTests.Embeddings(doc);
         VectorData.AssertClose(embeddings.Take(3).ToArray(), fresh, 1e-5);
     }
 
