@@ -25,7 +25,8 @@ public sealed record LoadTestResult(int Requests, int Errors, string? FirstError
 
 /// <summary>
 /// Sends a bounded number of single-image POST /v1/predict requests from a fixed number of concurrent clients to a
-/// server (loopback in <c>reversesd bench serve</c>), then stops: nothing runs after the last answer.
+/// server on this machine (a loopback address only: it is a benchmark of our own server, never a network client), then
+/// stops: nothing runs after the last answer.
 /// </summary>
 public static class ServeLoadTest
 {
@@ -34,6 +35,8 @@ public static class ServeLoadTest
         IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(baseAddress);
+        if (!baseAddress.IsLoopback)
+            throw new ArgumentException($"The load test only talks to a server on this machine; '{baseAddress}' is not a loopback address.", nameof(baseAddress));
         ArgumentNullException.ThrowIfNull(pngImages);
         ArgumentOutOfRangeException.ThrowIfLessThan(pngImages.Count, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(requests, 1);
