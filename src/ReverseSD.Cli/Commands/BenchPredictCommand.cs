@@ -30,6 +30,11 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         [Description("The PyTorch peer script (prints images/s for a folder) (default ../shared/bench/pytorch_peer_e2e.py).")]
         public string Peer { get; init; } = Path.Combine("..", "shared", "bench", "pytorch_peer_e2e.py");
 
+        [CommandOption("--compose <MODE>")]
+        [Description("How predict writes the prompt: none (like for like: the peer writes no prompt; the embedding, nearest prompts and words are still computed), greedy or beam (predict's default) (default none).")]
+        [DefaultValue("none")]
+        public string Compose { get; init; } = "none";
+
         [CommandOption("--python <PATH>")]
         [Description("Python interpreter with torch, torchvision and PIL (Debian: python3-torch python3-torchvision python3-pil) (default /usr/bin/python3).")]
         public string Python { get; init; } = "/usr/bin/python3";
@@ -38,6 +43,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             string.IsNullOrWhiteSpace(Model) || !File.Exists(Model) ? ValidationResult.Error($"--model '{Model}' does not exist: give a model zip from 'reversesd train' or 'reversesd demo'.")
             : Images != null && !Directory.Exists(Images) ? ValidationResult.Error($"--images '{Images}' is not a folder.")
             : Count < 1 ? ValidationResult.Error("--count must be at least 1.")
+            : Compose is not ("none" or "greedy" or "beam") ? ValidationResult.Error($"--compose '{Compose}' is not one of none, greedy, beam.")
             : !File.Exists(Peer) ? ValidationResult.Error($"--peer '{Peer}' does not exist: give the PyTorch peer script (see ../shared/bench/README.md).")
             : ValidationResult.Success();
     }
@@ -62,12 +68,12 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             var peer = Start(settings.Python, [Path.GetFullPath(settings.Peer), folder], cancellationToken);
             var (tool, toolArgs) = Self();
             string output = Path.Combine(temp, "predictions.jsonl");
-            var ours = Start(tool, [.. toolArgs, "predict", "--model", Path.GetFullPath(settings.Model), folder, "--out", output], cancellationToken);
+            var ours = Start(tool, [.. toolArgs, "predict", "--model", Path.GetFullPath(settings.Model), folder, "--out", output, "--compose", settings.Compose], cancellationToken);
 
             double peerRate = double.Parse(peer.Output.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
             double ourRate = images / ours.Seconds;
             var table = new Table().AddColumns("", "images/s (process start + model load included)", "seconds", "peak RSS");
-            table.AddRow("reversesd predict", F(ourRate), F(ours.Seconds), $"{ours.PeakRssKiB / 1024} MiB");
+            table.AddRow($"reversesd predict --compose {settings.Compose}", F(ourRate), F(ours.Seconds), $"{ours.PeakRssKiB / 1024} MiB");
             table.AddRow("PyTorch CPU peer (ResNet18, PIL, batch 1, 2 threads)", F(peerRate), F(images / peerRate), $"{peer.PeakRssKiB / 1024} MiB");
             console.MarkupLineInterpolated($"{images} images in {folder}; {Environment.ProcessorCount} logical cores; load average {BenchBackboneCommand.LoadAverage()}");
             console.Write(table);
