@@ -26,6 +26,10 @@ internal abstract class HeadsCommandSettings : CommandSettings
     [Description("With a resnet18-map backbone: channels per position of the heads' learned spatial pooling (default 16; the heads read the 512 pooled features + 49·C).")]
     public int? SpatialChannels { get; init; }
 
+    [CommandOption("--spatial-dropout <P>")]
+    [Description("With a resnet18-map backbone: dropout on the learned spatial pooling's projections while training (default 0).")]
+    public double? SpatialDropout { get; init; }
+
     [CommandOption("--preprocessing <SPEC>")]
     [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
     public string? Preprocess { get; init; }
@@ -88,8 +92,9 @@ internal abstract class HeadsCommandSettings : CommandSettings
         if (Difficulty is not ("in-sample" or "out-of-fold")) return ValidationResult.Error($"--difficulty must be in-sample or out-of-fold; got '{Difficulty}'.");
         if (Folds < 2) return ValidationResult.Error($"--folds must be at least 2; got {Folds}.");
         if (SpatialChannels is int c && c < 1) return ValidationResult.Error($"--spatial-channels must be at least 1; got {c}.");
-        if (SpatialChannels != null && !Backbones.Any(b => b.Equals("resnet18-map", StringComparison.OrdinalIgnoreCase)))
-            return ValidationResult.Error("--spatial-channels applies to a feature-map backbone: add resnet18-map to --backbone (e.g. --backbone resnet18-map or resnet18,resnet18-map).");
+        if (SpatialDropout is double p && !(p >= 0 && p < 1)) return ValidationResult.Error($"--spatial-dropout must be in [0, 1); got {p}.");
+        if ((SpatialChannels != null || SpatialDropout != null) && !Backbones.Any(b => b.Equals("resnet18-map", StringComparison.OrdinalIgnoreCase)))
+            return ValidationResult.Error("--spatial-channels and --spatial-dropout apply to a feature-map backbone: add resnet18-map to --backbone (e.g. --backbone resnet18-map or resnet18,resnet18-map).");
         return null;
     }
 
@@ -111,6 +116,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     private PromptEmbeddingHeadsTrainer.Options WithShared(PromptEmbeddingHeadsTrainer.Options heads)
     {
         heads.SpatialChannels = SpatialChannels ?? PromptEmbeddingHeadsTrainer.Defaults.SpatialChannels;
+        heads.SpatialDropout = SpatialDropout ?? PromptEmbeddingHeadsTrainer.Defaults.SpatialDropout;
         heads.Curriculum.Scoring = Difficulty == "out-of-fold" ? DifficultyScoring.OutOfFold : DifficultyScoring.InSample;
         heads.Curriculum.Folds = Folds;
         return heads;

@@ -14,8 +14,10 @@ namespace ReverseSD.MLNet.Heads;
 internal sealed class LearnedSpatialPooling : nn.Module<Tensor, Tensor>
 {
     private readonly Linear _projection;
+    private readonly Dropout _dropout;
 
-    public LearnedSpatialPooling(int mapChannels, int positions, int channels) : base("spatial_pooling")
+    /// <summary>The pooling; <paramref name="dropout"/> drops projected values while training (none at inference).</summary>
+    public LearnedSpatialPooling(int mapChannels, int positions, int channels, double dropout = 0) : base("spatial_pooling")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mapChannels, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(positions, 1);
@@ -24,6 +26,7 @@ internal sealed class LearnedSpatialPooling : nn.Module<Tensor, Tensor>
         Positions = positions;
         Channels = channels;
         _projection = nn.Linear(mapChannels, channels);
+        _dropout = nn.Dropout(dropout);
         RegisterComponents();
     }
 
@@ -46,7 +49,7 @@ internal sealed class LearnedSpatialPooling : nn.Module<Tensor, Tensor>
     {
         var map = features.view(-1, MapChannels, Positions);
         var pooled = map.mean([2]);
-        var projected = _projection.call(map.transpose(1, 2)).flatten(1);
+        var projected = _dropout.call(_projection.call(map.transpose(1, 2)).flatten(1));
         return torch.cat([pooled, projected], 1);
     }
 }

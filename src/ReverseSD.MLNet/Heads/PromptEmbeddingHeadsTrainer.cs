@@ -49,6 +49,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
         /// <summary>Channels per position of the learned spatial pooling of a feature map (issue 14).</summary>
         public const int SpatialChannels = 16;
+
+        /// <summary>Dropout on the learned spatial pooling's projections while training.</summary>
+        public const double SpatialDropout = 0;
     }
 
     /// <summary>Options of <see cref="PromptEmbeddingHeadsTrainer"/>.</summary>
@@ -97,6 +100,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
         /// <summary>Channels C per position of the learned spatial pooling (used only with <see cref="FeatureMapChannels"/>).</summary>
         public int SpatialChannels { get; set; } = Defaults.SpatialChannels;
+
+        /// <summary>Dropout probability on the learned spatial pooling's projections while training (used only with <see cref="FeatureMapChannels"/>).</summary>
+        public double SpatialDropout { get; set; } = Defaults.SpatialDropout;
 
         /// <summary>Hidden layer sizes of the embedding head; empty = one fully connected layer as in the paper.</summary>
         public int[] HiddenLayerSizes { get; set; } = [];
@@ -254,6 +260,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         if (!Enum.IsDefined(o.Optimizer)) throw new ArgumentOutOfRangeException(nameof(o), $"Optimizer {o.Optimizer} is not supported.");
         if (!Enum.IsDefined(o.Device)) throw new ArgumentOutOfRangeException(nameof(o), $"Device {o.Device} is not supported.");
         if (o.FeatureMapChannels < 0) throw new ArgumentOutOfRangeException(nameof(o), $"FeatureMapChannels must be >= 0 (0: the features are a vector); got {o.FeatureMapChannels}.");
+        if (!(o.SpatialDropout >= 0 && o.SpatialDropout < 1)) throw new ArgumentOutOfRangeException(nameof(o), $"SpatialDropout must be in [0, 1); got {o.SpatialDropout}.");
         if (o.SpatialChannels < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpatialChannels must be at least 1; got {o.SpatialChannels}.");
         if (o.HiddenLayerSizes == null || o.HiddenLayerSizes.Any(h => h <= 0))
             throw new ArgumentOutOfRangeException(nameof(o), "HiddenLayerSizes must hold positive sizes (empty for one linear layer).");
@@ -286,7 +293,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     {
         torch.manual_seed(o.Seed);
         var network = new PromptHeadsNetwork(o.Configuration, featureSize, embeddingSize, vocabularySize, o.HiddenLayerSizes, o.Dropout,
-            o.FeatureMapChannels > 0 ? (o.FeatureMapChannels, o.SpatialChannels) : null);
+            o.FeatureMapChannels > 0 ? (o.FeatureMapChannels, o.SpatialChannels, o.SpatialDropout) : null);
         network.to(device);
         return network;
     }

@@ -62,11 +62,11 @@ internal sealed class PromptHeadsNetwork : nn.Module<Tensor, (Tensor Embedding, 
     private readonly Linear? _vocabulary;
 
     /// <summary>
-    /// The network; with <paramref name="spatialPooling"/> = (K, C) the <paramref name="featureSize"/> inputs are a K-channel feature map
+    /// The network; with <paramref name="spatialPooling"/> = (K, C, dropout) the <paramref name="featureSize"/> inputs are a K-channel feature map
     /// (featureSize / K positions) pooled by a <see cref="LearnedSpatialPooling"/> to C channels per position.
     /// </summary>
     public PromptHeadsNetwork(HeadConfiguration configuration, int featureSize, int embeddingSize, int vocabularySize,
-        IReadOnlyList<int> hiddenSizes, double dropout, (int MapChannels, int Channels)? spatialPooling = null) : base("prompt_heads")
+        IReadOnlyList<int> hiddenSizes, double dropout, (int MapChannels, int Channels, double Dropout)? spatialPooling = null) : base("prompt_heads")
     {
         Configuration = configuration;
         FeatureSize = featureSize;
@@ -76,7 +76,7 @@ internal sealed class PromptHeadsNetwork : nn.Module<Tensor, (Tensor Embedding, 
         {
             if (featureSize % pooling.MapChannels != 0)
                 throw new ArgumentException($"{featureSize} features are not a feature map of {pooling.MapChannels} channels.", nameof(featureSize));
-            _spatialPooling = new LearnedSpatialPooling(pooling.MapChannels, featureSize / pooling.MapChannels, pooling.Channels);
+            _spatialPooling = new LearnedSpatialPooling(pooling.MapChannels, featureSize / pooling.MapChannels, pooling.Channels, pooling.Dropout);
             featureSize = _spatialPooling.OutputSize;
         }
         int embeddingInputs = configuration == HeadConfiguration.VocabularyFeedsEmbedding ? featureSize + vocabularySize : featureSize;

@@ -81,7 +81,11 @@ internal static class ModelReports
                 ? "none"
                 : $"{o.FineTuning.Mode.ToString().ToLowerInvariant()} (epochs {o.FineTuning.NumberOfEpochs}, learning rate {F(o.FineTuning.LearningRate)})",
         };
-        if (backbone.FeatureMapChannels > 0) options["spatial_channels"] = h.SpatialChannels.ToString(CultureInfo.InvariantCulture);
+        if (backbone.FeatureMapChannels > 0)
+        {
+            options["spatial_channels"] = h.SpatialChannels.ToString(CultureInfo.InvariantCulture);
+            options["spatial_dropout"] = F(h.SpatialDropout);
+        }
         return options;
     }
 

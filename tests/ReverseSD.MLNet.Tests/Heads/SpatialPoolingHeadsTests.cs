@@ -115,6 +115,7 @@ public sealed class SpatialPoolingHeadsTests
         var options = Options(MapChannels, epochs: 2);
         options.Configuration = configuration;
         options.HiddenLayerSizes = [12];
+        options.SpatialDropout = 0.3; // training only: the graph and the eval-mode forward have none
         using var tensors = new HeadsTensors(rows.Select(r => r.ImageFeatures).ToArray(), rows.Select(r => r.PromptEmbedding).ToArray(),
             configuration == HeadConfiguration.Vanilla ? null : rows.Select(r => r.VocabularyLabels).ToArray(), torch.CPU);
         using var network = PromptEmbeddingHeadsTrainer.CreateNetwork(options, FeatureSize, EmbeddingSize, VocabularySize, torch.CPU);
@@ -182,11 +183,14 @@ public sealed class SpatialPoolingHeadsTests
     }
 
     [Fact]
-    public void ANegativeMapOrZeroSpatialChannelsAreRefusedWhenTheTrainerIsBuilt()
+    public void ANegativeMapZeroSpatialChannelsOrADropoutOfOneAreRefusedWhenTheTrainerIsBuilt()
     {
         var ml = new MLContext(1);
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.PromptEmbeddingHeads(Options(-1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.PromptEmbeddingHeads(Options(MapChannels, spatialChannels: 0)));
+        var dropout = Options(MapChannels);
+        dropout.SpatialDropout = 1;
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.PromptEmbeddingHeads(dropout));
     }
 
     private static float[][] Rows2D(Tensor t)

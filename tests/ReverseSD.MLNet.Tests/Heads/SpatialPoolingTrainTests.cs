@@ -31,10 +31,12 @@ public sealed class SpatialPoolingTrainTests
         VectorData.AssertClose(fast, ScoreInYourAppTests.Embeddings(scored), 1e-4);
     }
 
-    [Fact]
-    public void SpatialChannelsWithoutAFeatureMapBackboneAreRefusedNamingTheFix()
+    [Theory]
+    [InlineData("--spatial-channels", "8")]
+    [InlineData("--spatial-dropout", "0.2")]
+    public void SpatialOptionsWithoutAFeatureMapBackboneAreRefusedNamingTheFix(string option, string value)
     {
-        var result = CliRunner.Run("train", "--data", "somewhere", "--backbone", "resnet18,resnet18-288", "--spatial-channels", "8");
+        var result = CliRunner.Run("train", "--data", "somewhere", "--backbone", "resnet18,resnet18-288", option, value);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("resnet18-map", result.Output);
