@@ -23,7 +23,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
 
     [CommandOption("--spatial-channels <C>")]
-    [Description("With a resnet18-map backbone: channels per position of the heads' learned spatial pooling (default 16; the heads read the 512 pooled features + 49·C).")]
+    [Description("With a resnet18-map backbone: channels per position of the heads' learned spatial pooling (default 8; the heads read the 512 pooled features + 49·C).")]
     public int? SpatialChannels { get; init; }
 
     [CommandOption("--spatial-dropout <P>")]

@@ -48,7 +48,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         public const int Seed = 1;
 
         /// <summary>Channels per position of the learned spatial pooling of a feature map (issue 14).</summary>
-        public const int SpatialChannels = 16;
+        public const int SpatialChannels = 8;
 
         /// <summary>Dropout on the learned spatial pooling's projections while training.</summary>
         public const double SpatialDropout = 0;
