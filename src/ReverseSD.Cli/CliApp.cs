@@ -84,6 +84,7 @@ internal static partial class CliApp
             ablate.SetDescription("Ablation tables of the paper on a data set folder (cached features).");
             ablate.AddCommand<Commands.AblateHeadsCommand>("heads").WithDescription("Paper Table 1: vanilla / + MLC / + MLC + CL, mean ± std over seeds, paired t-tests.");
             ablate.AddCommand<Commands.AblateEnsembleCommand>("ensemble").WithDescription("Every combination of ensemble members with its test mean cosine (Table 9), with and without DAKL.");
+            ablate.AddCommand<Commands.AblateSystemCommand>("system").WithDescription("The full system step by step: frozen single, fine-tuned single, ensemble of fine-tuned members, + DAKL as validation chooses; paired t-tests, % of the way to the ceiling.");
         });
         config.AddBranch("bench", bench =>
         {
