@@ -186,6 +186,8 @@ internal static partial class CliApp
     private static string Expectation(Type? type, string typeName)
     {
         type = type == null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        // A text option never fails to convert: another command declares the option with the type that failed (--epochs: auto|N vs N).
+        if (type == typeof(string)) type = null;
         if (type is { IsEnum: true })
             return "one of " + string.Join(", ", Enum.GetNames(type).Select(n => n.ToLowerInvariant())) + " (any case)";
         return (type?.Name ?? typeName) switch
