@@ -41,7 +41,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
         public string Head { get; init; } = "3";
 
         [CommandOption("--epochs <N|auto>")]
-        [Description("Training epochs of every member, or auto (default, as train).")]
+        [Description("Training epochs of every member, or auto (default; as train).")]
         public string Epochs { get; init; } = "auto";
 
         public override ValidationResult Validate()

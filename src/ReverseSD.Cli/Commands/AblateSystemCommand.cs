@@ -25,7 +25,7 @@ internal sealed class AblateSystemCommand(IAnsiConsole console) : Command<Ablate
         public string Head { get; init; } = "3";
 
         [CommandOption("--epochs <N|auto>")]
-        [Description("Heads' training epochs of every model, or auto (default, as train).")]
+        [Description("Heads' training epochs of every model, or auto (default; as train).")]
         public string Epochs { get; init; } = "auto";
 
         [CommandOption("--finetune <PART>")]

@@ -45,7 +45,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         public int? SizeOldName { get => null; init { if (value is int v) Size = v; } }
 
         [CommandOption("--epochs <N|auto>")]
-        [Description("Training epochs, or auto (default, as train: until the validation cosine stops improving); the epoch with the best validation cosine is kept.")]
+        [Description("Training epochs, or auto (default; as train: until the validation cosine stops improving); the epoch with the best validation cosine is kept.")]
         public string Epochs { get; init; } = "auto";
 
         [CommandOption("--backbone <NAMES>")]
