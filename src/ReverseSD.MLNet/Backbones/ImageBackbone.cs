@@ -205,6 +205,9 @@ public sealed class ImageBackbone
     /// <summary>True for the ResNet18 presets and backbones fine-tuned from them: their graph is ML.NET's ResNet18.</summary>
     internal bool IsResNet18 => _subtractResNetMeanImage || _globalPooling;
 
+    /// <summary>True for <see cref="ResNet18Grid"/> (and backbones fine-tuned from it): pooled features followed by the 3×3 grid of the last map.</summary>
+    internal bool HasSpatialGrid => _spatialGrid;
+
     /// <summary>
     /// The same backbone (preprocessing, pooling, mean image) with the encoder graph <paramref name="model"/> instead of
     /// the file's, e.g. ResNet18 with fine-tuned weights; <see cref="ModelPath"/> stays the file the graph came from.

@@ -79,7 +79,7 @@ internal static class ModelReports
             ["curriculum"] = CurriculumDescription(h),
             ["finetune"] = o.FineTuning is not { Mode: not FineTuning.BackboneFineTuning.None }
                 ? "none"
-                : $"{o.FineTuning.Mode.ToString().ToLowerInvariant()} (epochs {o.FineTuning.NumberOfEpochs}, learning rate {F(o.FineTuning.LearningRate)})",
+                : $"{o.FineTuning.Mode.ToString().ToLowerInvariant()} (epochs {o.FineTuning.NumberOfEpochs}, learning rate {F(o.FineTuning.LearningRate)}, heads warm-up {o.FineTuning.HeadsWarmupEpochs})",
         };
         if (backbone.FeatureMapChannels > 0)
         {

@@ -122,7 +122,7 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
         ArgumentNullException.ThrowIfNull(input);
         if (_options.Members.Any(m => m.FineTuning.Mode != FineTuning.BackboneFineTuning.None))
             throw new ReverseSdInputException(
-                "Backbone fine-tuning runs in ReverseSdModel.Train ('reversesd train --finetune'), which computes the images' layer-3 " +
+                "Backbone fine-tuning runs in ReverseSdModel.Train and ReverseSdEnsemble.Train ('reversesd train --finetune'), which compute the images' layer-3 " +
                 "activations once; this estimator chain trains the heads on a frozen backbone: set FineTuning.Mode to None here.");
         try
         {
