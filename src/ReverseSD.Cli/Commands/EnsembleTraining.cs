@@ -83,12 +83,16 @@ internal static class EnsembleTraining
         PromptBank = s.Bank,
     };
 
-    /// <summary>True when <paramref name="backbone"/> names a ResNet18 preset (resnet18, resnet18-SIZE, resnet18-grid), the backbones --finetune can train.</summary>
+    /// <summary>
+    /// True when <paramref name="backbone"/> names a ResNet18 preset (resnet18, resnet18-SIZE, resnet18-grid), the backbones --finetune can train
+    /// (not resnet18-map, whose heads pool the feature map themselves).
+    /// </summary>
     public static bool IsResNet18(string backbone)
     {
         try
         {
-            return ImageBackbone.Resolve(backbone).IsResNet18;
+            var resolved = ImageBackbone.Resolve(backbone);
+            return resolved.IsResNet18 && resolved.FeatureMapChannels == 0;
         }
         catch (ReverseSdInputException)
         {
