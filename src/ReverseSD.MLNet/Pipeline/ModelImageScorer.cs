@@ -1,9 +1,13 @@
+using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using ReverseSD.MLNet.Backbones;
+using ReverseSD.MLNet.Onnx.Proto;
 
 namespace ReverseSD.MLNet.Pipeline;
 
@@ -13,7 +17,7 @@ namespace ReverseSD.MLNet.Pipeline;
 /// saved chain itself is unchanged. A model whose backbone cannot be read back (saved before the backbone graph
 /// carried its preprocessing) is scored through its ML.NET chain, with the same results.
 /// </summary>
-internal sealed class ModelImageScorer : IDisposable
+internal sealed partial class ModelImageScorer : IDisposable
 {
     private const string FeaturesColumn = ColumnNames.ImageFeatures;
 
@@ -73,6 +77,127 @@ internal sealed class ModelImageScorer : IDisposable
     }
 
     /// <summary>
+    /// Loads a model zip to score image files, reading each backbone graph once: the fast path's sessions are made from the
+    /// zip's backbone graphs, and ML.NET loads the chain from a copy of the zip (in memory) holding a placeholder graph with
+    /// the same input and output in place of each backbone's, because the chain's backbone stages never run when the fast
+    /// path scores. A backbone graph (tens of MB) is then neither written to a temporary file nor optimised a second time.
+    /// The model is registered with its scorer (<see cref="For"/>) and must be scored through it only, never with
+    /// Transform on image paths. Null when the zip's backbones cannot be read back: load it as usual then.
+    /// </summary>
+    internal static ITransformer? LoadForScoring(MLContext ml, string zipPath, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
+    {
+        var featurizers = new Dictionary<int, (BatchedImageFeaturizer Featurizer, CachedBackbone? Key)>();
+        ITransformer? model = null;
+        var backboneTime = TimeSpan.Zero;
+        try
+        {
+            using var copy = new MemoryStream();
+            var copying = System.Diagnostics.Stopwatch.StartNew();
+            using (var archive = ZipFile.OpenRead(zipPath))
+            using (var placeholders = new ZipArchive(copy, ZipArchiveMode.Create, leaveOpen: true))
+            {
+                foreach (var entry in archive.Entries)
+                {
+                    using var target = placeholders.CreateEntry(entry.FullName, CompressionLevel.NoCompression).Open();
+                    var match = NestedOnnxModel().Match(entry.FullName);
+                    var reading = System.Diagnostics.Stopwatch.StartNew();
+                    byte[]? placeholder = match.Success ? ReadBackbone(entry, int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)) : null;
+                    backboneTime += reading.Elapsed;
+                    if (placeholder == null)
+                    {
+                        using var source = entry.Open();
+                        source.CopyTo(target);
+                        continue;
+                    }
+                    using var writer = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true);
+                    writer.Write(placeholder.Length);
+                    writer.Write(placeholder);
+                }
+            }
+            PhaseTimes.Add("copy the zip's other entries", copying.Elapsed - backboneTime);
+            if (featurizers.Count == 0) return null;
+            copy.Position = 0;
+            using (PhaseTimes.Measure("load the chain after the backbones (ML.NET)"))
+                model = ml.Model.Load(copy, out _);
+            var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
+            var groups = new List<Group>();
+            for (int i = 0; i < stages.Count; i++)
+            {
+                if (featurizers.TryGetValue(i, out var backbone) && stages[i] is TransformerChain<ITransformer> inner && inner.FirstOrDefault() is ImageLoadingTransformer)
+                    groups.Add(new Group(backbone.Featurizer, backbone.Key, []));
+                else if (featurizers.ContainsKey(i) || groups.Count == 0)
+                    return Fail();
+                else
+                    groups[^1].Stages.Add(stages[i]);
+            }
+            if (groups.Count != featurizers.Count) return Fail();
+            RememberSource(model, zipPath);
+            Scorers.AddOrUpdate(model, new ModelImageScorer(ml, model, groups));
+            return model;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Fail();   // loading it as usual reports what is wrong with the zip
+        }
+
+        ITransformer? Fail()
+        {
+            foreach (var (featurizer, _) in featurizers.Values) featurizer.Dispose();
+            (model as IDisposable)?.Dispose();
+            return null;
+        }
+
+        // The placeholder of a backbone graph (after making its fast featuriser), or null when the entry is not one.
+        byte[]? ReadBackbone(ZipArchiveEntry entry, int stage)
+        {
+            ModelProto proto;
+            ComposedBackbone? composed;
+            byte[] bytes;
+            using (PhaseTimes.Measure("fast path: decompress the backbone graph"))
+            using (var stream = entry.Open())
+            using (var reader = new BinaryReader(stream))
+            {
+                int length = reader.ReadInt32();
+                if (length <= 0 || length != entry.Length - 4) return null;
+                bytes = reader.ReadBytes(length);
+            }
+            using (PhaseTimes.Measure("fast path: parse the backbone graph"))
+            {
+                proto = ModelProto.Parser.ParseFrom(bytes);
+                composed = ImageBackbone.ReadComposed(proto, bytes);
+            }
+            if (composed == null || composed.OutputName != FeaturesColumn || featurizers.ContainsKey(stage)) return null;
+            using (PhaseTimes.Measure("fast path: create the ONNX Runtime session"))
+                featurizers[stage] = (BatchedImageFeaturizer.FromComposed(composed, batchSize), CachedBackbone.Of(composed));
+            return Placeholder(proto, composed);
+        }
+    }
+
+    /// <summary>ML.NET's entry of an OnnxTransformer inside top-level stage N (a nested chain): where a backbone graph is saved.</summary>
+    [GeneratedRegex(@"^TransformerChain/Transform_(\d{3})/Transform_\d{3}/OnnxModel$", RegexOptions.CultureInvariant)]
+    private static partial Regex NestedOnnxModel();
+
+    /// <summary>
+    /// A graph with the backbone's input and output (names, types, shapes) whose output is a constant [1, features]: what
+    /// ML.NET needs to load the backbone stage and give the stages after it their input schema.
+    /// </summary>
+    private static byte[] Placeholder(ModelProto backbone, ComposedBackbone composed)
+    {
+        var output = backbone.Graph.Output[0];
+        var constant = new TensorProto { Name = "placeholder_features", DataType = (int)TensorProto.Types.DataType.Float };
+        constant.Dims.AddRange(new long[] { 1, composed.FeatureSize });
+        constant.FloatData.AddRange(new float[composed.FeatureSize]);
+        var graph = new GraphProto { Name = "backbone placeholder" };
+        graph.Input.Add(backbone.Graph.Input.First(i => i.Name == composed.InputName).Clone());
+        graph.Output.Add(output.Clone());
+        graph.Initializer.Add(constant);
+        graph.Node.Add(new NodeProto { OpType = "Identity", Input = { constant.Name }, Output = { output.Name } });
+        var model = new ModelProto { IrVersion = backbone.IrVersion, ProducerName = "reversesd", Graph = graph };
+        model.OpsetImport.AddRange(backbone.OpsetImport.Select(o => o.Clone()));
+        return model.ToByteArray();
+    }
+
+    /// <summary>
     /// The fast featuriser and feature-cache key of a backbone stage (the key null when the saved graph has no fingerprint),
     /// or null when <paramref name="stage"/> is not one (or cannot be read back).
     /// </summary>
@@ -94,9 +219,14 @@ internal sealed class ModelImageScorer : IDisposable
             using var reader = new BinaryReader(stream);
             int length = reader.ReadInt32();
             if (length <= 0 || length != entry.Length - 4) continue;
-            var composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
+            ComposedBackbone? composed;
+            using (PhaseTimes.Measure("fast path: read the backbone graph from the zip"))
+                composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
             if (composed != null && composed.OutputName == FeaturesColumn)
+            {
+                using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session");
                 return (BatchedImageFeaturizer.FromComposed(composed, batchSize), CachedBackbone.Of(composed));
+            }
         }
         return null;
     }
@@ -147,15 +277,20 @@ internal sealed class ModelImageScorer : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 int n = Math.Min(chunkSize, paths.Count - start);
                 var features = new FeaturizedImage[_groups!.Count][];
-                for (int g = 0; g < features.Length; g++)
+                using (PhaseTimes.Measure("featurise (waiting for the backbone)"))
                 {
-                    features[g] = new FeaturizedImage[n];
-                    for (int i = 0; i < n; i++)
-                        features[g][i] = streams[g].MoveNext() ? streams[g].Current : throw new InvalidOperationException("The featuriser returned fewer rows than paths.");
+                    for (int g = 0; g < features.Length; g++)
+                    {
+                        features[g] = new FeaturizedImage[n];
+                        for (int i = 0; i < n; i++)
+                            features[g][i] = streams[g].MoveNext() ? streams[g].Current : throw new InvalidOperationException("The featuriser returned fewer rows than paths.");
+                    }
                 }
                 var problems = Enumerable.Range(0, n).Select(i => features.Select(f => f[i].Problem).FirstOrDefault(p => p != null)).ToArray();
                 var good = Enumerable.Range(0, n).Where(i => problems[i] == null).ToArray();
-                IReadOnlyList<T> scored = good.Length == 0 ? [] : read(Apply(features, good));
+                IReadOnlyList<T> scored;
+                using (PhaseTimes.Measure("stages after the backbone (ML.NET) and reading them"))
+                    scored = good.Length == 0 ? [] : read(Apply(features, good));
                 int k = 0;
                 for (int i = 0; i < n; i++)
                     yield return problems[i] == null ? (paths[start + i], scored[k++], null) : (paths[start + i], null, problems[i]);

@@ -36,7 +36,7 @@ public static class ReverseSdEnsemble
         (List<string> Good, int Skipped)? adaptTo = options.AdaptToDirectory == null ? null : TargetDomainImages(options.AdaptToDirectory);
         // Every member's features and the prompts' embeddings, computed once for all members and the ensemble stages.
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, pipeline.Backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
-            withTest: true, progress, cancellationToken);
+            withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
         if (data.Train.Count < 2)
             throw new ReverseSdInputException($"The train split of '{dataDirectory}' has fewer than 2 readable images: too few for an ensemble or DAKL.");
         var bank = pipeline.BankStage(ReverseSdModel.PreparedBank(pipeline, data));

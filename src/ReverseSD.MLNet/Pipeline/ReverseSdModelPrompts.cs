@@ -90,6 +90,7 @@ public static partial class ReverseSdModel
                     throw new ReverseSdInputException(
                         $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
                 composer ??= PromptComposer.Create(options.Bank, options.Composer);
+                using var _ = PhaseTimes.Measure("compose prompts (" + options.Composition.ToString().ToLowerInvariant() + ")");
                 var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
                     predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(),
                     options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null, cancellationToken);
@@ -100,15 +101,5 @@ public static partial class ReverseSdModel
                 }).ToList();
             }
         }
-    }
-
-    /// <summary>The NearestPrompts/NearestPromptScores columns of scored rows, or null when the model has no bank.</summary>
-    private static List<IReadOnlyList<PromptMatch>>? NearestPromptsOf(IDataView scored)
-    {
-        if (scored.Schema.GetColumnOrNull(ColumnNames.NearestPrompts) == null || scored.Schema.GetColumnOrNull(ColumnNames.NearestPromptScores) == null)
-            return null;
-        var texts = Heads.ReverseSdModelFormat.ReadTextVectors(scored, ColumnNames.NearestPrompts).ToList();
-        var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
-        return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
     }
 }

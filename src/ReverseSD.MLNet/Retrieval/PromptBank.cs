@@ -107,7 +107,17 @@ public sealed class PromptBank : IDisposable
     /// Opens a bank file written by <c>reversesd bank build</c>. A missing file, another format or version, an empty bank, a
     /// bank from another sentence encoder or of another dimension is a <see cref="ReverseSdInputException"/>.
     /// </summary>
-    public static PromptBank Open(string path, int? expectedDimension = SentenceEncoderDimension)
+    public static PromptBank Open(string path, int? expectedDimension = SentenceEncoderDimension) =>
+        Open(path, expectedDimension, checkEncoder: true, out _);
+
+    /// <summary>
+    /// Opens a bank to describe it (<c>bank info</c>), also one from another sentence encoder, which
+    /// <see cref="Open(string, int?)"/> refuses: <paramref name="encoderProblem"/> then says why it cannot be searched here.
+    /// </summary>
+    internal static PromptBank OpenForInspection(string path, out string? encoderProblem) =>
+        Open(path, null, checkEncoder: false, out encoderProblem);
+
+    private static PromptBank Open(string path, int? expectedDimension, bool checkEncoder, out string? encoderProblem)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path))
@@ -152,12 +162,12 @@ public sealed class PromptBank : IDisposable
             {
                 throw new ReverseSdInputException($"Prompt bank '{path}' has an unreadable header ({e.Message}): rebuild it with 'reversesd bank build'.", e);
             }
-            if (info.Encoder != EncoderIdentity)
-                throw new ReverseSdInputException(
-                    $"Prompt bank '{path}' was embedded with '{info.Encoder}', but this reversesd predicts '{EncoderIdentity}' embeddings: rebuild the bank with 'reversesd bank build'.");
-            if (info.EncoderSha256 != EncoderSha256)
-                throw new ReverseSdInputException(
-                    $"Prompt bank '{path}' was embedded by an encoder model with SHA-256 '{(info.EncoderSha256.Length == 0 ? "(none recorded)" : info.EncoderSha256)}', but this reversesd's encoder model has SHA-256 '{EncoderSha256}' (the same name, other weights): its vectors are not comparable; rebuild the bank with 'reversesd bank build'.");
+            encoderProblem = info.Encoder != EncoderIdentity
+                ? $"Prompt bank '{path}' was embedded with '{info.Encoder}', but this reversesd predicts '{EncoderIdentity}' embeddings: rebuild the bank with 'reversesd bank build'."
+                : info.EncoderSha256 != EncoderSha256
+                ? $"Prompt bank '{path}' was embedded by an encoder model with SHA-256 '{(info.EncoderSha256.Length == 0 ? "(none recorded)" : info.EncoderSha256)}', but this reversesd's encoder model has SHA-256 '{EncoderSha256}' (the same name, other weights): its vectors are not comparable; rebuild the bank with 'reversesd bank build'."
+                : null;
+            if (checkEncoder && encoderProblem != null) throw new ReverseSdInputException(encoderProblem);
             if (expectedDimension is int d && d != dimension)
                 throw new ReverseSdInputException($"Prompt bank '{path}' holds {dimension}-d vectors; {d}-d are needed: rebuild the bank with 'reversesd bank build'.");
             return new PromptBank(System.IO.Path.GetFullPath(path), file, view, dimension, count, vectors, offsets, text, info, size);
