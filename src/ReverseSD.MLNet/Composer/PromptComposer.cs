@@ -76,6 +76,12 @@ public sealed class PromptComposer : IDisposable
     /// <summary>Texts whose embeddings are kept (phrases and candidate prompts); the cache starts over when full.</summary>
     internal int TextCacheCapacity { get; init; } = 20_000;
 
+    /// <summary>
+    /// Forgets the texts embedded so far, so what follows is composed exactly as a new composer would: a text's embedding
+    /// depends in its last bits on the texts batched with it (padding), and a cached one would carry that history.
+    /// </summary>
+    internal void ForgetTexts() => _textCache.Clear();
+
     internal PromptComposer(PromptBank? bank, PromptComposerOptions options, SentenceEncoder encoder, bool ownsEncoder)
         : this(bank, options, new Lazy<SentenceEncoder>(encoder), ownsEncoder)
     {

@@ -58,7 +58,7 @@ internal sealed partial class ModelImageScorer : IDisposable
             for (int i = 0; i < stages.Count; i++)
             {
                 var backbone = BackboneOf(stages[i], i, zip, batchSize);
-                if (backbone != null) groups.Add(new Group(backbone.Value.Featurizer, backbone.Value.Key, []));
+                if (backbone != null) groups.Add(new Group(Task.FromResult(backbone.Value.Featurizer), backbone.Value.Key, []));
                 else if (groups.Count == 0) return Fallback();
                 else groups[^1].Stages.Add(stages[i]);
             }
@@ -86,40 +86,56 @@ internal sealed partial class ModelImageScorer : IDisposable
     /// </summary>
     internal static ITransformer? LoadForScoring(MLContext ml, string zipPath, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
     {
-        var featurizers = new Dictionary<int, (BatchedImageFeaturizer Featurizer, CachedBackbone? Key)>();
+        List<(int Stage, string Entry)> candidates;
+        using (var archive = ZipFile.OpenRead(zipPath))
+        {
+            candidates = archive.Entries.Select(e => (Entry: e.FullName, Match: NestedOnnxModel().Match(e.FullName))).Where(x => x.Match.Success)
+                .Select(x => (int.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture), x.Entry)).ToList();
+        }
+        if (candidates.Count == 0 || candidates.DistinctBy(c => c.Stage).Count() != candidates.Count) return null;
+
+        // Each backbone graph is read, and its session made, on a worker thread while this one copies the zip's other
+        // entries and ML.NET loads the chain: the two halves of the start-up overlap on two cores.
+        var graphs = candidates.Select(c => Task.Run(() => ReadBackboneGraph(zipPath, c.Entry))).ToList();
+        // The sessions are waited for when the first image is scored: checking the model's version overlaps with them too.
+        var sessions = graphs.Select(g => g.ContinueWith(t =>
+        {
+            if (t.Result is not { } graph) return null;
+            using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session (a worker thread)");
+            return BatchedImageFeaturizer.FromComposed(graph.Composed, batchSize);
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default)).ToList();
         ITransformer? model = null;
-        var backboneTime = TimeSpan.Zero;
         try
         {
             using var copy = new MemoryStream();
-            var copying = System.Diagnostics.Stopwatch.StartNew();
+            using (PhaseTimes.Measure("copy the zip's other entries"))
             using (var archive = ZipFile.OpenRead(zipPath))
             using (var placeholders = new ZipArchive(copy, ZipArchiveMode.Create, leaveOpen: true))
             {
-                foreach (var entry in archive.Entries)
+                var backboneEntries = candidates.Select(c => c.Entry).ToHashSet(StringComparer.Ordinal);
+                foreach (var entry in archive.Entries.Where(e => !backboneEntries.Contains(e.FullName)))
+                    CopyEntry(entry, placeholders);
+                for (int i = 0; i < candidates.Count; i++)
                 {
-                    using var target = placeholders.CreateEntry(entry.FullName, CompressionLevel.NoCompression).Open();
-                    var match = NestedOnnxModel().Match(entry.FullName);
-                    var reading = System.Diagnostics.Stopwatch.StartNew();
-                    byte[]? placeholder = match.Success ? ReadBackbone(entry, int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)) : null;
-                    backboneTime += reading.Elapsed;
-                    if (placeholder == null)
+                    var graph = graphs[i].GetAwaiter().GetResult();
+                    if (graph == null)
                     {
-                        using var source = entry.Open();
-                        source.CopyTo(target);
+                        CopyEntry(archive.GetEntry(candidates[i].Entry)!, placeholders);   // an ONNX stage that is not a backbone
                         continue;
                     }
-                    using var writer = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true);
-                    writer.Write(placeholder.Length);
-                    writer.Write(placeholder);
+                    using var target = placeholders.CreateEntry(candidates[i].Entry, CompressionLevel.NoCompression).Open();
+                    using var writer = new BinaryWriter(target);
+                    writer.Write(graph.Placeholder.Length);
+                    writer.Write(graph.Placeholder);
                 }
             }
-            PhaseTimes.Add("copy the zip's other entries", copying.Elapsed - backboneTime);
-            if (featurizers.Count == 0) return null;
             copy.Position = 0;
             using (PhaseTimes.Measure("load the chain after the backbones (ML.NET)"))
                 model = ml.Model.Load(copy, out _);
             var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
+            var featurizers = new Dictionary<int, (Task<BatchedImageFeaturizer> Featurizer, CachedBackbone? Key)>();
+            for (int i = 0; i < candidates.Count; i++)
+                if (graphs[i].GetAwaiter().GetResult() is { } graph) featurizers[candidates[i].Stage] = (sessions[i].ContinueWith(t => t.Result!, TaskScheduler.Default), CachedBackbone.Of(graph.Composed));
             var groups = new List<Group>();
             for (int i = 0; i < stages.Count; i++)
             {
@@ -130,7 +146,7 @@ internal sealed partial class ModelImageScorer : IDisposable
                 else
                     groups[^1].Stages.Add(stages[i]);
             }
-            if (groups.Count != featurizers.Count) return Fail();
+            if (groups.Count == 0 || groups.Count != featurizers.Count) return Fail();
             RememberSource(model, zipPath);
             Scorers.AddOrUpdate(model, new ModelImageScorer(ml, model, groups));
             return model;
@@ -142,35 +158,59 @@ internal sealed partial class ModelImageScorer : IDisposable
 
         ITransformer? Fail()
         {
-            foreach (var (featurizer, _) in featurizers.Values) featurizer.Dispose();
+            foreach (var session in sessions)
+            {
+                try
+                {
+                    session.GetAwaiter().GetResult()?.Dispose();
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                }
+            }
             (model as IDisposable)?.Dispose();
             return null;
         }
+    }
 
-        // The placeholder of a backbone graph (after making its fast featuriser), or null when the entry is not one.
-        byte[]? ReadBackbone(ZipArchiveEntry entry, int stage)
+    private static void CopyEntry(ZipArchiveEntry entry, ZipArchive target)
+    {
+        using var source = entry.Open();
+        using var destination = target.CreateEntry(entry.FullName, CompressionLevel.NoCompression).Open();
+        source.CopyTo(destination);
+    }
+
+    /// <summary>A backbone graph read back from a zip entry, and the placeholder ML.NET loads in its place.</summary>
+    private sealed record BackboneGraph(ComposedBackbone Composed, byte[] Placeholder);
+
+    /// <summary>Reads the graph an OnnxTransformer saved in <paramref name="entryName"/>; null when it is not a backbone of ours.</summary>
+    private static BackboneGraph? ReadBackboneGraph(string zipPath, string entryName)
+    {
+        byte[] bytes;
+        using (PhaseTimes.Measure("fast path: decompress the backbone graph (a worker thread)"))
+        using (var archive = ZipFile.OpenRead(zipPath))
         {
-            ModelProto proto;
-            ComposedBackbone? composed;
-            byte[] bytes;
-            using (PhaseTimes.Measure("fast path: decompress the backbone graph"))
-            using (var stream = entry.Open())
-            using (var reader = new BinaryReader(stream))
-            {
-                int length = reader.ReadInt32();
-                if (length <= 0 || length != entry.Length - 4) return null;
-                bytes = reader.ReadBytes(length);
-            }
-            using (PhaseTimes.Measure("fast path: parse the backbone graph"))
-            {
-                proto = ModelProto.Parser.ParseFrom(bytes);
-                composed = ImageBackbone.ReadComposed(proto, bytes);
-            }
-            if (composed == null || composed.OutputName != FeaturesColumn || featurizers.ContainsKey(stage)) return null;
-            using (PhaseTimes.Measure("fast path: create the ONNX Runtime session"))
-                featurizers[stage] = (BatchedImageFeaturizer.FromComposed(composed, batchSize), CachedBackbone.Of(composed));
-            return Placeholder(proto, composed);
+            var entry = archive.GetEntry(entryName);
+            if (entry == null) return null;
+            using var stream = entry.Open();
+            using var reader = new BinaryReader(stream);
+            // An OnnxTransformer writes its graph as "OnnxModel": a 4-byte length, then the ONNX bytes.
+            int length = reader.ReadInt32();
+            if (length <= 0 || length != entry.Length - 4) return null;
+            bytes = reader.ReadBytes(length);
         }
+        using var _ = PhaseTimes.Measure("fast path: parse the backbone graph (a worker thread)");
+        ModelProto proto;
+        try
+        {
+            proto = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+        var composed = ImageBackbone.ReadComposed(proto, bytes);
+        return composed == null || composed.OutputName != FeaturesColumn ? null : new BackboneGraph(composed, Placeholder(proto, composed));
     }
 
     /// <summary>ML.NET's entry of an OnnxTransformer inside top-level stage N (a nested chain): where a backbone graph is saved.</summary>
@@ -347,11 +387,26 @@ internal sealed partial class ModelImageScorer : IDisposable
         public string ImagePath { get; set; } = "";
     }
 
-    private sealed record Group(BatchedImageFeaturizer Featurizer, CachedBackbone? Key, List<ITransformer> Stages);
+    /// <summary>A backbone (its fast featuriser, made on a worker thread when loaded for scoring) and the stages after it.</summary>
+    private sealed record Group(Task<BatchedImageFeaturizer> Session, CachedBackbone? Key, List<ITransformer> Stages)
+    {
+        /// <summary>The featuriser, once its session is made.</summary>
+        public BatchedImageFeaturizer Featurizer => Session.GetAwaiter().GetResult();
+    }
 
     /// <summary>Releases the fast featurisers' sessions (not the model's).</summary>
     public void Dispose()
     {
-        foreach (var g in _groups ?? []) g.Featurizer.Dispose();
+        foreach (var g in _groups ?? [])
+        {
+            try
+            {
+                g.Featurizer.Dispose();
+            }
+            catch (Exception) when (g.Session.IsFaulted)
+            {
+                // the session was never made: its error went to whoever scored first
+            }
+        }
     }
 }

@@ -68,6 +68,9 @@ public sealed class PromptBank : IDisposable
     /// <summary>Bank rows multiplied per matrix product during a search.</summary>
     internal const int SearchChunkRows = 32768;
 
+    /// <summary>Candidates found by the matrix product beyond k, rescored exactly (see <see cref="Search"/>).</summary>
+    private const int ExtraCandidates = 8;
+
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
     private readonly long _vectorsOffset, _offsetsOffset, _textOffset;
@@ -212,7 +215,9 @@ public sealed class PromptBank : IDisposable
 
     /// <summary>
     /// Exact top-k cosine search: for each query (normalised here), the <paramref name="k"/> bank prompts with the highest
-    /// cosine, best first (ties: lower row first). Runs as one matrix product per chunk of the bank for all queries at once.
+    /// cosine, best first (ties: lower row first). Runs as one matrix product per chunk of the bank for all queries at once;
+    /// the candidates it finds are scored again by a plain dot product, so the scores are the same in every run (a
+    /// multi-threaded matrix product may differ in the last bit from one run to the next).
     /// </summary>
     public IReadOnlyList<PromptMatch>[] Search(IReadOnlyList<float[]> queries, int k)
     {
@@ -237,6 +242,8 @@ public sealed class PromptBank : IDisposable
             Normalise(v, flat.AsSpan(i * d, d));
         }
         int kk = (int)Math.Min(k, Count);
+        // A few candidates more than asked, rescored exactly below: the matrix product's last-bit noise cannot change the top k.
+        int candidates = (int)Math.Min(k + ExtraCandidates, Count);
         int chunk = (int)Math.Min(chunkRows, Count);
         var buffer = new float[chunk * d];
         using var scope = NewDisposeScope();
@@ -250,7 +257,7 @@ public sealed class PromptBank : IDisposable
             using var inner = NewDisposeScope();
             var bank = tensor(buffer, [chunk, d]).narrow(0, 0, rows);
             var scores = queryTensor.matmul(bank.t()); // q × rows
-            var (values, indices) = scores.topk(Math.Min(kk, rows), dim: 1, largest: true, sorted: false);
+            var (values, indices) = scores.topk(Math.Min(candidates, rows), dim: 1, largest: true, sorted: false);
             indices = indices.add(start);
             if (bestScores is null)
             {
@@ -261,23 +268,31 @@ public sealed class PromptBank : IDisposable
             {
                 var allScores = cat([bestScores, values], 1);
                 var allIndices = cat([bestIndices!, indices], 1);
-                var (v2, pos) = allScores.topk(Math.Min(kk, (int)allScores.shape[1]), dim: 1, largest: true, sorted: false);
+                var (v2, pos) = allScores.topk(Math.Min(candidates, (int)allScores.shape[1]), dim: 1, largest: true, sorted: false);
                 bestScores = v2;
                 bestIndices = allIndices.gather(1, pos);
             }
             bestScores.MoveToOuterDisposeScope();
             bestIndices!.MoveToOuterDisposeScope();
         }
-        var s = bestScores!.contiguous().data<float>().ToArray();
         var ix = bestIndices!.contiguous().data<long>().ToArray();
-        int width = (int)bestScores.shape[1];
+        int width = (int)bestScores!.shape[1];
         var result = new (long, float)[q][];
+        var vector = new float[d];
         for (int i = 0; i < q; i++)
         {
+            var query = flat.AsSpan(i * d, d);
             var row = new (long Index, float Score)[width];
-            for (int j = 0; j < width; j++) row[j] = (ix[i * width + j], s[i * width + j]);
+            for (int j = 0; j < width; j++)
+            {
+                long index = ix[i * width + j];
+                ReadVectors(index, 1, vector);
+                double dot = 0;
+                for (int t = 0; t < d; t++) dot += (double)query[t] * vector[t];
+                row[j] = (index, (float)dot);
+            }
             Array.Sort(row, (a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : a.Index.CompareTo(b.Index));
-            result[i] = row;
+            result[i] = row.Length > kk ? row[..kk] : row;
         }
         return result;
     }
