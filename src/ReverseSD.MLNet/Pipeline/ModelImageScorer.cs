@@ -100,7 +100,7 @@ internal sealed partial class ModelImageScorer : IDisposable
         // The sessions are waited for when the first image is scored: checking the model's version overlaps with them too.
         var sessions = graphs.Select(g => g.ContinueWith(t =>
         {
-            if (t.Result is not { } graph) return null;
+            if (t.GetAwaiter().GetResult() is not { } graph) return null;
             using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session (a worker thread)");
             return BatchedImageFeaturizer.FromComposed(graph.Composed, batchSize);
         }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default)).ToList();
@@ -124,7 +124,7 @@ internal sealed partial class ModelImageScorer : IDisposable
                         continue;
                     }
                     using var target = placeholders.CreateEntry(candidates[i].Entry, CompressionLevel.NoCompression).Open();
-                    using var writer = new BinaryWriter(target);
+                    using var writer = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true);
                     writer.Write(graph.Placeholder.Length);
                     writer.Write(graph.Placeholder);
                 }
@@ -135,7 +135,7 @@ internal sealed partial class ModelImageScorer : IDisposable
             var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
             var featurizers = new Dictionary<int, (Task<BatchedImageFeaturizer> Featurizer, CachedBackbone? Key)>();
             for (int i = 0; i < candidates.Count; i++)
-                if (graphs[i].GetAwaiter().GetResult() is { } graph) featurizers[candidates[i].Stage] = (sessions[i].ContinueWith(t => t.Result!, TaskScheduler.Default), CachedBackbone.Of(graph.Composed));
+                if (graphs[i].GetAwaiter().GetResult() is { } graph) featurizers[candidates[i].Stage] = (sessions[i].ContinueWith(t => t.GetAwaiter().GetResult()!, TaskScheduler.Default), CachedBackbone.Of(graph.Composed));
             var groups = new List<Group>();
             for (int i = 0; i < stages.Count; i++)
             {
