@@ -87,10 +87,15 @@ internal sealed partial class ModelImageScorer : IDisposable
     internal static ITransformer? LoadForScoring(MLContext ml, string zipPath, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
     {
         List<(int Stage, string Entry)> candidates;
-        using (var archive = ZipFile.OpenRead(zipPath))
+        try
         {
+            using var archive = ZipFile.OpenRead(zipPath);
             candidates = archive.Entries.Select(e => (Entry: e.FullName, Match: NestedOnnxModel().Match(e.FullName))).Where(x => x.Match.Success)
                 .Select(x => (int.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture), x.Entry)).ToList();
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            return null;   // not a zip, or unreadable: loading it as usual says so
         }
         if (candidates.Count == 0 || candidates.DistinctBy(c => c.Stage).Count() != candidates.Count) return null;
 
