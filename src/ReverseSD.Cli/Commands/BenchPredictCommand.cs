@@ -32,7 +32,6 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
 
         [CommandOption("--compose <MODE>")]
         [Description("How predict writes the prompt: none (like for like: the peer writes no prompt; the embedding, nearest prompts and words are still computed), greedy or beam (predict's default) (default none).")]
-        [DefaultValue("none")]
         public string Compose { get; init; } = "none";
 
         [CommandOption("--python <PATH>")]
