@@ -84,6 +84,7 @@ internal static partial class CliApp
             ablate.SetDescription("Ablation tables of the paper on a data set folder (cached features).");
             ablate.AddCommand<Commands.AblateHeadsCommand>("heads").WithDescription("Paper Table 1: vanilla / + MLC / + MLC + CL, mean ± std over seeds, paired t-tests.");
             ablate.AddCommand<Commands.AblateEnsembleCommand>("ensemble").WithDescription("Every combination of ensemble members with its test mean cosine (Table 9), with and without DAKL.");
+            ablate.AddCommand<Commands.AblateSystemCommand>("system").WithDescription("The full system step by step: frozen single, fine-tuned single, ensemble of fine-tuned members, + DAKL as validation chooses; paired t-tests, % of the way to the ceiling.");
         });
         config.AddBranch("bench", bench =>
         {
@@ -185,6 +186,8 @@ internal static partial class CliApp
     private static string Expectation(Type? type, string typeName)
     {
         type = type == null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        // A text option never fails to convert: another command declares the option with the type that failed (--epochs: auto|N vs N).
+        if (type == typeof(string)) type = null;
         if (type is { IsEnum: true })
             return "one of " + string.Join(", ", Enum.GetNames(type).Select(n => n.ToLowerInvariant())) + " (any case)";
         return (type?.Name ?? typeName) switch

@@ -40,9 +40,9 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
         [Description("Head configuration of every member: vanilla, 1, 2 or 3 (default).")]
         public string Head { get; init; } = "3";
 
-        [CommandOption("--epochs <N>")]
-        [Description("Training epochs of every member (default 20).")]
-        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
+        [CommandOption("--epochs <N|auto>")]
+        [Description("Training epochs of every member, or auto (default; as train).")]
+        public string Epochs { get; init; } = "auto";
 
         public override ValidationResult Validate()
         {
@@ -54,7 +54,7 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
             if (Backbones.Count > 8) return ValidationResult.Error($"--backbone lists {Backbones.Count} backbones; the ablation takes at most 8 (2^8 - 1 combinations).");
             if (EnsembleTraining.ParseCombination(Ensemble) == null) return ValidationResult.Error($"--ensemble must be mean, weighted or median; got '{Ensemble}'.");
             if (HeadsArguments.ParseHead(Head) == null) return ValidationResult.Error($"--head must be vanilla, 1, 2 or 3; got '{Head}'.");
-            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
             if (DaklCentroids < 1) return ValidationResult.Error("--dakl-centroids must be at least 1.");
             if (!(DaklGamma > 0) || float.IsInfinity(DaklGamma)) return ValidationResult.Error("--dakl-gamma must be a positive number.");
             if (!(DaklAlpha > 0) || float.IsInfinity(DaklAlpha)) return ValidationResult.Error("--dakl-alpha must be a positive number.");
@@ -68,7 +68,8 @@ internal sealed class AblateEnsembleCommand(IAnsiConsole console) : Command<Abla
                 var member = TrainingOptions(new PromptEmbeddingHeadsTrainer.Options
                 {
                     Configuration = HeadsArguments.ParseHead(Head)!.Value,
-                    NumberOfEpochs = Epochs,
+                    NumberOfEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Epochs,
+                    AutomaticEpochs = HeadsArguments.ParseEpochs(Epochs)!.Value.Automatic,
                     LearningRate = LearningRate,
                     BatchSize = Batch,
                     Seed = Seed,

@@ -4,6 +4,7 @@ using System.Globalization;
 using Microsoft.ML;
 using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 using ReverseSD.MLNet.Pipeline;
 using ReverseSD.MLNet.Retrieval;
@@ -43,15 +44,38 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         [CommandOption("--size <PIXELS>", IsHidden = true)]
         public int? SizeOldName { get => null; init { if (value is int v) Size = v; } }
 
-        [CommandOption("--epochs <N>")]
-        [Description("Training epochs (default 20, as train; the epoch with the best validation cosine is kept).")]
-        public int Epochs { get; init; } = PromptEmbeddingHeadsTrainer.Defaults.NumberOfEpochs;
+        [CommandOption("--epochs <N|auto>")]
+        [Description("Training epochs, or auto (default; as train: until the validation cosine stops improving); the epoch with the best validation cosine is kept.")]
+        public string Epochs { get; init; } = "auto";
+
+        [CommandOption("--backbone <NAMES>")]
+        [Description("Backbone, or several comma separated for an ensemble (default resnet18; as train).")]
+        public string Backbone { get; init; } = DefaultBackbone;
+
+        [CommandOption("--finetune <PART>")]
+        [Description("none (default) or layer4: fine-tune each ResNet18 backbone's last layer with the heads (as train).")]
+        public string FineTune { get; init => field = value.Trim().ToLowerInvariant(); } = DefaultFineTune;
+
+        [CommandOption("--finetune-epochs <N>")]
+        [Description("Epochs of joint backbone + heads training with --finetune layer4 (default 5).")]
+        public int FineTuneEpochs { get; init; } = BackboneFineTuningOptions.Defaults.NumberOfEpochs;
+
+        [CommandOption("--dakl")]
+        [Description("Fit DAKL on the ensemble embedding, γ and α chosen on validation and used only when better there (as train --dakl).")]
+        public bool Dakl { get; init; }
+
+        /// <summary>The backbones of --backbone.</summary>
+        public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
 
         public override ValidationResult Validate()
         {
+            if (Backbones.Any(string.IsNullOrEmpty) || Backbones.Distinct(StringComparer.OrdinalIgnoreCase).Count() != Backbones.Count)
+                return ValidationResult.Error($"--backbone must name distinct backbones separated by single commas; got '{Backbone}'.");
+            if (FineTune is not ("none" or "layer4")) return ValidationResult.Error($"--finetune must be none or layer4; got '{FineTune}'.");
+            if (FineTuneEpochs < 1) return ValidationResult.Error("--finetune-epochs must be at least 1.");
             if (Train < 10 || Test < 3) return ValidationResult.Error("--train must be at least 10 and --test at least 3.");
             if (Size is < 32 or > 1024) return ValidationResult.Error("--image-size must be between 32 and 1024.");
-            if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1.");
+            if (HeadsArguments.ParseEpochs(Epochs) == null) return ValidationResult.Error($"--epochs must be auto or a whole number of at least 1; got '{Epochs}'.");
             return ValidationResult.Success();
         }
     }
@@ -70,17 +94,27 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
             console.MarkupLineInterpolated($"reusing the benchmark in {data}");
 
         var ml = new MLContext(settings.Seed);
-        var options = new ReverseSdTrainingOptions
+        ReverseSdTrainingOptions Member(string backbone) => new()
         {
+            Backbone = backbone,
             CacheDirectory = Path.Combine(settings.Out, "cache"),
-            Heads = new PromptEmbeddingHeadsTrainer.Options { NumberOfEpochs = settings.Epochs, Seed = settings.Seed },
+            Heads = new PromptEmbeddingHeadsTrainer.Options
+            {
+                NumberOfEpochs = HeadsArguments.ParseEpochs(settings.Epochs)!.Value.Epochs,
+                AutomaticEpochs = HeadsArguments.ParseEpochs(settings.Epochs)!.Value.Automatic,
+                Seed = settings.Seed,
+            },
+            FineTuning = new BackboneFineTuningOptions
+            {
+                Mode = settings.FineTune == "layer4" && EnsembleTraining.IsResNet18(backbone) ? BackboneFineTuning.Layer4 : BackboneFineTuning.None,
+                NumberOfEpochs = settings.FineTuneEpochs,
+            },
         };
-        using var trained = ConsoleProgress.Run(console, "training", progress => ReverseSdModel.Train(ml, data, options, progress, cancellationToken));
-        trained.Save(modelPath);
-        ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
-
-        console.WriteLine();
-        EvaluationSummary.Print(console, trained.Report);
+        var (report, test, baseline, testImages) = settings.Backbones.Count == 1 && !settings.Dakl
+            ? TrainSingle(ml, data, Member(settings.Backbone), modelPath, reportPath, cancellationToken)
+            : TrainEnsemble(ml, data, new ReverseSdEnsembleOptions { Members = settings.Backbones.Select(Member).ToList(), UseDakl = settings.Dakl },
+                modelPath, reportPath, cancellationToken);
+        EvaluationSummary.Print(console, report);
         // The answer in words: a prompt bank of the training prompts, the composed prompt, and its cosine to the true prompt.
         string bankPath = Path.Combine(settings.Out, "train-prompts.rsdbank");
         if (!File.Exists(bankPath))
@@ -90,8 +124,8 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         var model = ReverseSdModel.Load(ml, modelPath);
         try
         {
-            EvaluationPage.Write(pagePath, trained.Report, trained.Test, trained.Baseline,
-                EvaluationPage.Examples(ml, model, data, "test", trained.TestImages, trained.Test));
+            EvaluationPage.Write(pagePath, report, test, baseline,
+                EvaluationPage.Examples(ml, model, data, "test", testImages, test));
             var testPairs = ImageFolderDataset.Read(data, "test").Take(3).ToList();
             var predictions = ReverseSdModel.Predict(ml, model, testPairs.Select(p => Path.Combine(data, "test", p.FileName)).ToList(),
                 new PromptPredictionOptions { TopWords = 5, Bank = bank }, out _, cancellationToken);
@@ -111,5 +145,32 @@ internal sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Se
         }
         console.MarkupLineInterpolated($"model: {Path.GetFullPath(modelPath)}  report: {Path.GetFullPath(reportPath)}  page: {Path.GetFullPath(pagePath)}  ({clock.Elapsed.TotalSeconds:F0} s)");
         return 0;
+    }
+
+    /// <summary>The demo's default backbones (chosen by what the system ablation measured; see the README).</summary>
+    public const string DefaultBackbone = "resnet18";
+
+    /// <summary>The demo's default fine-tuning.</summary>
+    public const string DefaultFineTune = "none";
+
+    private (EvaluationReport, CosineMetrics, CosineMetrics, IReadOnlyList<string>) TrainSingle(MLContext ml, string data, ReverseSdTrainingOptions options,
+        string modelPath, string reportPath, CancellationToken cancellationToken)
+    {
+        using var trained = ConsoleProgress.Run(console, "training", progress => ReverseSdModel.Train(ml, data, options, progress, cancellationToken));
+        trained.Save(modelPath);
+        ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
+        console.WriteLine();
+        return (trained.Report, trained.Test, trained.Baseline, trained.TestImages);
+    }
+
+    private (EvaluationReport, CosineMetrics, CosineMetrics, IReadOnlyList<string>) TrainEnsemble(MLContext ml, string data, ReverseSdEnsembleOptions options,
+        string modelPath, string reportPath, CancellationToken cancellationToken)
+    {
+        using var trained = ConsoleProgress.Run(console, "training", progress => ReverseSdEnsemble.Train(ml, data, options, progress, cancellationToken));
+        trained.Save(modelPath);
+        ReverseSdModel.WriteReport(trained.Report, reportPath, trained.TestImages, trained.Test, trained.Baseline);
+        console.WriteLine();
+        EnsembleTraining.PrintRows(console, trained);
+        return (trained.Report, trained.Test, trained.Baseline, trained.TestImages);
     }
 }

@@ -1,7 +1,10 @@
 using System.Globalization;
 using Microsoft.ML;
+using ReverseSD.MLNet;
+using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Ensemble;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Pipeline;
 using Spectre.Console;
 
@@ -63,6 +66,8 @@ internal static class EnsembleTraining
         {
             var member = s.ToOptions();
             member.Backbone = b;
+            // --finetune fine-tunes each ResNet18 member; any other backbone stays frozen (refused only when no member can fine-tune).
+            if (!IsResNet18(b)) member.FineTuning.Mode = BackboneFineTuning.None;
             return member;
         }).ToList(),
         Combination = ParseCombination(s.Ensemble)!.Value,
@@ -78,8 +83,23 @@ internal static class EnsembleTraining
         PromptBank = s.Bank,
     };
 
+    /// <summary>True when <paramref name="backbone"/> names a ResNet18 preset (resnet18, resnet18-SIZE, resnet18-grid), the backbones --finetune can train.</summary>
+    public static bool IsResNet18(string backbone)
+    {
+        try
+        {
+            return ImageBackbone.Resolve(backbone).IsResNet18;
+        }
+        catch (ReverseSdInputException)
+        {
+            return false; // an .onnx file (its preprocessing checked later) or a bad name (refused with its own message later)
+        }
+    }
+
     public static int Run(IAnsiConsole console, MLContext ml, TrainCommand.Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.FineTune != "none" && !settings.Backbones.Any(IsResNet18))
+            throw new ReverseSdInputException($"--finetune {settings.FineTune} needs at least one ResNet18 preset member (resnet18, resnet18-SIZE or resnet18-grid); '{settings.Backbone}' has none: use --finetune none.");
         using var trained = ConsoleProgress.Run(console, "training ensemble",
             progress => ReverseSdEnsemble.Train(ml, settings.Data, ToOptions(settings), progress, cancellationToken));
         trained.Save(settings.Out);

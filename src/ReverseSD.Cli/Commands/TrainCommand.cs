@@ -95,12 +95,16 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
         public string? AdaptTo { get; init; }
 
         [CommandOption("--finetune <PART>")]
-        [Description("Backbone fine-tuning with the heads (ResNet18 presets): none (default), layer4 (the last layer, on layer-3 activations computed once per image; the CPU setting) or all (the GPU setting; refused by this CPU-only build).")]
+        [Description("Backbone fine-tuning with the heads (ResNet18 presets; in an ensemble, each ResNet18 member): none (default), layer4 (the last layer, on layer-3 activations computed once per image; the CPU setting) or all (the GPU setting; refused by this CPU-only build).")]
         public string FineTune { get; init => field = value.Trim().ToLowerInvariant(); } = "none";
 
         [CommandOption("--finetune-epochs <N>")]
         [Description("Epochs of joint backbone + heads training with --finetune; the best on validation is kept (default 5).")]
         public int FineTuneEpochs { get; init; } = BackboneFineTuningOptions.Defaults.NumberOfEpochs;
+
+        [CommandOption("--finetune-warmup <N>")]
+        [Description("Epochs the heads train alone on the frozen backbone before the joint epochs of --finetune (default 0; epoch 0 is then kept when no joint epoch beats it on validation).")]
+        public int FineTuneWarmup { get; init; } = BackboneFineTuningOptions.Defaults.HeadsWarmupEpochs;
 
         [CommandOption("--finetune-lr <RATE>")]
         [Description("The backbone's own learning rate with --finetune, lower than the heads' --lr (default 0.0001).")]
@@ -130,9 +134,8 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
             if (!(Lambda >= 0)) return ValidationResult.Error("--lambda must be >= 0.");
             if (FineTune is not ("none" or "layer4" or "all")) return ValidationResult.Error($"--finetune must be none, layer4 or all; got '{FineTune}'.");
             if (FineTuneEpochs < 1) return ValidationResult.Error("--finetune-epochs must be at least 1.");
+            if (FineTuneWarmup < 0) return ValidationResult.Error("--finetune-warmup must be >= 0.");
             if (!(FineTuneLearningRate > 0)) return ValidationResult.Error("--finetune-lr must be positive.");
-            if (FineTune != "none" && IsEnsemble)
-                return ValidationResult.Error("--finetune applies to one ResNet18 backbone; an ensemble's members (several backbones, --dakl) train on frozen features.");
             return CurriculumArguments.Validate(Curriculum, CurriculumEpochs, CurriculumShares, CurriculumThresholds, DifficultyWeighting);
         }
 
@@ -160,6 +163,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.
                 Mode = FineTune switch { "layer4" => BackboneFineTuning.Layer4, "all" => BackboneFineTuning.All, _ => BackboneFineTuning.None },
                 NumberOfEpochs = FineTuneEpochs,
                 LearningRate = FineTuneLearningRate,
+                HeadsWarmupEpochs = FineTuneWarmup,
             };
             return options;
         }

@@ -27,6 +27,9 @@ public sealed class BackboneFineTuningOptions
 
         /// <summary>Passes over the training images while the backbone trains.</summary>
         public const int NumberOfEpochs = 5;
+
+        /// <summary>Epochs the heads train alone on the frozen backbone's features before the joint epochs.</summary>
+        public const int HeadsWarmupEpochs = 0;
     }
 
     /// <summary>A copy, so that changing these options after use changes nothing.</summary>
@@ -41,6 +44,12 @@ public sealed class BackboneFineTuningOptions
     /// <summary>Epochs of joint training; the epoch with the best validation mean cosine is kept.</summary>
     public int NumberOfEpochs { get; set; } = Defaults.NumberOfEpochs;
 
+    /// <summary>
+    /// Epochs the heads train alone on the frozen backbone's features first (epoch 0 of the history: its validation cosine is the
+    /// frozen backbone's, and it is kept when no joint epoch beats it); 0 starts the joint epochs from fresh heads.
+    /// </summary>
+    public int HeadsWarmupEpochs { get; set; } = Defaults.HeadsWarmupEpochs;
+
     /// <summary>Checks the values; throws <see cref="ReverseSdInputException"/> naming the option.</summary>
     internal void Validate()
     {
@@ -48,5 +57,6 @@ public sealed class BackboneFineTuningOptions
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
             throw new ReverseSdInputException($"The backbone learning rate must be positive; got {LearningRate}.");
         if (NumberOfEpochs < 1) throw new ReverseSdInputException($"The fine-tuning epochs must be at least 1; got {NumberOfEpochs}.");
+        if (HeadsWarmupEpochs < 0) throw new ReverseSdInputException($"The heads' warm-up epochs before fine-tuning must be >= 0; got {HeadsWarmupEpochs}.");
     }
 }

@@ -47,9 +47,13 @@ internal static class Layer4FineTuner
     /// Fine-tunes layer 4 of <paramref name="backbone"/> with heads built from <paramref name="heads"/> (its configuration,
     /// hidden sizes, dropout, λ, learning rate, batch size, seed); the fine-tuned backbone is named <c>NAME-layer4</c>.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="sharedActivations"/>, the layer-3 activations are taken from it when another backbone with the same
+    /// input and layers 1-3 computed them (resnet18 and resnet18-grid), and left in it otherwise; it owns them.
+    /// </remarks>
     public static FineTunedBackbone Run(ImageBackbone backbone, FineTuningImages train, FineTuningImages? validation,
         PromptEmbeddingHeadsTrainer.Options heads, BackboneFineTuningOptions options,
-        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellationToken = default, Layer3ActivationCache? sharedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(train);
@@ -65,10 +69,11 @@ internal static class Layer4FineTuner
         using var torchBackbone = ResNet18TorchBackbone.Create(backbone);
         var network = torchBackbone.Network;
         var clock = Stopwatch.StartNew();
-        var (trainActivations, trainRows) = Activations(torchBackbone, train.ImagePaths, "training", progress, cancellationToken);
-        var (validationActivations, validationRows) = validation == null
-            ? (null, [])
-            : Activations(torchBackbone, validation.ImagePaths, "validation", progress, cancellationToken);
+        (Tensor? Activations, int[] Rows) Compute(IReadOnlyList<string> paths, string split) => sharedActivations == null
+            ? Activations(torchBackbone, paths, split, progress, cancellationToken)
+            : sharedActivations.GetOrAdd(backbone, paths, () => Activations(torchBackbone, paths, split, progress, cancellationToken));
+        var (trainActivations, trainRows) = Compute(train.ImagePaths, "training");
+        var (validationActivations, validationRows) = validation == null ? (null, []) : Compute(validation.ImagePaths, "validation");
         double activationSeconds = clock.Elapsed.TotalSeconds;
         long activationBytes = Bytes(trainActivations) + Bytes(validationActivations);
         try
@@ -82,14 +87,15 @@ internal static class Layer4FineTuner
             clock.Restart();
             List<HeadsEpochSummary> epochs;
             int bestEpoch;
+            bool grid = backbone.HasSpatialGrid;
             lock (TorchRandom.Gate)
-                (epochs, bestEpoch) = Train(network, trainActivations!, trainTargets, trainLabels, validationActivations, validationTargets, heads, options, progress, cancellationToken);
+                (epochs, bestEpoch) = Train(network, grid, trainActivations!, trainTargets, trainLabels, validationActivations, validationTargets, heads, options, progress, cancellationToken);
             double trainingSeconds = clock.Elapsed.TotalSeconds;
 
-            var trainFeatures = Scatter(Features(network, trainActivations!), trainRows, train.ImagePaths.Count);
+            var trainFeatures = Scatter(Features(network, grid, trainActivations!), trainRows, train.ImagePaths.Count);
             var validationFeatures = validation == null ? null
                 : validationActivations is null ? new float[]?[validation.ImagePaths.Count]
-                : Scatter(Features(network, validationActivations), validationRows, validation.ImagePaths.Count);
+                : Scatter(Features(network, grid, validationActivations), validationRows, validation.ImagePaths.Count);
             var tuned = torchBackbone.ToBackbone($"{backbone.Name}-layer4", fromLayer: 4);
             int skipped = train.ImagePaths.Count - trainRows.Length + (validation == null ? 0 : validation.ImagePaths.Count - validationRows.Length);
             return new FineTunedBackbone(tuned, epochs, bestEpoch, trainFeatures, validationFeatures, activationBytes, activationSeconds, trainingSeconds)
@@ -99,17 +105,28 @@ internal static class Layer4FineTuner
         }
         finally
         {
-            trainActivations?.Dispose();
-            validationActivations?.Dispose();
+            if (sharedActivations == null)
+            {
+                trainActivations?.Dispose();
+                validationActivations?.Dispose();
+            }
         }
     }
 
-    private static (List<HeadsEpochSummary> Epochs, int BestEpoch) Train(ResNet18Network network, Tensor trainActivations, Tensor trainTargets, Tensor? trainLabels,
+    private static (List<HeadsEpochSummary> Epochs, int BestEpoch) Train(ResNet18Network network, bool grid, Tensor trainActivations, Tensor trainTargets, Tensor? trainLabels,
         Tensor? validationActivations, Tensor? validationTargets, PromptEmbeddingHeadsTrainer.Options o, BackboneFineTuningOptions options,
         IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
+        // The heads read what the saved backbone outputs: pooled features, and for resnet18-grid the 3×3 grid after them.
+        int featureSize = ResNet18Network.FeatureSize;
+        if (grid)
+        {
+            using var noGrad = torch.no_grad();
+            using var probe = network.ForwardFromLayer3(trainActivations.narrow(0, 0, 1), spatialGrid: true);
+            featureSize = (int)probe.shape[1];
+        }
         // Seeds torch and builds the heads exactly as the heads trainer does.
-        using var heads = PromptEmbeddingHeadsTrainer.CreateNetwork(o, ResNet18Network.FeatureSize, (int)trainTargets.shape[1],
+        using var heads = PromptEmbeddingHeadsTrainer.CreateNetwork(o, featureSize, (int)trainTargets.shape[1],
             trainLabels is null ? 0 : (int)trainLabels.shape[1], torch.CPU);
         var settings = PromptEmbeddingHeadsTrainer.LoopSettings(o);
         foreach (var p in network.parameters()) p.requires_grad_(false);
@@ -128,6 +145,50 @@ internal static class Layer4FineTuner
         Tensor[]? bestLayer4 = null;
         try
         {
+            if (options.HeadsWarmupEpochs > 0)
+            {
+                // Epoch 0: the heads alone on the frozen layer 4's features, so the joint epochs start from heads that already fit
+                // (fresh heads send random gradients into layer 4); its validation cosine is the frozen backbone's, kept when no joint epoch beats it.
+                var clock = Stopwatch.StartNew();
+                using var frozen = Features(network, grid, trainActivations);
+                double loss = 0, cosineLoss = 0, vocabularyLoss = 0;
+                int batches = 0;
+                for (int warmup = 0; warmup < options.HeadsWarmupEpochs; warmup++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    random.Shuffle(order);
+                    heads.train();
+                    (loss, cosineLoss, vocabularyLoss, batches) = (0, 0, 0, 0);
+                    for (int start = 0; start < order.Length; start += o.BatchSize)
+                    {
+                        int count = Math.Min(o.BatchSize, order.Length - start);
+                        if (count < 2) break;
+                        using var scope = torch.NewDisposeScope();
+                        var index = torch.tensor(order.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
+                        var parts = HeadsTrainingLoop.Loss(heads, settings, frozen.index_select(0, index), trainTargets.index_select(0, index), trainLabels?.index_select(0, index));
+                        headsOptimizer.zero_grad();
+                        parts.Total.backward();
+                        headsOptimizer.step();
+                        loss += parts.Total.item<float>();
+                        cosineLoss += parts.Cosine.item<float>();
+                        vocabularyLoss += parts.Vocabulary?.item<float>() ?? 0;
+                        batches++;
+                    }
+                }
+                double validationCosine = double.NaN;
+                if (validationActivations is not null && validationTargets is not null)
+                {
+                    using var validationFeatures = Features(network, grid, validationActivations);
+                    validationCosine = HeadsTrainingLoop.MeanCosine(heads, validationFeatures, validationTargets);
+                    bestCosine = validationCosine;
+                    using var noGrad = torch.no_grad();
+                    bestLayer4 = layer4.Select(p => p.detach().clone()).ToArray();
+                }
+                epochs.Add(new HeadsEpochSummary(0, 0, loss / Math.Max(1, batches), cosineLoss / Math.Max(1, batches),
+                    vocabularyLoss / Math.Max(1, batches), validationCosine, clock.Elapsed.TotalSeconds));
+                progress?.Report(new ProgressReport(TrainingStage, 0, options.NumberOfEpochs, string.Create(CultureInfo.InvariantCulture,
+                    $"heads warm-up ({options.HeadsWarmupEpochs} epochs on the frozen layer 4): loss {epochs[0].Loss:F4}, validation cosine {validationCosine:F4}")));
+            }
             for (int epoch = 1; epoch <= options.NumberOfEpochs; epoch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -143,7 +204,7 @@ internal static class Layer4FineTuner
                     if (count < 2) break; // a single-sample tail cannot be batch-normalised by an MLP head
                     using var scope = torch.NewDisposeScope();
                     var index = torch.tensor(order.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
-                    var features = network.ForwardFromLayer3(trainActivations.index_select(0, index));
+                    var features = network.ForwardFromLayer3(trainActivations.index_select(0, index), grid);
                     var parts = HeadsTrainingLoop.Loss(heads, settings, features, trainTargets.index_select(0, index), trainLabels?.index_select(0, index));
                     headsOptimizer.zero_grad();
                     backboneOptimizer.zero_grad();
@@ -158,7 +219,7 @@ internal static class Layer4FineTuner
                 double validationCosine = double.NaN;
                 if (validationActivations is not null && validationTargets is not null)
                 {
-                    using var validationFeatures = Features(network, validationActivations);
+                    using var validationFeatures = Features(network, grid, validationActivations);
                     validationCosine = HeadsTrainingLoop.MeanCosine(heads, validationFeatures, validationTargets);
                 }
                 var summary = new HeadsEpochSummary(epoch, 0, loss / Math.Max(1, batches), cosineLoss / Math.Max(1, batches),
@@ -166,9 +227,10 @@ internal static class Layer4FineTuner
                 epochs.Add(summary);
                 progress?.Report(new ProgressReport(TrainingStage, epoch, options.NumberOfEpochs, string.Create(CultureInfo.InvariantCulture,
                     $"epoch {epoch}: loss {summary.Loss:F4}, validation cosine {validationCosine:F4}")));
-                if (double.IsNaN(validationCosine) || validationCosine > bestCosine)
+                // Without validation the last epoch is kept; a diverged epoch (NaN on validation) never is.
+                if (validationActivations is null || validationTargets is null || validationCosine > bestCosine)
                 {
-                    bestCosine = double.IsNaN(validationCosine) ? bestCosine : validationCosine;
+                    if (!double.IsNaN(validationCosine)) bestCosine = validationCosine;
                     bestEpoch = epoch;
                     if (validationActivations is not null)
                     {
@@ -178,7 +240,7 @@ internal static class Layer4FineTuner
                     }
                 }
             }
-            if (bestLayer4 != null && bestEpoch != epochs.Count)
+            if (bestLayer4 != null && bestEpoch != epochs[^1].Epoch)
             {
                 using var noGrad = torch.no_grad();
                 for (int i = 0; i < layer4.Count; i++) layer4[i].copy_(bestLayer4[i]);
@@ -222,15 +284,15 @@ internal static class Layer4FineTuner
         }
     }
 
-    /// <summary>Layer 4 + pooling over cached activations, in eval mode without gradients.</summary>
-    private static Tensor Features(ResNet18Network network, Tensor activations)
+    /// <summary>Layer 4 + pooling (+ the 3×3 grid with <paramref name="grid"/>) over cached activations, in eval mode without gradients.</summary>
+    private static Tensor Features(ResNet18Network network, bool grid, Tensor activations)
     {
         using var noGrad = torch.no_grad();
         var parts = new List<Tensor>();
         try
         {
             for (long start = 0; start < activations.shape[0]; start += ActivationBatchSize * 4)
-                parts.Add(network.ForwardFromLayer3(activations.narrow(0, start, Math.Min(ActivationBatchSize * 4, activations.shape[0] - start))));
+                parts.Add(network.ForwardFromLayer3(activations.narrow(0, start, Math.Min(ActivationBatchSize * 4, activations.shape[0] - start)), grid));
             return torch.cat(parts, 0);
         }
         finally
@@ -270,5 +332,31 @@ internal static class Layer4FineTuner
         var flat = new float[(long)rows.Length * width];
         for (int k = 0; k < rows.Length; k++) values[rows[k]].CopyTo(flat, (long)k * width);
         return torch.tensor(flat, [rows.Length, width]);
+    }
+}
+
+/// <summary>
+/// Layer-3 activations kept for the next backbone that fine-tunes on the same images: ResNet18 backbones that differ only after
+/// layer 4 (resnet18 and resnet18-grid: same graph file, input size and normalisation) share them. Owns the tensors.
+/// </summary>
+internal sealed class Layer3ActivationCache : IDisposable
+{
+    private readonly Dictionary<string, (Tensor? Activations, int[] Rows)> _entries = new(StringComparer.Ordinal);
+
+    /// <summary>The entry for <paramref name="backbone"/>'s input on <paramref name="paths"/>, computed by <paramref name="compute"/> the first time.</summary>
+    public (Tensor? Activations, int[] Rows) GetOrAdd(ImageBackbone backbone, IReadOnlyList<string> paths, Func<(Tensor?, int[])> compute)
+    {
+        // The fingerprint without the pooling variants: the model bytes, the mean image and the preprocessing, which fix layers 1-3's output.
+        string input = backbone.Fingerprint.Replace("grid3x3;", "", StringComparison.Ordinal).Replace("global-pool;", "", StringComparison.Ordinal);
+        string key = input + "|" + string.Join("\n", paths);
+        if (!_entries.TryGetValue(key, out var entry)) _entries[key] = entry = compute();
+        return entry;
+    }
+
+    /// <summary>Releases every cached tensor.</summary>
+    public void Dispose()
+    {
+        foreach (var (activations, _) in _entries.Values) activations?.Dispose();
+        _entries.Clear();
     }
 }

@@ -20,22 +20,29 @@ internal static class PreparedFineTuning
             throw new ReverseSdInputException(
                 "--finetune all trains the whole backbone on every image in every epoch: it is the GPU setting, and this build of TorchSharp is CPU-only. " +
                 "Use --finetune layer4 on a CPU (layers 1-3 run once per image).");
+        if (fineTuning.Mode != BackboneFineTuning.None && backbone.FeatureMapChannels > 0)
+            throw new ReverseSdInputException(
+                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} trains layer 4 with heads on its pooled 512 features, but '{backbone.Name}' feeds heads " +
+                "that pool its feature map themselves: use --finetune none with it (or fine-tune plain resnet18).");
         if (fineTuning.Mode != BackboneFineTuning.None && !backbone.IsResNet18)
             throw new ReverseSdInputException(
-                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} needs a ResNet18 preset backbone (resnet18 or resnet18-SIZE); '{backbone.Name}' is not one: use --finetune none.");
+                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} needs a ResNet18 preset backbone (resnet18, resnet18-SIZE or resnet18-grid); '{backbone.Name}' is not one: use --finetune none.");
     }
 
-    /// <summary>The fine-tuned backbone; <paramref name="data"/> holds exactly one backbone.</summary>
+    /// <summary>
+    /// Member <paramref name="member"/>'s backbone of <paramref name="data"/> fine-tuned as <paramref name="options"/> say (that
+    /// member's options): the prepared training split's targets and vocabulary labels, the validation split for the best epoch.
+    /// </summary>
     public static FineTunedBackbone Run(PreparedSplits data, ReverseSdTrainingOptions options, IProgress<ProgressReport>? progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, int member = 0, Layer3ActivationCache? sharedActivations = null)
     {
         var fineTuning = options.FineTuning;
-        Check(options, data.Backbones[0]);
+        Check(options, data.Backbones[member]);
         if (fineTuning.Mode == BackboneFineTuning.None) throw new InvalidOperationException("Fine-tuning was not asked for.");
         var vocabulary = options.Heads.Configuration == HeadConfiguration.Vanilla ? null : data.Vocabulary(options.VocabularySize);
         FineTuningImages Images(PreparedSplit split) => new(split.ImagePaths, split.Targets,
             vocabulary == null ? null : split.Prompts.Select(p => VocabularyLabelsDataView.DenseLabels(p, vocabulary)).ToArray());
-        return Layer4FineTuner.Run(data.Backbones[0], Images(data.Train), data.Validation == null ? null : Images(data.Validation),
-            options.Heads, fineTuning, progress, cancellationToken);
+        return Layer4FineTuner.Run(data.Backbones[member], Images(data.Train), data.Validation == null ? null : Images(data.Validation),
+            options.Heads, fineTuning, progress, cancellationToken, sharedActivations);
     }
 }

@@ -146,14 +146,20 @@ internal sealed class ResNet18Network : nn.Module<Tensor, Tensor>
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Layer-3 activations → layer 4 → global average pool → features [N, 512].</summary>
-    public Tensor ForwardFromLayer3(Tensor layer3)
+    /// <summary>
+    /// Layer-3 activations → layer 4 → global average pool → features [N, 512]; with <paramref name="spatialGrid"/>, followed by
+    /// the last feature map average-pooled over 3×3 cells with stride 2 (as <c>resnet18-grid</c>'s graph: [N, 512 + 512·cells]).
+    /// </summary>
+    public Tensor ForwardFromLayer3(Tensor layer3, bool spatialGrid = false)
     {
         using var scope = torch.NewDisposeScope();
         var x = layer3;
         foreach (var block in _layer4)
             x = block.call(x);
-        return x.mean([2L, 3L]).MoveToOuterDisposeScope();
+        var pooled = x.mean([2L, 3L]);
+        if (!spatialGrid) return pooled.MoveToOuterDisposeScope();
+        var grid = nn.functional.avg_pool2d(x, 3, 2).flatten(1);
+        return torch.cat([pooled, grid], 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Normalised images [N,3,H,W] → features [N, 512].</summary>

@@ -65,7 +65,10 @@ internal static class EnsembleReport
             ["knn_baseline_variant"] = options.KnnNeighbors > 0 ? "image-to-image (not the paper's §4.10 CLIP image-to-prompt variant)" : "none",
         };
         for (int k = 0; k < m; k++)
+        {
             reportOptions[$"member_{k + 1}_test_mean_cosine"] = F(rows[k].Metrics.MeanCosine);
+            if (members[k].Report.Options.TryGetValue("finetune", out var fineTuning)) reportOptions[$"member_{k + 1}_finetune"] = fineTuning;
+        }
         if (dakl != null)
         {
             var s = dakl.Statistics;

@@ -4,6 +4,7 @@ using ReverseSD.MLNet.Backbones;
 using ReverseSD.MLNet.Dakl;
 using ReverseSD.MLNet.Ensemble;
 using ReverseSD.MLNet.Evaluation;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Retrieval;
 
 namespace ReverseSD.MLNet.Pipeline;
@@ -35,8 +36,17 @@ public static class ReverseSdEnsemble
         var pipeline = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken);
         (List<string> Good, int Skipped)? adaptTo = options.AdaptToDirectory == null ? null : TargetDomainImages(options.AdaptToDirectory);
         // Every member's features and the prompts' embeddings, computed once for all members and the ensemble stages.
+        for (int k = 0; k < options.Members.Count; k++) PreparedFineTuning.Check(options.Members[k], pipeline.Backbones[k]);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, pipeline.Backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
             withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
+        var tuned = FineTuneMembers(data, options, progress, cancellationToken);
+        if (tuned.Count > 0)
+        {
+            // Every split featurised again with each fine-tuned backbone (its own cache entry; frozen members read their cache).
+            data = PreparedSplits.Prepare(mlContext, dataDirectory,
+                data.Backbones.Select((b, k) => (tuned.TryGetValue(k, out var t) ? t.Backbone : b, options.Members[k].CacheDirectory)).ToList(),
+                withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
+        }
         if (data.Train.Count < 2)
             throw new ReverseSdInputException($"The train split of '{dataDirectory}' has fewer than 2 readable images: too few for an ensemble or DAKL.");
         var bank = pipeline.BankStage(ReverseSdModel.PreparedBank(pipeline, data));
@@ -47,7 +57,7 @@ public static class ReverseSdEnsemble
             for (int k = 0; k < options.Members.Count; k++)
             {
                 string prefix = $"member {k + 1}/{options.Members.Count} ({options.Members[k].Backbone}): ";
-                members.Add(ReverseSdModel.TrainOnPrepared(pipeline, data, k, ProgressStages.Prefixed(progress, prefix)));
+                members.Add(ReverseSdModel.TrainOnPrepared(pipeline, data, k, ProgressStages.Prefixed(progress, prefix), tuned.GetValueOrDefault(k)));
             }
             return Combine(pipeline, data, members, adaptTo, bank, progress, cancellationToken);
         }
@@ -99,13 +109,31 @@ public static class ReverseSdEnsemble
         return results;
     }
 
+    /// <summary>
+    /// Fine-tunes each member whose options ask for it (<see cref="ReverseSdTrainingOptions.FineTuning"/>), one after the other,
+    /// on the prepared splits; the fine-tuned backbones by member index (empty when no member fine-tunes).
+    /// </summary>
+    internal static Dictionary<int, FineTunedBackbone> FineTuneMembers(PreparedSplits data, ReverseSdEnsembleOptions options,
+        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+    {
+        var tuned = new Dictionary<int, FineTunedBackbone>();
+        using var activations = new Layer3ActivationCache(); // resnet18 and resnet18-grid members share their layer-3 activations
+        for (int k = 0; k < options.Members.Count; k++)
+        {
+            if (options.Members[k].FineTuning.Mode == BackboneFineTuning.None) continue;
+            string prefix = $"member {k + 1}/{options.Members.Count} ({options.Members[k].Backbone}): ";
+            tuned[k] = PreparedFineTuning.Run(data, options.Members[k], ProgressStages.Prefixed(progress, prefix), cancellationToken, k, activations);
+        }
+        return tuned;
+    }
+
     /// <summary>Checks the options of an ensemble before any work.</summary>
     internal static void Check(ReverseSdEnsembleOptions o)
     {
         if (o.Members is not { Count: > 0 }) throw new ReverseSdInputException("An ensemble needs at least one member backbone.");
         if (o.Members.Count > 16) throw new ReverseSdInputException($"An ensemble takes at most 16 members; got {o.Members.Count}.");
-        if (o.Members.Any(m => m.FineTuning is { Mode: not FineTuning.BackboneFineTuning.None }))
-            throw new ReverseSdInputException("Backbone fine-tuning applies to one model (ReverseSdModel.Train): ensemble members train on frozen features; set FineTuning.Mode to None.");
+        if (o.Members.Any(m => m.FineTuning == null))
+            throw new ReverseSdInputException("Every member's FineTuning options must be set (Mode = None for no fine-tuning).");
         if (!Enum.IsDefined(o.Combination)) throw new ReverseSdInputException($"Unknown ensemble combination {o.Combination}.");
         if (o.DaklCentroids < 1) throw new ReverseSdInputException($"DAKL's number of centroids r must be at least 1; got {o.DaklCentroids}.");
         if (!(o.DaklGamma > 0) || float.IsInfinity(o.DaklGamma)) throw new ReverseSdInputException($"DAKL's γ must be a positive finite number; got {o.DaklGamma}.");

@@ -79,16 +79,17 @@ public static partial class ReverseSdModel
         PreparedFineTuning.Check(options, pipeline.Backbones[0]);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(pipeline.Backbones[0], options.CacheDirectory)], withTest: true, progress, cancellationToken,
             options.CacheChunkSize);
+        FineTunedBackbone? tuned = null;
         if (options.FineTuning.Mode != BackboneFineTuning.None)
         {
             // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it;
             // TrainOnPrepared saves the prepared (fine-tuned) backbone.
-            var tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
+            tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
             data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken,
                 options.CacheChunkSize);
         }
         var bank = pipeline.BankStage(PreparedBank(pipeline, data));
-        var member = TrainOnPrepared(pipeline, data, 0, progress);
+        var member = TrainOnPrepared(pipeline, data, 0, progress, tuned);
         if (bank == null) return member;
         try
         {
@@ -115,7 +116,8 @@ public static partial class ReverseSdModel
     /// Trains member <paramref name="backbone"/>'s heads of <paramref name="pipeline"/> on its prepared features and evaluates them on
     /// the prepared test split; the model is the fitted backbone followed by the heads.
     /// </summary>
-    internal static ReverseSdTrainedModel TrainOnPrepared(ReverseSdPipeline pipeline, PreparedSplits data, int backbone, IProgress<ProgressReport>? progress)
+    internal static ReverseSdTrainedModel TrainOnPrepared(ReverseSdPipeline pipeline, PreparedSplits data, int backbone, IProgress<ProgressReport>? progress,
+        FineTunedBackbone? tuned = null)
     {
         var options = pipeline.Options.Members[backbone];
         var (train, validation, test) = (data.Train, data.Validation, data.Test!);
@@ -126,8 +128,8 @@ public static partial class ReverseSdModel
         // Test evaluation on the cached features (the same numbers the saved chain gives from the images).
         var predicted = PromptEmbeddingEvaluator.ReadVectors(heads.Transform(test.FeaturesView(backbone)), options.Heads.OutputColumnName);
         var (report, model, baseline) = ModelReports.Evaluate("test", predicted, test.Targets, data.MeanTrainTarget, test.VisualTargets, test.Skipped,
-            WithEpochsRun(ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
-                options.Heads, heads, validation?.Count ?? 0),
+            WithFineTuning(WithEpochsRun(ModelReports.TrainingOptions(data.DataDirectory, options, data.Backbones[backbone], train.Count, validation?.Count ?? 0, vocabulary?.Count ?? 0),
+                options.Heads, heads, validation?.Count ?? 0), tuned),
             heads.TrainingHistory, heads.BestEpoch);
 
         // The prepared backbone: the pipeline's, or the one fine-tuned from it (--finetune).

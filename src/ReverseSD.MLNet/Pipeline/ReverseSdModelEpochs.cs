@@ -1,4 +1,5 @@
 using System.Globalization;
+using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
 
 namespace ReverseSD.MLNet.Pipeline;
@@ -25,6 +26,20 @@ public static partial class ReverseSdModel
             report["epochs"] = $"{heads.NumberOfEpochs} (auto does not apply to a curriculum)";
         if (validationPairs is > 0 and < SmallValidationSplit)
             report["validation_note"] = $"the validation split has only {validationPairs} pairs: the best epoch{(heads.AutomaticEpochs ? " and the automatic stop rest" : " rests")} on a noisy estimate";
+        return report;
+    }
+
+    /// <summary>Adds what the backbone's fine-tuning did (its best epoch, each epoch's validation cosine and loss, its times); unchanged without one.</summary>
+    internal static Dictionary<string, string> WithFineTuning(Dictionary<string, string> report, FineTunedBackbone? tuned)
+    {
+        if (tuned == null) return report;
+        string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
+        report["finetune_best_epoch"] = tuned.BestEpoch.ToString(CultureInfo.InvariantCulture);
+        report["finetune_validation_cosines"] = string.Join(",", tuned.Epochs.Select(e => double.IsNaN(e.ValidationMeanCosine) ? "-" : F(e.ValidationMeanCosine)));
+        report["finetune_losses"] = string.Join(",", tuned.Epochs.Select(e => F(e.Loss)));
+        report["finetune_activation_seconds"] = tuned.ActivationSeconds.ToString("F1", CultureInfo.InvariantCulture);
+        report["finetune_training_seconds"] = tuned.TrainingSeconds.ToString("F1", CultureInfo.InvariantCulture);
+        if (tuned.SkippedImages > 0) report["finetune_skipped_images"] = tuned.SkippedImages.ToString(CultureInfo.InvariantCulture);
         return report;
     }
 }

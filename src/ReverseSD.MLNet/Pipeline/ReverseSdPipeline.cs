@@ -122,7 +122,7 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
         ArgumentNullException.ThrowIfNull(input);
         if (_options.Members.Any(m => m.FineTuning.Mode != FineTuning.BackboneFineTuning.None))
             throw new ReverseSdInputException(
-                "Backbone fine-tuning runs in ReverseSdModel.Train ('reversesd train --finetune'), which computes the images' layer-3 " +
+                "Backbone fine-tuning runs in ReverseSdModel.Train and ReverseSdEnsemble.Train ('reversesd train --finetune'), which compute the images' layer-3 " +
                 "activations once; this estimator chain trains the heads on a frozen backbone: set FineTuning.Mode to None here.");
         try
         {
@@ -182,6 +182,8 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
     {
         var options = _options.Members[member].Heads.Clone();
         options.VocabularySize = _options.Members[member].VocabularySize;
+        // A feature-map backbone (resnet18-map) feeds heads that learn its spatial pooling.
+        if (_backbones[member].FeatureMapChannels > 0) options.FeatureMapChannels = _backbones[member].FeatureMapChannels;
         options.PromptEmbeddings = PromptEmbeddings;
         if (prepared)
         {

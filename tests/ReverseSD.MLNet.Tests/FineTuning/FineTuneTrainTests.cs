@@ -80,11 +80,33 @@ public sealed class FineTuneTrainTests
     }
 
     [Fact]
-    public void FinetuneWithAnEnsembleIsRefused()
+    [Trait("Category", "Slow")]
+    public void TrainFinetuneLayer4OnAnEnsembleFineTunesEachMemberAndAPlainMlNetAppScoresTheZipAlike()
     {
-        var result = CliRunner.Run("train", "--data", "somewhere", "--backbone", "resnet18,resnet18-288", "--finetune", "layer4");
+        using var dir = new TempDirectory();
+        string data = dir.File("data"), zip = dir.File("model.zip"), report = dir.File("report.json");
+        SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 32, Validation = 8, Test = 6, ImageSize = 64, Seed = 7 }, data);
 
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--finetune", result.Output);
+        var result = CliRunner.Run("train", "--data", data, "--out", zip, "--backbone", "resnet18-64,resnet18-96", "--finetune", "layer4",
+            "--finetune-epochs", "1", "--epochs", "2", "--vocab", "20", "--batch-size", "8", "--dakl", "--dakl-centroids", "16",
+            "--report", report, "--cache-dir", dir.File("cache"));
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(report)))
+        {
+            var options = doc.RootElement.GetProperty("options");
+            Assert.Contains("resnet18-64-layer4", options.GetProperty("backbone").GetString());
+            Assert.Contains("resnet18-96-layer4", options.GetProperty("backbone").GetString());
+            Assert.StartsWith("layer4", options.GetProperty("member_2_finetune").GetString());
+        }
+        var ml = new MLContext(seed: 1);
+        var model = ReverseSdModel.Load(ml, zip);
+        var images = Directory.GetFiles(Path.Combine(data, "test"), "*.png").Order(StringComparer.Ordinal).Take(3).ToList();
+        var fast = ReverseSdModel.Predict(ml, model, images, 3, out var skipped).Select(p => p.Embedding).ToArray();
+        (model as IDisposable)?.Dispose();
+        Assert.Empty(skipped);
+
+        var (_, scored) = ScoreInYourAppTests.RunExample(zip, images, dir.File("scored.json"));
+        VectorData.AssertClose(fast, ScoreInYourAppTests.Embeddings(scored), 1e-4);
     }
 }

@@ -38,6 +38,67 @@ public sealed class Layer4FineTunerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ResNet18GridFineTunesOnTheGridFeaturesItServes()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+
+        var result = Run(ImageBackbone.ResNet18Grid, train, validation);
+
+        // The heads trained on pooled + 3×3 grid features of the tuned layer 4: what the saved graph outputs, 5,120 values.
+        using var onnx = BatchedImageFeaturizer.Create(result.Backbone, batchSize: 4);
+        var served = onnx.Featurize(train.ImagePaths).Select(f => f.Features!).ToArray();
+        Assert.Equal(ImageBackbone.ResNet18Grid.FeatureSize, result.TrainFeatures[0]!.Length);
+        float worst = 0;
+        for (int i = 0; i < Images; i++) worst = Math.Max(worst, MaxAbsDiff(served[i], result.TrainFeatures[i]!));
+        output.WriteLine($"resnet18-grid: max |ONNX Runtime - TorchSharp| after write-back = {worst}");
+        Assert.True(worst <= 1e-4f, $"max |ONNX Runtime - TorchSharp| = {worst}");
+        Assert.Equal("resnet18-grid-layer4", result.Backbone.Name);
+    }
+
+    [Fact]
+    public void ResNet18AndResNet18GridShareTheirLayer3ActivationsWithTheSameResult()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var alone = Run(ImageBackbone.ResNet18Grid, train, validation);
+
+        using var shared = new Layer3ActivationCache();
+        Run(ImageBackbone.ResNet18, train, validation, shared);
+        var stages = new List<string>();
+        var second = Run(ImageBackbone.ResNet18Grid, train, validation, shared, new SynchronousProgress(r => stages.Add(r.Stage)));
+
+        Assert.DoesNotContain(Layer4FineTuner.ActivationStage, stages);
+        Assert.Contains(Layer4FineTuner.TrainingStage, stages);
+        Assert.Equal(alone.Backbone.ReadModel().ToByteArray(), second.Backbone.ReadModel().ToByteArray());
+    }
+
+    [Fact]
+    public void AHeadsWarmUpIsEpochZeroOnTheFrozenLayer4AndIsKeptWhenNoJointEpochBeatsIt()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var backbone = ImageBackbone.ResNet18At(64);
+        var heads = new PromptEmbeddingHeadsTrainer.Options { BatchSize = 8, Seed = 3, Device = HeadsDevice.Cpu };
+
+        // A learning rate this large wrecks layer 4 in one step: the warm-up's epoch 0 (frozen layer 4) must win on validation.
+        var result = Layer4FineTuner.Run(backbone, train, validation, heads,
+            new BackboneFineTuningOptions { Mode = BackboneFineTuning.Layer4, LearningRate = 10, NumberOfEpochs = 2, HeadsWarmupEpochs = 3 });
+
+        Assert.Equal([0, 1, 2], result.Epochs.Select(e => e.Epoch));
+        Assert.False(double.IsNaN(result.Epochs[0].ValidationMeanCosine));
+        Assert.Equal(0, result.BestEpoch);
+        var source = backbone.ReadModel().Graph.Initializer;
+        var tuned = result.Backbone.ReadModel().Graph.Initializer;
+        Assert.All(source.Zip(tuned), p => Assert.Equal(Values(p.First), Values(p.Second)));
+    }
+
+    private sealed class SynchronousProgress(Action<ProgressReport> report) : IProgress<ProgressReport>
+    {
+        public void Report(ProgressReport value) => report(value);
+    }
+
+    [Fact]
     public void OnlyLayer4sInitializersChangeAndTheNodesStayTheSame()
     {
         using var dir = new TempDirectory();
@@ -105,10 +166,11 @@ public sealed class Layer4FineTunerTests(ITestOutputHelper output)
         Assert.NotNull(result.TrainFeatures[4]);
     }
 
-    private static FineTunedBackbone Run(ImageBackbone backbone, FineTuningImages train, FineTuningImages validation) =>
+    private static FineTunedBackbone Run(ImageBackbone backbone, FineTuningImages train, FineTuningImages validation,
+        Layer3ActivationCache? shared = null, IProgress<ProgressReport>? progress = null) =>
         Layer4FineTuner.Run(backbone, train, validation,
             new PromptEmbeddingHeadsTrainer.Options { BatchSize = 8, Seed = 3, Device = HeadsDevice.Cpu },
-            new BackboneFineTuningOptions { Mode = BackboneFineTuning.Layer4, LearningRate = 1e-3, NumberOfEpochs = 3 });
+            new BackboneFineTuningOptions { Mode = BackboneFineTuning.Layer4, LearningRate = 1e-3, NumberOfEpochs = 3 }, progress, default, shared);
 
     /// <summary>Generated images with random unit targets and multi-hot labels (the heads can memorise them).</summary>
     private static (FineTuningImages Train, FineTuningImages Validation) Data(TempDirectory dir)
