@@ -16,11 +16,19 @@ internal abstract class HeadsCommandSettings : CommandSettings
     public string Data { get; init; } = "";
 
     [CommandOption("--backbone <NAME>")]
-    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), or the path of an ONNX image encoder (with --preprocess); train (an ensemble) and ablate ensemble (two or more) take several, comma separated.")]
+    [Description("resnet18 (default), resnet18-SIZE, resnet18-grid (pooled + 3×3 grid features), resnet18-map (the last 512×7×7 feature map; its heads learn the pooling, see --spatial-channels), or the path of an ONNX image encoder (with --preprocess); train (an ensemble) and ablate ensemble (two or more) take several, comma separated.")]
     public string Backbone { get; init; } = "resnet18";
 
     /// <summary>The backbones of --backbone, split at commas.</summary>
     public IReadOnlyList<string> Backbones => Backbone.Split(',', StringSplitOptions.TrimEntries);
+
+    [CommandOption("--spatial-channels <C>")]
+    [Description("With a resnet18-map backbone: channels per position of the heads' learned spatial pooling (default 8; the heads read the 512 pooled features + 49·C).")]
+    public int? SpatialChannels { get; init; }
+
+    [CommandOption("--spatial-dropout <P>")]
+    [Description("With a resnet18-map backbone: dropout on the learned spatial pooling's projections while training (default 0).")]
+    public double? SpatialDropout { get; init; }
 
     [CommandOption("--preprocessing <SPEC>")]
     [Description("Preprocessing of an ONNX backbone: compact spec or JSON file (size, mean, std, layout, output).")]
@@ -83,6 +91,10 @@ internal abstract class HeadsCommandSettings : CommandSettings
         if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
         if (Difficulty is not ("in-sample" or "out-of-fold")) return ValidationResult.Error($"--difficulty must be in-sample or out-of-fold; got '{Difficulty}'.");
         if (Folds < 2) return ValidationResult.Error($"--folds must be at least 2; got {Folds}.");
+        if (SpatialChannels is int c && c < 1) return ValidationResult.Error($"--spatial-channels must be at least 1; got {c}.");
+        if (SpatialDropout is double p && !(p >= 0 && p < 1)) return ValidationResult.Error($"--spatial-dropout must be in [0, 1); got {p}.");
+        if ((SpatialChannels != null || SpatialDropout != null) && !Backbones.Any(b => b.Equals("resnet18-map", StringComparison.OrdinalIgnoreCase)))
+            return ValidationResult.Error("--spatial-channels and --spatial-dropout apply to a feature-map backbone: add resnet18-map to --backbone (e.g. --backbone resnet18-map or resnet18,resnet18-map).");
         return null;
     }
 
@@ -93,16 +105,18 @@ internal abstract class HeadsCommandSettings : CommandSettings
     protected ReverseSdTrainingOptions TrainingOptions(string promptBank, PromptEmbeddingHeadsTrainer.Options heads) => new()
     {
         PromptBank = promptBank,
-        // --difficulty and --folds go with whatever curriculum the command builds.
-        Heads = WithScoring(heads),
+        // --difficulty and --folds go with whatever curriculum the command builds; --spatial-channels with a resnet18-map member.
+        Heads = WithShared(heads),
         Backbone = Backbone,
         Preprocessing = Preprocess,
         VocabularySize = Vocab,
         CacheDirectory = CacheDir,
     };
 
-    private PromptEmbeddingHeadsTrainer.Options WithScoring(PromptEmbeddingHeadsTrainer.Options heads)
+    private PromptEmbeddingHeadsTrainer.Options WithShared(PromptEmbeddingHeadsTrainer.Options heads)
     {
+        heads.SpatialChannels = SpatialChannels ?? PromptEmbeddingHeadsTrainer.Defaults.SpatialChannels;
+        heads.SpatialDropout = SpatialDropout ?? PromptEmbeddingHeadsTrainer.Defaults.SpatialDropout;
         heads.Curriculum.Scoring = Difficulty == "out-of-fold" ? DifficultyScoring.OutOfFold : DifficultyScoring.InSample;
         heads.Curriculum.Folds = Folds;
         return heads;

@@ -17,6 +17,7 @@ public sealed class ImageBackbone
     private const string ResNet18InputName = "Input247";
     private const string ResNet18OutputName = "Pooling395_Output_0";
     private const int ResNet18NativeSize = 224;
+    private const int ResNet18MapChannels = 512;
     private const string PreprocessingKey = "reversesd.preprocessing";
     private const string NameKey = "reversesd.backbone";
     private const string FingerprintKey = "reversesd.fingerprint";
@@ -29,14 +30,16 @@ public sealed class ImageBackbone
     private readonly bool _subtractResNetMeanImage;
     private readonly bool _globalPooling;
     private readonly bool _spatialGrid;
+    private readonly bool _featureMap;
     private int _featureSize;
     private (string Pixels, string Features, byte[] Bytes)? _composed;
     private byte[]? _modelBytes;
 
     private ImageBackbone(string name, string modelPath, ImagePreprocessing preprocessing, bool subtractResNetMeanImage, bool globalPooling,
-        bool spatialGrid = false)
+        bool spatialGrid = false, bool featureMap = false)
     {
         _spatialGrid = spatialGrid;
+        _featureMap = featureMap;
         Name = name;
         ModelPath = modelPath;
         Preprocessing = preprocessing;
@@ -72,6 +75,23 @@ public sealed class ImageBackbone
             return new ImageBackbone("resnet18-grid", plain.ModelPath, plain.Preprocessing, subtractResNetMeanImage: true, globalPooling: false, spatialGrid: true);
         }
     }
+
+    /// <summary>
+    /// <see cref="ResNet18"/> without its final average pool (issue 14): the last feature map [512, 7, 7] flattened channel-major,
+    /// 25,088 values per image, for heads that learn their own pooling (<see cref="Heads.PromptEmbeddingHeadsTrainer.Options.FeatureMapChannels"/>).
+    /// Same backbone run, so featurising costs the same; the feature cache holds 100 KB per image.
+    /// </summary>
+    public static ImageBackbone ResNet18Map
+    {
+        get
+        {
+            var plain = ResNet18;
+            return new ImageBackbone("resnet18-map", plain.ModelPath, plain.Preprocessing, subtractResNetMeanImage: true, globalPooling: false, featureMap: true);
+        }
+    }
+
+    /// <summary>Channels of the feature map this backbone outputs (512 for <see cref="ResNet18Map"/>); 0 when it outputs a feature vector.</summary>
+    public int FeatureMapChannels => _featureMap ? ResNet18MapChannels : 0;
 
     /// <summary>
     /// ML.NET's ResNet18 run at another square input size (64..1024 px; a second view of the images for the ensemble,
@@ -110,7 +130,7 @@ public sealed class ImageBackbone
     }
 
     /// <summary>
-    /// Resolves a backbone by name for the CLI: "resnet18", "resnet18-SIZE" (e.g. resnet18-288), "resnet18-grid", or the path of an
+    /// Resolves a backbone by name for the CLI: "resnet18", "resnet18-SIZE" (e.g. resnet18-288), "resnet18-grid", "resnet18-map", or the path of an
     /// .onnx file, which then needs <paramref name="preprocessing"/> (compact string or JSON file, see <see cref="ImagePreprocessing"/>).
     /// </summary>
     public static ImageBackbone Resolve(string nameOrPath, string? preprocessing = null)
@@ -122,6 +142,7 @@ public sealed class ImageBackbone
             throw new ReverseSdInputException($"Backbone '{nameOrPath}' is a preset with its own preprocessing; a preprocessing spec applies only to an .onnx file.");
         if (lower == "resnet18") return ResNet18;
         if (lower == "resnet18-grid") return ResNet18Grid;
+        if (lower == "resnet18-map") return ResNet18Map;
         if (preset)
         {
             return int.TryParse(lower["resnet18-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size)
@@ -136,7 +157,7 @@ public sealed class ImageBackbone
             return FromOnnx(nameOrPath, ImagePreprocessing.ParseOrLoad(preprocessing));
         }
         throw new ReverseSdInputException(
-            $"Backbone '{nameOrPath}' is unknown: use resnet18, resnet18-SIZE (e.g. resnet18-288), resnet18-grid or the path of an .onnx encoder with a preprocessing spec.");
+            $"Backbone '{nameOrPath}' is unknown: use resnet18, resnet18-SIZE (e.g. resnet18-288), resnet18-grid, resnet18-map or the path of an .onnx encoder with a preprocessing spec.");
     }
 
     /// <summary>Length of the feature vector, found by running the encoder once on a blank image (cached).</summary>
@@ -158,7 +179,7 @@ public sealed class ImageBackbone
     {
         get
         {
-            string variant = (_subtractResNetMeanImage ? "mean-image;" : "") + (_globalPooling ? "global-pool;" : "") + (_spatialGrid ? "grid3x3;" : "");
+            string variant = (_subtractResNetMeanImage ? "mean-image;" : "") + (_globalPooling ? "global-pool;" : "") + (_spatialGrid ? "grid3x3;" : "") + (_featureMap ? "map;" : "");
             string meanImageHash = _subtractResNetMeanImage ? ";" + HashFile(ResNet18PreprocessPath()) : "";
             string modelHash = _modelBytes == null ? HashFile(ModelPath) : Convert.ToHexStringLower(SHA256.HashData(_modelBytes));
             return $"{modelHash}{meanImageHash};{variant}{Preprocessing}";
@@ -195,7 +216,7 @@ public sealed class ImageBackbone
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling, _spatialGrid) { _modelBytes = model };
+        return new ImageBackbone(name, ModelPath, Preprocessing, _subtractResNetMeanImage, _globalPooling, _spatialGrid, _featureMap) { _modelBytes = model };
     }
 
     /// <summary>The encoder graph as given (before <see cref="Compose"/> adds preprocessing and pooling).</summary>
@@ -294,6 +315,8 @@ public sealed class ImageBackbone
         var axis1 = new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 };
         if (_spatialGrid)
             AppendGridFeatures(graph, outputName, featuresName, axis1);
+        else if (_featureMap)
+            graph.Node.Add(Node("Flatten", [RemovePoolBefore(graph, outputName)], [featuresName], axis1));
         else
             graph.Node.Add(Node("Flatten", [outputName], [featuresName], axis1));
         graph.Output.Clear();
@@ -412,6 +435,17 @@ public sealed class ImageBackbone
         graph.Node.Add(Node("Flatten", [grid], [gridFlat], axis1));
         graph.Node.Add(Node("Flatten", [outputName], [pooledFlat], axis1.Clone()));
         graph.Node.Add(Node("Concat", [pooledFlat, gridFlat], [featuresName], new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 }));
+    }
+
+    /// <summary>Removes the average pool that produces <paramref name="outputName"/> and returns its input, the last feature map [N, C, H, W].</summary>
+    private string RemovePoolBefore(GraphProto graph, string outputName)
+    {
+        var pool = graph.Node.FirstOrDefault(n => n.Output.Contains(outputName) && n.OpType is "AveragePool" or "GlobalAveragePool")
+            ?? throw new InvalidOperationException($"'{ModelPath}' has no average pool producing '{outputName}'; it is not ML.NET's ResNet18.");
+        if (graph.Node.Any(n => n.Input.Contains(outputName)))
+            throw new InvalidOperationException($"'{ModelPath}': '{outputName}' feeds other nodes; it is not ML.NET's ResNet18.");
+        graph.Node.Remove(pool);
+        return pool.Input[0];
     }
 
     /// <summary>Replaces the average pool that feeds <paramref name="outputName"/> with a global average pool, so the encoder accepts any input size.</summary>

@@ -46,6 +46,12 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
         /// <summary>Seed of the weight initialisation, dropout and batch order.</summary>
         public const int Seed = 1;
+
+        /// <summary>Channels per position of the learned spatial pooling of a feature map (issue 14).</summary>
+        public const int SpatialChannels = 8;
+
+        /// <summary>Dropout on the learned spatial pooling's projections while training.</summary>
+        public const double SpatialDropout = 0;
     }
 
     /// <summary>Options of <see cref="PromptEmbeddingHeadsTrainer"/>.</summary>
@@ -84,6 +90,19 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
 
         /// <summary>Head wiring (Fig. 3) or the embedding head alone.</summary>
         public HeadConfiguration Configuration { get; set; } = Defaults.Configuration;
+
+        /// <summary>
+        /// 0 (default): the features are a vector. K &gt; 0: the features are a feature map of K channels flattened channel-major
+        /// (backbone resnet18-map: 512 × 7 × 7), and the heads first pool it themselves: its average over positions (K values)
+        /// followed by every position's K channels projected to <see cref="SpatialChannels"/> by one learned linear map (a 1×1 convolution).
+        /// </summary>
+        public int FeatureMapChannels { get; set; }
+
+        /// <summary>Channels C per position of the learned spatial pooling (used only with <see cref="FeatureMapChannels"/>).</summary>
+        public int SpatialChannels { get; set; } = Defaults.SpatialChannels;
+
+        /// <summary>Dropout probability on the learned spatial pooling's projections while training (used only with <see cref="FeatureMapChannels"/>).</summary>
+        public double SpatialDropout { get; set; } = Defaults.SpatialDropout;
 
         /// <summary>Hidden layer sizes of the embedding head; empty = one fully connected layer as in the paper.</summary>
         public int[] HiddenLayerSizes { get; set; } = [];
@@ -240,6 +259,9 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         if (!Enum.IsDefined(o.Configuration)) throw new ArgumentOutOfRangeException(nameof(o), $"Configuration {o.Configuration} is not a head configuration.");
         if (!Enum.IsDefined(o.Optimizer)) throw new ArgumentOutOfRangeException(nameof(o), $"Optimizer {o.Optimizer} is not supported.");
         if (!Enum.IsDefined(o.Device)) throw new ArgumentOutOfRangeException(nameof(o), $"Device {o.Device} is not supported.");
+        if (o.FeatureMapChannels < 0) throw new ArgumentOutOfRangeException(nameof(o), $"FeatureMapChannels must be >= 0 (0: the features are a vector); got {o.FeatureMapChannels}.");
+        if (!(o.SpatialDropout >= 0 && o.SpatialDropout < 1)) throw new ArgumentOutOfRangeException(nameof(o), $"SpatialDropout must be in [0, 1); got {o.SpatialDropout}.");
+        if (o.SpatialChannels < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpatialChannels must be at least 1; got {o.SpatialChannels}.");
         if (o.HiddenLayerSizes == null || o.HiddenLayerSizes.Any(h => h <= 0))
             throw new ArgumentOutOfRangeException(nameof(o), "HiddenLayerSizes must hold positive sizes (empty for one linear layer).");
         if (!(o.Dropout >= 0 && o.Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(o), $"Dropout must be in [0, 1); got {o.Dropout}.");
@@ -253,6 +275,16 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
         o.Curriculum.Validate();
     }
 
+    /// <summary>Refuses features that cannot be the feature map <see cref="Options.FeatureMapChannels"/> says they are.</summary>
+    private void CheckFeatureMap(int featureSize)
+    {
+        int k = _options.FeatureMapChannels;
+        if (k > 0 && (featureSize % k != 0 || featureSize / k < 2))
+            throw new ReverseSdInputException(
+                $"Column '{_options.FeatureColumnName}' has {featureSize} values, which is not a feature map of {k} channels over several positions: " +
+                "the learned spatial pooling needs a feature-map backbone (e.g. resnet18-map, 512 × 7 × 7); for pooled features set FeatureMapChannels to 0.");
+    }
+
     internal static HeadsLoopSettings LoopSettings(Options o) =>
         new(o.VocabularyWeight, o.HuberWeight, o.Optimizer, o.LearningRate, o.BatchSize, o.WeightDecay, o.Seed);
 
@@ -260,7 +292,8 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
     internal static PromptHeadsNetwork CreateNetwork(Options o, int featureSize, int embeddingSize, int vocabularySize, Device device)
     {
         torch.manual_seed(o.Seed);
-        var network = new PromptHeadsNetwork(o.Configuration, featureSize, embeddingSize, vocabularySize, o.HiddenLayerSizes, o.Dropout);
+        var network = new PromptHeadsNetwork(o.Configuration, featureSize, embeddingSize, vocabularySize, o.HiddenLayerSizes, o.Dropout,
+            o.FeatureMapChannels > 0 ? (o.FeatureMapChannels, o.SpatialChannels, o.SpatialDropout) : null);
         network.to(device);
         return network;
     }
@@ -315,6 +348,7 @@ public sealed class PromptEmbeddingHeadsTrainer : IEstimator<PromptEmbeddingHead
             vocabulary = Vocabulary.Build(ReadTexts(trainData, _options.LabelColumnName).Where(p => p.Length > 0), _options.VocabularySize);
         var train = ReadColumns(trainData, "training data", vocabulary);
         if (train.Count < 2) throw new ReverseSdInputException($"The training data has {train.Count} rows; the heads need at least 2.");
+        CheckFeatureMap(train.FeatureSize);
         HeadsColumns? validation = null;
         if (validationData != null)
         {

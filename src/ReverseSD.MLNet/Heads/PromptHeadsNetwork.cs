@@ -51,21 +51,34 @@ internal sealed class DenseHead : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// The trainable part of the model (paper §3, Fig. 3): an embedding head f(x) and, except in the vanilla
-/// configuration, a single-layer vocabulary head whose input depends on the <see cref="HeadConfiguration"/>.
+/// configuration, a single-layer vocabulary head whose input depends on the <see cref="HeadConfiguration"/>;
+/// with a feature map as input, a <see cref="LearnedSpatialPooling"/> in front of both.
 /// Returns the unnormalised embedding and the vocabulary logits (null for vanilla).
 /// </summary>
 internal sealed class PromptHeadsNetwork : nn.Module<Tensor, (Tensor Embedding, Tensor? VocabularyLogits)>
 {
+    private readonly LearnedSpatialPooling? _spatialPooling;
     private readonly DenseHead _embedding;
     private readonly Linear? _vocabulary;
 
+    /// <summary>
+    /// The network; with <paramref name="spatialPooling"/> = (K, C, dropout) the <paramref name="featureSize"/> inputs are a K-channel feature map
+    /// (featureSize / K positions) pooled by a <see cref="LearnedSpatialPooling"/> to C channels per position.
+    /// </summary>
     public PromptHeadsNetwork(HeadConfiguration configuration, int featureSize, int embeddingSize, int vocabularySize,
-        IReadOnlyList<int> hiddenSizes, double dropout) : base("prompt_heads")
+        IReadOnlyList<int> hiddenSizes, double dropout, (int MapChannels, int Channels, double Dropout)? spatialPooling = null) : base("prompt_heads")
     {
         Configuration = configuration;
         FeatureSize = featureSize;
         EmbeddingSize = embeddingSize;
         VocabularySize = configuration == HeadConfiguration.Vanilla ? 0 : vocabularySize;
+        if (spatialPooling is { } pooling)
+        {
+            if (featureSize % pooling.MapChannels != 0)
+                throw new ArgumentException($"{featureSize} features are not a feature map of {pooling.MapChannels} channels.", nameof(featureSize));
+            _spatialPooling = new LearnedSpatialPooling(pooling.MapChannels, featureSize / pooling.MapChannels, pooling.Channels, pooling.Dropout);
+            featureSize = _spatialPooling.OutputSize;
+        }
         int embeddingInputs = configuration == HeadConfiguration.VocabularyFeedsEmbedding ? featureSize + vocabularySize : featureSize;
         _embedding = new DenseHead("embedding", embeddingInputs, hiddenSizes, embeddingSize, dropout);
         if (configuration != HeadConfiguration.Vanilla)
@@ -87,10 +100,14 @@ internal sealed class PromptHeadsNetwork : nn.Module<Tensor, (Tensor Embedding, 
 
     public DenseHead EmbeddingHead => _embedding;
 
+    /// <summary>The learned pooling of a feature-map input; null when the input is a feature vector.</summary>
+    public LearnedSpatialPooling? SpatialPooling => _spatialPooling;
+
     public Linear? VocabularyHead => _vocabulary;
 
     public override (Tensor Embedding, Tensor? VocabularyLogits) forward(Tensor features)
     {
+        if (_spatialPooling != null) features = _spatialPooling.call(features);
         switch (Configuration)
         {
             case HeadConfiguration.Vanilla:

@@ -12,7 +12,7 @@ internal sealed record HeadsGraphColumns(string Features, string Embedding, stri
 /// <summary>
 /// Compiles a trained <see cref="PromptHeadsNetwork"/> (eval mode) into an ONNX graph: linear layers as Gemm with the
 /// weights as initializers, GELU through Erf, BatchNorm with its running statistics folded into a Mul and an Add,
-/// dropout dropped; outputs the L2-normalised "PredictedEmbedding", the sigmoid "VocabularyProbabilities",
+/// dropout dropped, a learned spatial pooling as Reshape, ReduceMean, Transpose and MatMul; outputs the L2-normalised "PredictedEmbedding", the sigmoid "VocabularyProbabilities",
 /// the constants "VocabularyWords" and "VocabularyFrequencies" (each word's training frequency) and the "ModelInfo" format version.
 /// </summary>
 internal static class PromptHeadsOnnxCompiler
@@ -26,6 +26,8 @@ internal static class PromptHeadsOnnxCompiler
             throw new ArgumentException($"{vocabularyWords.Count} vocabulary words for a vocabulary head of {network.VocabularySize} outputs.");
         var g = new OnnxGraphBuilder("reversesd_prompt_heads");
         string x = g.Input(columns.Features, [-1, network.FeatureSize]);
+        if (network.SpatialPooling is { } spatial)
+            x = SpatialPooling(g, spatial, x);
         string embedding;
         string? logits = null;
         switch (network.Configuration)
@@ -64,7 +66,32 @@ internal static class PromptHeadsOnnxCompiler
         g.Output(info, columns.Info, [1], TensorProto.Types.DataType.String);
         g.Metadata("reversesd.format", formatVersion);
         g.Metadata("reversesd.head_configuration", network.Configuration.ToString());
+        if (network.SpatialPooling is { } pooling)
+            g.Metadata("reversesd.spatial_pooling", $"map {pooling.MapChannels}x{pooling.Positions}, {pooling.Channels} channels per position");
         return g.ToBytes();
+    }
+
+    /// <summary>
+    /// <see cref="LearnedSpatialPooling"/>: x [N, K·P] → map [N, K, P] → [ReduceMean over P (K), (mapᵀ·W + b) flattened (P·C)].
+    /// </summary>
+    private static string SpatialPooling(OnnxGraphBuilder g, LearnedSpatialPooling spatial, string x)
+    {
+        int k = spatial.MapChannels, p = spatial.Positions, c = spatial.Channels;
+        string map = g.Node("Reshape", [x, g.Initializer("spatial.map_shape", new long[] { -1, k, p }, 3)]);
+        string pooled = g.Node("ReduceMean", [map], null, OnnxGraphBuilder.Attr("axes", [2L]), OnnxGraphBuilder.Attr("keepdims", 0L));
+        string positions = g.Node("Transpose", [map], null, OnnxGraphBuilder.Attr("perm", [0L, 2L, 1L]));
+        float[] weight, bias;
+        using (var scope = torch.NewDisposeScope())
+        using (var noGrad = torch.no_grad())
+        {
+            // torch stores W as [C, K]; MatMul wants [K, C].
+            weight = spatial.Projection.weight!.detach().cpu().t().contiguous().data<float>().ToArray();
+            bias = spatial.Projection.bias is null ? new float[c] : spatial.Projection.bias.detach().cpu().data<float>().ToArray();
+        }
+        string projected = g.Node("Add", [g.Node("MatMul", [positions, g.Initializer("spatial.projection.weight", weight, k, c)]),
+            g.Initializer("spatial.projection.bias", bias, c)]);
+        string flat = g.Node("Reshape", [projected, g.Initializer("spatial.flat_shape", new long[] { -1, (long)p * c }, 2)]);
+        return g.Node("Concat", [pooled, flat], null, OnnxGraphBuilder.Attr("axis", 1L));
     }
 
     private static string Head(OnnxGraphBuilder g, DenseHead head, string x, string prefix)

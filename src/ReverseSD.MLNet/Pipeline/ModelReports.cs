@@ -59,7 +59,7 @@ internal static class ModelReports
     {
         var h = o.Heads;
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        return new Dictionary<string, string>
+        var options = new Dictionary<string, string>
         {
             ["data"] = Path.GetFullPath(data),
             ["backbone"] = backbone.ToString(),
@@ -81,6 +81,12 @@ internal static class ModelReports
                 ? "none"
                 : $"{o.FineTuning.Mode.ToString().ToLowerInvariant()} (epochs {o.FineTuning.NumberOfEpochs}, learning rate {F(o.FineTuning.LearningRate)}, heads warm-up {o.FineTuning.HeadsWarmupEpochs})",
         };
+        if (backbone.FeatureMapChannels > 0)
+        {
+            options["spatial_channels"] = h.SpatialChannels.ToString(CultureInfo.InvariantCulture);
+            options["spatial_dropout"] = F(h.SpatialDropout);
+        }
+        return options;
     }
 
     /// <summary>"in-sample" or "out-of-fold (K folds)".</summary>

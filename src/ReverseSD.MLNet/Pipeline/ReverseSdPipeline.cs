@@ -182,6 +182,8 @@ public sealed class ReverseSdPipeline : IEstimator<TransformerChain<ITransformer
     {
         var options = _options.Members[member].Heads.Clone();
         options.VocabularySize = _options.Members[member].VocabularySize;
+        // A feature-map backbone (resnet18-map) feeds heads that learn its spatial pooling.
+        if (_backbones[member].FeatureMapChannels > 0) options.FeatureMapChannels = _backbones[member].FeatureMapChannels;
         options.PromptEmbeddings = PromptEmbeddings;
         if (prepared)
         {
