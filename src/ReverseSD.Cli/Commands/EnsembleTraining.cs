@@ -83,12 +83,16 @@ internal static class EnsembleTraining
         PromptBank = s.Bank,
     };
 
-    /// <summary>True when <paramref name="backbone"/> names a ResNet18 preset (resnet18, resnet18-SIZE, resnet18-grid), the backbones --finetune can train.</summary>
+    /// <summary>
+    /// True when <paramref name="backbone"/> names a ResNet18 preset --finetune can train (resnet18, resnet18-SIZE, resnet18-grid);
+    /// false for resnet18-map (its heads pool the feature map themselves) and any other backbone.
+    /// </summary>
     public static bool IsResNet18(string backbone)
     {
         try
         {
-            return ImageBackbone.Resolve(backbone).IsResNet18;
+            var resolved = ImageBackbone.Resolve(backbone);
+            return resolved.IsResNet18 && resolved.FeatureMapChannels == 0;
         }
         catch (ReverseSdInputException)
         {
