@@ -93,7 +93,7 @@ internal static class EvaluationPage
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>model embedding</td><td class=\"n\">{F(report.TestMeanCosine, "F4")}</td><td class=\"n\">{F(report.TestStandardError, "F4")}</td><td></td></tr>\n");
             foreach (var row in prompts.Rows)
             {
-                string test = row.VersusEmbedding is { } v ? $"{F(v.MeanDifference, "+0.0000;-0.0000")}, t = {F(v.T, "F2")}, p = {F(v.PValue, "G3")}" : "";
+                string test = row.VersusEmbedding is { } v ? $"{Commands.EvaluationSummary.Difference(v.MeanDifference)}, t = {F(v.T, "F2")}, p = {F(v.PValue, "G3")}" : "";
                 html.Append(CultureInfo.InvariantCulture,
                     $"<tr><td>{E(row.Description)}</td><td class=\"n\">{F(row.MeanCosine, "F4")}</td><td class=\"n\">{F(row.StandardError, "F4")}</td><td class=\"n\">{E(test)}</td></tr>\n");
             }

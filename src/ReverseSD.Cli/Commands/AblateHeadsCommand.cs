@@ -79,7 +79,7 @@ internal sealed class AblateHeadsCommand(IAnsiConsole console) : Command<AblateH
         foreach (var r in result.Rows)
         {
             string t = r.VersusPrevious is { } p
-                ? string.Create(CultureInfo.InvariantCulture, $"Δ {p.MeanDifference:+0.0000;-0.0000}, t = {p.T:F2}, p = {p.PValue:G3}")
+                ? string.Create(CultureInfo.InvariantCulture, $"Δ {EvaluationSummary.Difference(p.MeanDifference)}, t = {p.T:F2}, p = {p.PValue:G3}")
                 : "";
             table.AddRow(Markup.Escape(r.Name), r.Name.Contains("MLC") ? "✓" : "-", r.Name.Contains("CL") ? "✓" : "-",
                 $"{F(r.Mean)} ± {F(r.StandardDeviation)}", Markup.Escape(t));

@@ -63,7 +63,7 @@ internal sealed class BankBuildCommand(IAnsiConsole console) : Command<BankBuild
 }
 
 /// <summary>`reversesd bank info`: what a bank holds.</summary>
-internal sealed class BankInfoCommand(IAnsiConsole console) : Command<BankInfoCommand.Settings>
+internal sealed class BankInfoCommand(IAnsiConsole console, CliStreams streams) : Command<BankInfoCommand.Settings>
 {
     /// <summary>Options of `bank info`.</summary>
     internal sealed class Settings : CommandSettings
@@ -75,7 +75,9 @@ internal sealed class BankInfoCommand(IAnsiConsole console) : Command<BankInfoCo
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var bank = PromptBank.Open(settings.Bank, null);
+        // A bank from another encoder is described too (it cannot be searched here): the warning says so.
+        using var bank = PromptBank.OpenForInspection(settings.Bank, out string? encoderProblem);
+        if (encoderProblem != null) streams.Error.WriteLine($"warning: this bank cannot be searched by this reversesd. {encoderProblem}");
         var lines = new List<string>
         {
             $"bank: {bank.Path}",

@@ -72,7 +72,7 @@ internal sealed class BenchComposeCommand(IAnsiConsole console) : Command<BenchC
         console.WriteLine("|---|---|---|---|---|---|");
         foreach (var r in rows)
         {
-            string test = r.VersusTop1 is { } t ? string.Create(CultureInfo.InvariantCulture, $"{t.MeanDifference:+0.0000;-0.0000}, t = {t.T:F2}, p = {t.PValue:G3}") : "";
+            string test = r.VersusTop1 is { } t ? string.Create(CultureInfo.InvariantCulture, $"{EvaluationSummary.Difference(t.MeanDifference)}, t = {t.T:F2}, p = {t.PValue:G3}") : "";
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Method} | {r.Metrics.MeanCosine:F4} ± {r.Metrics.StandardError:F4} | {test} | {r.MillisecondsPerPrompt:F0} | {r.CpuMillisecondsPerPrompt:F0} | {r.TextsEmbeddedPerPrompt:F0} |"));
         }

@@ -47,7 +47,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             : ValidationResult.Success();
     }
 
-    private sealed record Run(double Seconds, long PeakRssKiB, string Output);
+    private sealed record Run(double Seconds, long PeakRssKiB, string Output, string Error);
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
@@ -67,7 +67,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             var peer = Start(settings.Python, [Path.GetFullPath(settings.Peer), folder], cancellationToken);
             var (tool, toolArgs) = Self();
             string output = Path.Combine(temp, "predictions.jsonl");
-            var ours = Start(tool, [.. toolArgs, "predict", "--model", Path.GetFullPath(settings.Model), folder, "--out", output, "--compose", settings.Compose], cancellationToken);
+            var ours = Start(tool, [.. toolArgs, "predict", "--model", Path.GetFullPath(settings.Model), folder, "--out", output, "--compose", settings.Compose, "--verbose"], cancellationToken);
 
             double peerRate = double.Parse(peer.Output.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
             double ourRate = images / ours.Seconds;
@@ -77,6 +77,9 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             console.MarkupLineInterpolated($"{images} images in {folder}; {Environment.ProcessorCount} logical cores; load average {BenchBackboneCommand.LoadAverage()}");
             console.Write(table);
             console.MarkupLineInterpolated($"reversesd predict / PyTorch peer: {ourRate / peerRate:F2} (goal >= 1.4)");
+            console.MarkupLine("where reversesd predict's time went (its --verbose):");
+            foreach (string line in ours.Error.Split('\n').Where(l => l.StartsWith("time:", StringComparison.Ordinal)))
+                console.MarkupLineInterpolated($"  {line["time:".Length..].Trim()}");
             return 0;
         }
         finally
@@ -115,7 +118,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         double seconds = clock.Elapsed.TotalSeconds;
         if (process.ExitCode != 0)
             throw new MLNet.ReverseSdInputException($"'{file} {string.Join(' ', args)}' failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
-        return new Run(seconds, peak, stdout.Result);
+        return new Run(seconds, peak, stdout.Result, stderr.Result);
     }
 
     private static long PeakRss(int pid)

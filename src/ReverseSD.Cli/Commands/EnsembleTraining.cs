@@ -128,7 +128,7 @@ internal static class EnsembleTraining
         {
             var t = row.VersusPrevious;
             table.AddRow(Markup.Escape(row.Name), F(row.Metrics.MeanCosine), F(row.Metrics.StandardError),
-                t == null ? "" : t.MeanDifference.ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture),
+                t == null ? "" : EvaluationSummary.Difference(t.MeanDifference),
                 t == null ? "" : t.T.ToString("F2", CultureInfo.InvariantCulture),
                 t == null ? "" : t.PValue.ToString("G3", CultureInfo.InvariantCulture));
         }

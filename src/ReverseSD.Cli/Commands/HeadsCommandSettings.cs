@@ -42,6 +42,10 @@ internal abstract class HeadsCommandSettings : CommandSettings
     [Description("Folder of the backbone feature cache (default DATA/.cache).")]
     public string? CacheDir { get; init; }
 
+    [CommandOption("--chunk-size <ROWS>")]
+    [Description("Rows per feature-cache chunk, the unit committed atomically: a killed run started again continues after its last finished chunk (default 512; a cache folder that exists keeps its own).")]
+    public int ChunkSize { get; init; } = MLNet.Backbones.FeatureCache.DefaultChunkSize;
+
     [CommandOption("--vocab <SIZE>")]
     [Description("Vocabulary size m (default 1000).")]
     public int Vocab { get; init; } = Vocabulary.DefaultSize;
@@ -89,6 +93,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
         if (Batch < 2) return ValidationResult.Error("--batch-size must be at least 2.");
         if (!(LearningRate > 0)) return ValidationResult.Error("--lr must be positive.");
         if (Vocab < 1) return ValidationResult.Error("--vocab must be at least 1.");
+        if (ChunkSize < 1) return ValidationResult.Error("--chunk-size must be at least 1.");
         if (Difficulty is not ("in-sample" or "out-of-fold")) return ValidationResult.Error($"--difficulty must be in-sample or out-of-fold; got '{Difficulty}'.");
         if (Folds < 2) return ValidationResult.Error($"--folds must be at least 2; got {Folds}.");
         if (SpatialChannels is int c && c < 1) return ValidationResult.Error($"--spatial-channels must be at least 1; got {c}.");
@@ -111,6 +116,7 @@ internal abstract class HeadsCommandSettings : CommandSettings
         Preprocessing = Preprocess,
         VocabularySize = Vocab,
         CacheDirectory = CacheDir,
+        CacheChunkSize = ChunkSize,
     };
 
     private PromptEmbeddingHeadsTrainer.Options WithShared(PromptEmbeddingHeadsTrainer.Options heads)

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using ReverseSD.MLNet;
@@ -53,6 +54,10 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
         [Description("lift (probability ÷ training frequency: words that set this image apart) or probability (raw), any case (default lift).")]
         public WordRanking WordRanking { get; init; } = WordRanking.Lift;
 
+        [CommandOption("--verbose")]
+        [Description("Print on stderr, at the end, where the time went: process start, model load, featurisation, the stages after the backbone, composition, writing.")]
+        public bool Verbose { get; init; }
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required: a model zip from 'reversesd train'.");
@@ -65,13 +70,49 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (!settings.Verbose) return Run(settings, cancellationToken);
+        var startup = DateTime.Now - Process.GetCurrentProcess().StartTime;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        PhaseTimes.Clear();
+        PhaseTimes.Enabled = true;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            return Run(settings, cancellationToken);
+        }
+        finally
+        {
+            PhaseTimes.Enabled = false;
+            PrintPhases(startup, clock.Elapsed, cpu);
+        }
+    }
+
+    /// <summary>The --verbose breakdown: one line per phase (wall seconds, occurrences), then the totals.</summary>
+    private void PrintPhases(TimeSpan startup, TimeSpan command, TimeSpan cpuAtStart)
+    {
+        var process = Process.GetCurrentProcess();
+        var e = streams.Error;
+        e.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time: {startup.TotalSeconds,7:F3} s  process start to the command (runtime, JIT, argument parsing)"));
+        foreach (var (phase, wall, count) in PhaseTimes.Snapshot())
+            e.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time: {wall.TotalSeconds,7:F3} s  {phase}{(count > 1 ? $" ({count} times)" : "")}"));
+        e.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"time: {command.TotalSeconds,7:F3} s  the command in all; CPU {(process.TotalProcessorTime - cpuAtStart).TotalSeconds:F3} s in it, {process.TotalProcessorTime.TotalSeconds:F3} s since the process started; peak RSS {process.PeakWorkingSet64 / (1024 * 1024)} MiB"));
+    }
+
+    private int Run(Settings settings, CancellationToken cancellationToken)
+    {
         var images = ExpandImages(settings.Images);
         bool toFile = !string.IsNullOrEmpty(settings.Out) && settings.Out != "-";
         var format = ResultWriter.ChooseFormat(settings.Format, toFile ? settings.Out : null);
         var method = ComposeCommand.ParseMethod(settings.Compose)!.Value;
         var ml = new MLContext(1);
-        using var bank = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
-        var model = ReverseSdModel.Load(ml, settings.Model);
+        PromptBank? opened;
+        using (PhaseTimes.Measure("open the --bank file"))
+            opened = settings.Bank == null ? null : PromptBank.Open(settings.Bank);
+        using var bank = opened;
+        ITransformer model;
+        using (PhaseTimes.Measure("load the model zip (ML.NET)"))
+            model = ReverseSdModel.Load(ml, settings.Model, forScoringOnly: true);   // only PredictStream scores it
         try
         {
             var options = new PromptPredictionOptions
@@ -141,6 +182,7 @@ internal sealed class PredictCommand(IAnsiConsole console, CliStreams streams) :
             {
                 if (result.Prediction != null)
                 {
+                    using var _ = PhaseTimes.Measure("write the results");
                     results.Write(Record(result.Prediction));
                 }
                 else

@@ -55,7 +55,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
     }
 
     /// <summary>
-    /// A featuriser for a backbone graph read back from a saved model (<see cref="ImageBackbone.ReadComposed"/>): the
+    /// A featuriser for a backbone graph read back from a saved model (<see cref="ImageBackbone.ReadComposed(byte[])"/>): the
     /// graph carries its preprocessing, input and output names.
     /// </summary>
     internal static BatchedImageFeaturizer FromComposed(ComposedBackbone composed, int batchSize = DefaultBatchSize,
@@ -64,29 +64,9 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
             batchSize, inferenceThreads, decodeThreads, null);
 
     /// <summary>Creates the ONNX Runtime session the fast path and <c>bench backbone</c>'s raw measure share.</summary>
-    internal static InferenceSession CreateSession(byte[] model, int intraOpThreads, int? gpuDeviceId = null)
-    {
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = Math.Max(1, intraOpThreads),
-            InterOpNumThreads = 1,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-        };
+    internal static InferenceSession CreateSession(byte[] model, int intraOpThreads, int? gpuDeviceId = null) =>
         // Decoder threads share the cores: ORT's idle intra-op threads must not spin on them.
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        if (gpuDeviceId is int device)
-        {
-#if REVERSESD_CUDA
-            options.AppendExecutionProvider_CUDA(device);
-#else
-            throw new ReverseSdInputException(
-                $"GPU device {device} was requested, but this build uses the CPU ONNX Runtime: rebuild with -p:ReverseSdOnnxRuntime=cuda or leave the GPU device unset.");
-#endif
-        }
-        return new InferenceSession(model, options);
-    }
+        Onnx.OnnxSessions.Create(model, intraOpThreads, gpuDeviceId, allowSpinning: false);
 
     /// <summary>
     /// One result per path, in order: the features, or the problem of an image that does not decode. Decoding runs

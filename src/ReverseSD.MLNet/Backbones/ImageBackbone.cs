@@ -358,6 +358,12 @@ public sealed class ImageBackbone
         {
             return null;
         }
+        return ReadComposed(model, onnxModel);
+    }
+
+    /// <summary>As <see cref="ReadComposed(byte[])"/>, on <paramref name="model"/> already parsed from <paramref name="onnxModel"/>.</summary>
+    internal static ComposedBackbone? ReadComposed(ModelProto model, byte[] onnxModel)
+    {
         string? spec = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingKey)?.Value;
         string name = model.MetadataProps.FirstOrDefault(p => p.Key == NameKey)?.Value ?? "backbone";
         string? fingerprint = model.MetadataProps.FirstOrDefault(p => p.Key == FingerprintKey)?.Value;

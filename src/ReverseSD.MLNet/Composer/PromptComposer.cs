@@ -67,7 +67,8 @@ public sealed class PromptComposer : IDisposable
 {
     private readonly PromptBank? _bank;
     private readonly PromptComposerOptions _options;
-    private readonly SentenceEncoder? _ownedEncoder;
+    private readonly Lazy<SentenceEncoder> _encoder;
+    private readonly bool _ownsEncoder;
     private readonly Func<IReadOnlyList<string>, float[][]> _embed;
     private readonly Func<string, int> _tokens;
     private readonly Dictionary<string, float[]> _textCache = new(StringComparer.Ordinal);
@@ -75,15 +76,28 @@ public sealed class PromptComposer : IDisposable
     /// <summary>Texts whose embeddings are kept (phrases and candidate prompts); the cache starts over when full.</summary>
     internal int TextCacheCapacity { get; init; } = 20_000;
 
+    /// <summary>
+    /// Forgets the texts embedded so far, so what follows is composed exactly as a new composer would: a text's embedding
+    /// depends in its last bits on the texts batched with it (padding), and a cached one would carry that history.
+    /// </summary>
+    internal void ForgetTexts() => _textCache.Clear();
+
     internal PromptComposer(PromptBank? bank, PromptComposerOptions options, SentenceEncoder encoder, bool ownsEncoder)
+        : this(bank, options, new Lazy<SentenceEncoder>(encoder), ownsEncoder)
+    {
+    }
+
+    /// <summary>The encoder is made on first use: composing with <see cref="CompositionMethod.None"/> never loads it.</summary>
+    private PromptComposer(PromptBank? bank, PromptComposerOptions options, Lazy<SentenceEncoder> encoder, bool ownsEncoder)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _bank = bank;
         _options = options;
-        _ownedEncoder = ownsEncoder ? encoder : null;
-        _embed = texts => encoder.Encode(texts);
-        _tokens = text => encoder.TokenIds(text).Length;
+        _encoder = encoder;
+        _ownsEncoder = ownsEncoder;
+        _embed = texts => _encoder.Value.Encode(texts);
+        _tokens = text => _encoder.Value.TokenIds(text).Length;
     }
 
     /// <summary>
@@ -92,7 +106,7 @@ public sealed class PromptComposer : IDisposable
     /// model zip with a bank returns).
     /// </summary>
     public static PromptComposer Create(PromptBank? bank, PromptComposerOptions? options = null) =>
-        new(bank, options ?? new PromptComposerOptions(), SentenceEncoder.Load(), ownsEncoder: true);
+        new(bank, options ?? new PromptComposerOptions(), new Lazy<SentenceEncoder>(() => SentenceEncoder.Load()), ownsEncoder: true);
 
     /// <summary>
     /// Composes one prompt per target embedding. <paramref name="words"/>, when given, holds each target's vocabulary words
@@ -331,5 +345,8 @@ public sealed class PromptComposer : IDisposable
     }
 
     /// <summary>Releases the sentence encoder when this composer created it.</summary>
-    public void Dispose() => _ownedEncoder?.Dispose();
+    public void Dispose()
+    {
+        if (_ownsEncoder && _encoder.IsValueCreated) _encoder.Value.Dispose();
+    }
 }

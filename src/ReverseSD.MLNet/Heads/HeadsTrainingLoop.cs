@@ -204,7 +204,6 @@ internal static class HeadsTrainingLoop
                         vocabularyLoss / Math.Max(1, batches), validationCosine, clock.Elapsed.TotalSeconds);
                     epochs.Add(summary);
                     onEpoch?.Invoke(summary, cosines);
-                    progress?.Report(new ProgressReport(ProgressStage, epoch, totalEpochs, Describe(summary)));
 
                     bool improved = validation == null || validationCosine > bestCosine;
                     if (improved)
@@ -214,6 +213,12 @@ internal static class HeadsTrainingLoop
                         stepsAtBest = steps;
                         if (validation != null) best = Snapshot(network, best);
                     }
+                    // A run that stops by itself has no known number of epochs: the step cap is not one.
+                    if (earlyStopping != null && validation != null)
+                        progress?.Report(new ProgressReport(ProgressStage, epoch, 0, Describe(summary) + string.Create(CultureInfo.InvariantCulture,
+                            $"; best epoch {bestEpoch}, stops after {earlyStopping.PatienceEpochs} epochs without gain")));
+                    else
+                        progress?.Report(new ProgressReport(ProgressStage, epoch, totalEpochs, Describe(summary)));
                     if (batches == 0) break;
                     if (earlyStopping != null && validation != null && stepsLeft > 0 && steps >= earlyStopping.StepFloor
                         && epoch - bestEpoch >= earlyStopping.PatienceEpochs && steps - stepsAtBest >= earlyStopping.PatienceSteps)

@@ -108,7 +108,8 @@ public static class HeadsAblation
         if (seeds < 1) throw new ReverseSdInputException($"The ablation needs at least one seed; got {seeds}.");
         PromptEmbeddingHeadsTrainer.Validate(options.Heads);
         var backbone = ReverseSdModel.Check(options);
-        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken,
+            options.CacheChunkSize);
         var vocabulary = data.Vocabulary(options.VocabularySize);
         var train = data.Train.HeadsView(0, vocabulary);
         var validation = data.Validation?.HeadsView(0, vocabulary);

@@ -1,9 +1,13 @@
+using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using ReverseSD.MLNet.Backbones;
+using ReverseSD.MLNet.Onnx.Proto;
 
 namespace ReverseSD.MLNet.Pipeline;
 
@@ -13,7 +17,7 @@ namespace ReverseSD.MLNet.Pipeline;
 /// saved chain itself is unchanged. A model whose backbone cannot be read back (saved before the backbone graph
 /// carried its preprocessing) is scored through its ML.NET chain, with the same results.
 /// </summary>
-internal sealed class ModelImageScorer : IDisposable
+internal sealed partial class ModelImageScorer : IDisposable
 {
     private const string FeaturesColumn = ColumnNames.ImageFeatures;
 
@@ -54,7 +58,7 @@ internal sealed class ModelImageScorer : IDisposable
             for (int i = 0; i < stages.Count; i++)
             {
                 var backbone = BackboneOf(stages[i], i, zip, batchSize);
-                if (backbone != null) groups.Add(new Group(backbone.Value.Featurizer, backbone.Value.Key, []));
+                if (backbone != null) groups.Add(new Group(Task.FromResult(backbone.Value.Featurizer), backbone.Value.Key, []));
                 else if (groups.Count == 0) return Fallback();
                 else groups[^1].Stages.Add(stages[i]);
             }
@@ -70,6 +74,172 @@ internal sealed class ModelImageScorer : IDisposable
             foreach (var g in groups) g.Featurizer.Dispose();
             return new ModelImageScorer(ml, model, null);
         }
+    }
+
+    /// <summary>
+    /// Loads a model zip to score image files, reading each backbone graph once: the fast path's sessions are made from the
+    /// zip's backbone graphs, and ML.NET loads the chain from a copy of the zip (in memory) holding a placeholder graph with
+    /// the same input and output in place of each backbone's, because the chain's backbone stages never run when the fast
+    /// path scores. A backbone graph (tens of MB) is then neither written to a temporary file nor optimised a second time.
+    /// The model is registered with its scorer (<see cref="For"/>) and must be scored through it only, never with
+    /// Transform on image paths. Null when the zip's backbones cannot be read back: load it as usual then.
+    /// </summary>
+    internal static ITransformer? LoadForScoring(MLContext ml, string zipPath, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
+    {
+        List<(int Stage, string Entry)> candidates;
+        try
+        {
+            using var archive = ZipFile.OpenRead(zipPath);
+            candidates = archive.Entries.Select(e => (Entry: e.FullName, Match: NestedOnnxModel().Match(e.FullName))).Where(x => x.Match.Success)
+                .Select(x => (int.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture), x.Entry)).ToList();
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            return null;   // not a zip, or unreadable: loading it as usual says so
+        }
+        if (candidates.Count == 0 || candidates.DistinctBy(c => c.Stage).Count() != candidates.Count) return null;
+
+        // Each backbone graph is read, and its session made, on a worker thread while this one copies the zip's other
+        // entries and ML.NET loads the chain: the two halves of the start-up overlap on two cores.
+        var graphs = candidates.Select(c => Task.Run(() => ReadBackboneGraph(zipPath, c.Entry))).ToList();
+        // The sessions are waited for when the first image is scored: checking the model's version overlaps with them too.
+        var sessions = graphs.Select(g => g.ContinueWith(t =>
+        {
+            if (t.GetAwaiter().GetResult() is not { } graph) return null;
+            using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session (a worker thread)");
+            return BatchedImageFeaturizer.FromComposed(graph.Composed, batchSize);
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default)).ToList();
+        ITransformer? model = null;
+        try
+        {
+            using var copy = new MemoryStream();
+            using (PhaseTimes.Measure("copy the zip's other entries"))
+            using (var archive = ZipFile.OpenRead(zipPath))
+            using (var placeholders = new ZipArchive(copy, ZipArchiveMode.Create, leaveOpen: true))
+            {
+                var backboneEntries = candidates.Select(c => c.Entry).ToHashSet(StringComparer.Ordinal);
+                foreach (var entry in archive.Entries.Where(e => !backboneEntries.Contains(e.FullName)))
+                    CopyEntry(entry, placeholders);
+                for (int i = 0; i < candidates.Count; i++)
+                {
+                    var graph = graphs[i].GetAwaiter().GetResult();
+                    if (graph == null)
+                    {
+                        CopyEntry(archive.GetEntry(candidates[i].Entry)!, placeholders);   // an ONNX stage that is not a backbone
+                        continue;
+                    }
+                    using var target = placeholders.CreateEntry(candidates[i].Entry, CompressionLevel.NoCompression).Open();
+                    using var writer = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true);
+                    writer.Write(graph.Placeholder.Length);
+                    writer.Write(graph.Placeholder);
+                }
+            }
+            copy.Position = 0;
+            using (PhaseTimes.Measure("load the chain after the backbones (ML.NET)"))
+                model = ml.Model.Load(copy, out _);
+            var stages = model is TransformerChain<ITransformer> chain ? chain.ToList() : [model];
+            var featurizers = new Dictionary<int, (Task<BatchedImageFeaturizer> Featurizer, CachedBackbone? Key)>();
+            for (int i = 0; i < candidates.Count; i++)
+                if (graphs[i].GetAwaiter().GetResult() is { } graph) featurizers[candidates[i].Stage] = (sessions[i].ContinueWith(t => t.GetAwaiter().GetResult()!, TaskScheduler.Default), CachedBackbone.Of(graph.Composed));
+            var groups = new List<Group>();
+            for (int i = 0; i < stages.Count; i++)
+            {
+                if (featurizers.TryGetValue(i, out var backbone) && stages[i] is TransformerChain<ITransformer> inner && inner.FirstOrDefault() is ImageLoadingTransformer)
+                    groups.Add(new Group(backbone.Featurizer, backbone.Key, []));
+                else if (featurizers.ContainsKey(i) || groups.Count == 0)
+                    return Fail();
+                else
+                    groups[^1].Stages.Add(stages[i]);
+            }
+            if (groups.Count == 0 || groups.Count != featurizers.Count) return Fail();
+            RememberSource(model, zipPath);
+            Scorers.AddOrUpdate(model, new ModelImageScorer(ml, model, groups));
+            return model;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Fail();   // loading it as usual reports what is wrong with the zip
+        }
+
+        ITransformer? Fail()
+        {
+            foreach (var session in sessions)
+            {
+                try
+                {
+                    session.GetAwaiter().GetResult()?.Dispose();
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                }
+            }
+            (model as IDisposable)?.Dispose();
+            return null;
+        }
+    }
+
+    private static void CopyEntry(ZipArchiveEntry entry, ZipArchive target)
+    {
+        using var source = entry.Open();
+        using var destination = target.CreateEntry(entry.FullName, CompressionLevel.NoCompression).Open();
+        source.CopyTo(destination);
+    }
+
+    /// <summary>A backbone graph read back from a zip entry, and the placeholder ML.NET loads in its place.</summary>
+    private sealed record BackboneGraph(ComposedBackbone Composed, byte[] Placeholder);
+
+    /// <summary>Reads the graph an OnnxTransformer saved in <paramref name="entryName"/>; null when it is not a backbone of ours.</summary>
+    private static BackboneGraph? ReadBackboneGraph(string zipPath, string entryName)
+    {
+        byte[] bytes;
+        using (PhaseTimes.Measure("fast path: decompress the backbone graph (a worker thread)"))
+        using (var archive = ZipFile.OpenRead(zipPath))
+        {
+            var entry = archive.GetEntry(entryName);
+            if (entry == null) return null;
+            using var stream = entry.Open();
+            using var reader = new BinaryReader(stream);
+            // An OnnxTransformer writes its graph as "OnnxModel": a 4-byte length, then the ONNX bytes.
+            int length = reader.ReadInt32();
+            if (length <= 0 || length != entry.Length - 4) return null;
+            bytes = reader.ReadBytes(length);
+        }
+        using var _ = PhaseTimes.Measure("fast path: parse the backbone graph (a worker thread)");
+        ModelProto proto;
+        try
+        {
+            proto = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+        var composed = ImageBackbone.ReadComposed(proto, bytes);
+        return composed == null || composed.OutputName != FeaturesColumn ? null : new BackboneGraph(composed, Placeholder(proto, composed));
+    }
+
+    /// <summary>ML.NET's entry of an OnnxTransformer inside top-level stage N (a nested chain): where a backbone graph is saved.</summary>
+    [GeneratedRegex(@"^TransformerChain/Transform_(\d{3})/Transform_\d{3}/OnnxModel$", RegexOptions.CultureInvariant)]
+    private static partial Regex NestedOnnxModel();
+
+    /// <summary>
+    /// A graph with the backbone's input and output (names, types, shapes) whose output is a constant [1, features]: what
+    /// ML.NET needs to load the backbone stage and give the stages after it their input schema.
+    /// </summary>
+    private static byte[] Placeholder(ModelProto backbone, ComposedBackbone composed)
+    {
+        var output = backbone.Graph.Output[0];
+        var constant = new TensorProto { Name = "placeholder_features", DataType = (int)TensorProto.Types.DataType.Float };
+        constant.Dims.AddRange(new long[] { 1, composed.FeatureSize });
+        constant.FloatData.AddRange(new float[composed.FeatureSize]);
+        var graph = new GraphProto { Name = "backbone placeholder" };
+        graph.Input.Add(backbone.Graph.Input.First(i => i.Name == composed.InputName).Clone());
+        graph.Output.Add(output.Clone());
+        graph.Initializer.Add(constant);
+        graph.Node.Add(new NodeProto { OpType = "Identity", Input = { constant.Name }, Output = { output.Name } });
+        var model = new ModelProto { IrVersion = backbone.IrVersion, ProducerName = "reversesd", Graph = graph };
+        model.OpsetImport.AddRange(backbone.OpsetImport.Select(o => o.Clone()));
+        return model.ToByteArray();
     }
 
     /// <summary>
@@ -94,9 +264,14 @@ internal sealed class ModelImageScorer : IDisposable
             using var reader = new BinaryReader(stream);
             int length = reader.ReadInt32();
             if (length <= 0 || length != entry.Length - 4) continue;
-            var composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
+            ComposedBackbone? composed;
+            using (PhaseTimes.Measure("fast path: read the backbone graph from the zip"))
+                composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
             if (composed != null && composed.OutputName == FeaturesColumn)
+            {
+                using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session");
                 return (BatchedImageFeaturizer.FromComposed(composed, batchSize), CachedBackbone.Of(composed));
+            }
         }
         return null;
     }
@@ -147,15 +322,20 @@ internal sealed class ModelImageScorer : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 int n = Math.Min(chunkSize, paths.Count - start);
                 var features = new FeaturizedImage[_groups!.Count][];
-                for (int g = 0; g < features.Length; g++)
+                using (PhaseTimes.Measure("featurise (waiting for the backbone)"))
                 {
-                    features[g] = new FeaturizedImage[n];
-                    for (int i = 0; i < n; i++)
-                        features[g][i] = streams[g].MoveNext() ? streams[g].Current : throw new InvalidOperationException("The featuriser returned fewer rows than paths.");
+                    for (int g = 0; g < features.Length; g++)
+                    {
+                        features[g] = new FeaturizedImage[n];
+                        for (int i = 0; i < n; i++)
+                            features[g][i] = streams[g].MoveNext() ? streams[g].Current : throw new InvalidOperationException("The featuriser returned fewer rows than paths.");
+                    }
                 }
                 var problems = Enumerable.Range(0, n).Select(i => features.Select(f => f[i].Problem).FirstOrDefault(p => p != null)).ToArray();
                 var good = Enumerable.Range(0, n).Where(i => problems[i] == null).ToArray();
-                IReadOnlyList<T> scored = good.Length == 0 ? [] : read(Apply(features, good));
+                IReadOnlyList<T> scored;
+                using (PhaseTimes.Measure("stages after the backbone (ML.NET) and reading them"))
+                    scored = good.Length == 0 ? [] : read(Apply(features, good));
                 int k = 0;
                 for (int i = 0; i < n; i++)
                     yield return problems[i] == null ? (paths[start + i], scored[k++], null) : (paths[start + i], null, problems[i]);
@@ -212,11 +392,26 @@ internal sealed class ModelImageScorer : IDisposable
         public string ImagePath { get; set; } = "";
     }
 
-    private sealed record Group(BatchedImageFeaturizer Featurizer, CachedBackbone? Key, List<ITransformer> Stages);
+    /// <summary>A backbone (its fast featuriser, made on a worker thread when loaded for scoring) and the stages after it.</summary>
+    private sealed record Group(Task<BatchedImageFeaturizer> Session, CachedBackbone? Key, List<ITransformer> Stages)
+    {
+        /// <summary>The featuriser, once its session is made.</summary>
+        public BatchedImageFeaturizer Featurizer => Session.GetAwaiter().GetResult();
+    }
 
     /// <summary>Releases the fast featurisers' sessions (not the model's).</summary>
     public void Dispose()
     {
-        foreach (var g in _groups ?? []) g.Featurizer.Dispose();
+        foreach (var g in _groups ?? [])
+        {
+            try
+            {
+                g.Featurizer.Dispose();
+            }
+            catch (Exception) when (g.Session.IsFaulted)
+            {
+                // the session was never made: its error went to whoever scored first
+            }
+        }
     }
 }

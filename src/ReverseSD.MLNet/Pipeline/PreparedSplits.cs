@@ -95,11 +95,13 @@ internal sealed class PreparedSplits
 
     /// <summary>
     /// Featurises DATA/train, DATA/validation (when present) and, with <paramref name="withTest"/>, DATA/test with every backbone
-    /// (through its feature cache, default DATA/.cache) and embeds their prompts once.
+    /// (through its feature cache, default DATA/.cache, in chunks of <paramref name="cacheChunkSize"/> rows when it starts a
+    /// cache folder) and embeds their prompts once.
     /// </summary>
     public static PreparedSplits Prepare(MLContext mlContext, string dataDirectory, IReadOnlyList<(ImageBackbone Backbone, string? CacheDirectory)> backbones,
-        bool withTest, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+        bool withTest, IProgress<ProgressReport>? progress, CancellationToken cancellationToken, int cacheChunkSize = FeatureCache.DefaultChunkSize)
     {
+        if (cacheChunkSize < 1) throw new ReverseSdInputException($"The feature-cache chunk size must be at least 1 (got {cacheChunkSize}).");
         DataFolder.Check(dataDirectory, "train");
         if (withTest) DataFolder.Check(dataDirectory, "test");
         bool hasValidation = File.Exists(Path.Combine(dataDirectory, "validation", ImageFolderDataset.MetadataFileName));
@@ -110,7 +112,7 @@ internal sealed class PreparedSplits
         try
         {
             foreach (string name in names)
-                splits[name] = PrepareSplit(mlContext, () => encoder ??= SentenceEncoder.Load(), backbones, dataDirectory, name, progress, cancellationToken);
+                splits[name] = PrepareSplit(mlContext, () => encoder ??= SentenceEncoder.Load(), backbones, dataDirectory, name, cacheChunkSize, progress, cancellationToken);
         }
         finally
         {
@@ -121,7 +123,7 @@ internal sealed class PreparedSplits
     }
 
     private static PreparedSplit PrepareSplit(MLContext ml, Func<SentenceEncoder> encoder, IReadOnlyList<(ImageBackbone Backbone, string? CacheDirectory)> backbones,
-        string dataDirectory, string split, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+        string dataDirectory, string split, int cacheChunkSize, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
         var features = new float[backbones.Count][][];
         List<string>? paths = null, prompts = null, visualPrompts = null;
@@ -131,7 +133,8 @@ internal sealed class PreparedSplits
         {
             string cache = backbones[k].CacheDirectory ?? Path.Combine(dataDirectory, ".cache");
             Directory.CreateDirectory(cache);
-            var result = FeatureCache.GetOrCompute(ml, backbones[k].Backbone, dataDirectory, split, cache, progress, cancellationToken);
+            var result = FeatureCache.GetOrCompute(ml, backbones[k].Backbone, dataDirectory, split, cache,
+                new FeatureCacheOptions { ChunkSize = cacheChunkSize }, progress, cancellationToken);
             if (result.Rows == 0) throw new ReverseSdInputException($"The '{split}' split of '{dataDirectory}' has no readable image.");
             var imagePaths = result.Data.GetColumn<string>(ColumnNames.ImagePath).ToList();
             if (paths == null)

@@ -38,14 +38,14 @@ public static class ReverseSdEnsemble
         // Every member's features and the prompts' embeddings, computed once for all members and the ensemble stages.
         for (int k = 0; k < options.Members.Count; k++) PreparedFineTuning.Check(options.Members[k], pipeline.Backbones[k]);
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, pipeline.Backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
-            withTest: true, progress, cancellationToken);
+            withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
         var tuned = FineTuneMembers(data, options, progress, cancellationToken);
         if (tuned.Count > 0)
         {
             // Every split featurised again with each fine-tuned backbone (its own cache entry; frozen members read their cache).
             data = PreparedSplits.Prepare(mlContext, dataDirectory,
                 data.Backbones.Select((b, k) => (tuned.TryGetValue(k, out var t) ? t.Backbone : b, options.Members[k].CacheDirectory)).ToList(),
-                withTest: true, progress, cancellationToken);
+                withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
         }
         if (data.Train.Count < 2)
             throw new ReverseSdInputException($"The train split of '{dataDirectory}' has fewer than 2 readable images: too few for an ensemble or DAKL.");

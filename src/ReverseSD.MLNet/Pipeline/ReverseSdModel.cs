@@ -77,14 +77,16 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(options);
         var pipeline = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken);
         PreparedFineTuning.Check(options, pipeline.Backbones[0]);
-        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(pipeline.Backbones[0], options.CacheDirectory)], withTest: true, progress, cancellationToken);
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(pipeline.Backbones[0], options.CacheDirectory)], withTest: true, progress, cancellationToken,
+            options.CacheChunkSize);
         FineTunedBackbone? tuned = null;
         if (options.FineTuning.Mode != BackboneFineTuning.None)
         {
             // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it;
             // TrainOnPrepared saves the prepared (fine-tuned) backbone.
             tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
-            data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken);
+            data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken,
+                options.CacheChunkSize);
         }
         var bank = pipeline.BankStage(PreparedBank(pipeline, data));
         var member = TrainOnPrepared(pipeline, data, 0, progress, tuned);
@@ -151,7 +153,8 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(options);
         var backbone = Check(options);
-        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: false, progress, cancellationToken);
+        var data = PreparedSplits.Prepare(mlContext, dataDirectory, [(backbone, options.CacheDirectory)], withTest: false, progress, cancellationToken,
+            options.CacheChunkSize);
         var vocabulary = options.Heads.Configuration == HeadConfiguration.Vanilla ? null : data.Vocabulary(options.VocabularySize);
         var trainer = ReverseSdPipeline.Create(mlContext, options, progress, cancellationToken).Heads(0, prepared: true, vocabulary);
         var scored = trainer.ScoreDifficulty(data.Train.HeadsView(0, vocabulary), data.Validation?.HeadsView(0, vocabulary));
@@ -162,22 +165,33 @@ public static partial class ReverseSdModel
     /// Loads a model zip written by <see cref="ReverseSdTrainedModel.Save"/>; throws <see cref="ReverseSdInputException"/>
     /// when the file is missing, is not a model zip, or has another format version (both versions named).
     /// </summary>
-    public static ITransformer Load(MLContext mlContext, string path)
+    public static ITransformer Load(MLContext mlContext, string path) => Load(mlContext, path, forScoringOnly: false);
+
+    /// <summary>
+    /// As <see cref="Load(MLContext, string)"/> with <paramref name="forScoringOnly"/> false. With it true, for
+    /// <see cref="PredictStream(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, int, IProgress{ProgressReport}?, CancellationToken)"/>
+    /// and the other methods that score image files through the fast path only (predict): each backbone graph is read
+    /// once, into the fast path, and the chain holds a placeholder for it, so the model must never be applied to image
+    /// paths with Transform (see <see cref="ModelImageScorer.LoadForScoring"/>).
+    /// </summary>
+    internal static ITransformer Load(MLContext mlContext, string path, bool forScoringOnly)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         if (!File.Exists(path))
             throw new ReverseSdInputException($"Model '{path}' does not exist: train one with 'reversesd train --data DIR --out model.zip'.");
-        ITransformer model;
+        ITransformer? model = forScoringOnly ? ModelImageScorer.LoadForScoring(mlContext, path) : null;
         try
         {
-            model = mlContext.Model.Load(path, out _);
+            model ??= mlContext.Model.Load(path, out _);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             throw new ReverseSdInputException($"Model '{path}' is not a readable ML.NET model zip ({ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}).", ex);
         }
         ModelImageScorer.RememberSource(model, path);
-        string version = ReverseSdModelFormat.ReadVersion(mlContext, model);
+        string version;
+        using (PhaseTimes.Measure("check the model's format version"))
+            version = ReverseSdModelFormat.ReadVersion(mlContext, model);
         if (version != ReverseSdModelFormat.Version)
         {
             (model as IDisposable)?.Dispose();
@@ -248,24 +262,78 @@ public static partial class ReverseSdModel
     /// <summary>Images per chunk of <c>PredictStream</c>: results are produced (and can be written) one chunk at a time.</summary>
     public const int DefaultPredictChunkSize = 64;
 
-    /// <summary>The predictions of a scored view, in row order (image paths are filled in by the caller).</summary>
+    /// <summary>
+    /// The predictions of a scored view, in row order (image paths are filled in by the caller), read in one pass: every
+    /// cursor over the view runs the stages after the backbone again, so one cursor reads all the columns. The vocabulary
+    /// words and frequencies, the same in every row, are read from the first.
+    /// </summary>
     private static IReadOnlyList<PromptPrediction> ReadPredictions(IDataView scored, int topWords, WordRanking ranking)
     {
-        var embeddings = PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.PredictedEmbedding);
-        bool hasWords = scored.Schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities) != null;
-        var probabilities = hasWords ? PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.VocabularyProbabilities) : null;
-        var words = hasWords ? ReverseSdModelFormat.ReadTextVectors(scored, ReverseSdModelFormat.VocabularyWordsColumnName).FirstOrDefault() ?? [] : [];
-        var frequencies = hasWords && scored.Schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyFrequenciesColumnName) != null
-            ? PromptEmbeddingEvaluator.ReadVectors(scored, ReverseSdModelFormat.VocabularyFrequenciesColumnName).FirstOrDefault()
-            : null;
-        var nearest = NearestPromptsOf(scored); // present when the zip holds a prompt bank
-        return embeddings.Select((e, i) => new PromptPrediction("", e,
-            probabilities == null ? [] : RankWords(words, probabilities[i], frequencies, topWords, ranking))
+        var schema = scored.Schema;
+        var embeddingColumn = schema.GetColumnOrNull(ColumnNames.PredictedEmbedding)
+            ?? throw new ArgumentOutOfRangeException(nameof(scored), $"The data has no column '{ColumnNames.PredictedEmbedding}'.");
+        var probabilitiesColumn = schema.GetColumnOrNull(ColumnNames.VocabularyProbabilities);
+        var wordsColumn = probabilitiesColumn == null ? null : schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyWordsColumnName);
+        var frequenciesColumn = wordsColumn == null ? null : schema.GetColumnOrNull(ReverseSdModelFormat.VocabularyFrequenciesColumnName);
+        var nearestColumn = schema.GetColumnOrNull(ColumnNames.NearestPrompts);
+        var nearestScoresColumn = nearestColumn == null ? null : schema.GetColumnOrNull(ColumnNames.NearestPromptScores);
+        if (nearestScoresColumn == null) nearestColumn = null;   // both or neither: present when the zip holds a prompt bank
+        var active = new[] { embeddingColumn, probabilitiesColumn, wordsColumn, frequenciesColumn, nearestColumn, nearestScoresColumn }
+            .OfType<DataViewSchema.Column>().ToList();
+
+        using var cursor = scored.GetRowCursor(active);
+        var embeddingGetter = cursor.GetGetter<VBuffer<float>>(embeddingColumn);
+        var probabilitiesGetter = probabilitiesColumn is { } p ? cursor.GetGetter<VBuffer<float>>(p) : null;
+        var wordsGetter = wordsColumn is { } w ? cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(w) : null;
+        var frequenciesGetter = frequenciesColumn is { } f ? cursor.GetGetter<VBuffer<float>>(f) : null;
+        var nearestGetter = nearestColumn is { } n ? cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(n) : null;
+        var nearestScoresGetter = nearestScoresColumn is { } ns ? cursor.GetGetter<VBuffer<float>>(ns) : null;
+        VBuffer<float> floats = default;
+        VBuffer<ReadOnlyMemory<char>> texts = default;
+        string[]? words = null;
+        float[]? frequencies = null;
+        var result = new List<PromptPrediction>();
+        while (cursor.MoveNext())
         {
-            NearestPrompts = nearest?[i] ?? [],
-            Prompt = nearest?[i].FirstOrDefault()?.Prompt,
-            PromptScore = nearest?[i].FirstOrDefault()?.Score,
-        }).ToList();
+            embeddingGetter(ref floats);
+            var embedding = floats.DenseValues().ToArray();
+            IReadOnlyList<PredictedWord> topWordsOfRow = [];
+            if (probabilitiesGetter != null)
+            {
+                if (words == null)
+                {
+                    if (wordsGetter != null)
+                    {
+                        wordsGetter(ref texts);
+                        words = texts.DenseValues().Select(v => v.ToString()).ToArray();
+                    }
+                    else words = [];
+                    if (frequenciesGetter != null)
+                    {
+                        frequenciesGetter(ref floats);
+                        frequencies = floats.DenseValues().ToArray();
+                    }
+                }
+                probabilitiesGetter(ref floats);
+                topWordsOfRow = RankWords(words, floats.DenseValues().ToArray(), frequencies, topWords, ranking);
+            }
+            IReadOnlyList<Retrieval.PromptMatch> nearest = [];
+            if (nearestGetter != null)
+            {
+                nearestGetter(ref texts);
+                nearestScoresGetter!(ref floats);
+                var prompts = texts.DenseValues().Select(v => v.ToString()).ToArray();
+                var scores = floats.DenseValues().ToArray();
+                nearest = prompts.Select((prompt, j) => new Retrieval.PromptMatch(-1, prompt, scores[j])).ToList();
+            }
+            result.Add(new PromptPrediction("", embedding, topWordsOfRow)
+            {
+                NearestPrompts = nearest,
+                Prompt = nearest.FirstOrDefault()?.Prompt,
+                PromptScore = nearest.FirstOrDefault()?.Score,
+            });
+        }
+        return result;
     }
 
     /// <summary>

@@ -49,7 +49,7 @@ public static partial class ReverseSdModel
     /// <summary>
     /// Scores image files chunk by chunk and yields each image's result in input order as its chunk finishes, answering in
     /// words as <see cref="Predict(MLContext, ITransformer, IReadOnlyList{string}, PromptPredictionOptions, out IReadOnlyList{UnreadableImage}, CancellationToken)"/>
-    /// does: the prompts of a chunk are composed together, by one composer kept for the whole stream. Memory stays flat
+    /// does: the prompts of a chunk are composed together, by one composer kept for the whole stream, which starts each chunk with no embedded text kept (a chunk's results do not depend on the chunks before it). Memory stays flat
     /// for any number of images; an unreadable image is a result with its problem, never fatal. Chunk k always holds
     /// images k·<paramref name="chunkSize"/> onwards, so a run restarted at a chunk boundary gives the same results.
     /// </summary>
@@ -90,6 +90,9 @@ public static partial class ReverseSdModel
                     throw new ReverseSdInputException(
                         $"Prompt bank '{options.Bank.Path}' holds {options.Bank.Dimension}-d vectors but the model predicts {predictions[0].Embedding.Length}-d embeddings: use a bank built with 'reversesd bank build'.");
                 composer ??= PromptComposer.Create(options.Bank, options.Composer);
+                // Each chunk is composed as by a new composer, so a run resumed at a chunk boundary writes the same bytes.
+                composer.ForgetTexts();
+                using var _ = PhaseTimes.Measure("compose prompts (" + options.Composition.ToString().ToLowerInvariant() + ")");
                 var composed = composer.Compose(predictions.Select(p => p.Embedding).ToList(), options.Composition,
                     predictions.Select(p => (IReadOnlyList<(string Word, float Probability)>)p.TopWords.Select(w => (w.Word, w.Probability)).ToList()).ToList(),
                     options.Bank == null ? predictions.Select(p => p.NearestPrompts).ToList() : null, cancellationToken);
@@ -100,15 +103,5 @@ public static partial class ReverseSdModel
                 }).ToList();
             }
         }
-    }
-
-    /// <summary>The NearestPrompts/NearestPromptScores columns of scored rows, or null when the model has no bank.</summary>
-    private static List<IReadOnlyList<PromptMatch>>? NearestPromptsOf(IDataView scored)
-    {
-        if (scored.Schema.GetColumnOrNull(ColumnNames.NearestPrompts) == null || scored.Schema.GetColumnOrNull(ColumnNames.NearestPromptScores) == null)
-            return null;
-        var texts = Heads.ReverseSdModelFormat.ReadTextVectors(scored, ColumnNames.NearestPrompts).ToList();
-        var scores = Evaluation.PromptEmbeddingEvaluator.ReadVectors(scored, ColumnNames.NearestPromptScores);
-        return texts.Select((t, i) => (IReadOnlyList<PromptMatch>)t.Select((p, j) => new PromptMatch(-1, p, scores[i][j])).ToList()).ToList();
     }
 }

@@ -21,6 +21,12 @@ public sealed class ReverseSdTrainingOptions
     /// <summary>Folder of the backbone feature cache; default DATA/.cache.</summary>
     public string? CacheDirectory { get; set; }
 
+    /// <summary>
+    /// Rows per feature-cache chunk, the unit committed atomically: a killed training started again continues after its
+    /// last finished chunk. A cache folder that exists keeps the chunk size it was started with.
+    /// </summary>
+    public int CacheChunkSize { get; set; } = Backbones.FeatureCache.DefaultChunkSize;
+
     /// <summary>Backbone fine-tuning before the heads train (none by default; layer4 on a CPU).</summary>
     public BackboneFineTuningOptions FineTuning { get; set; } = new();
 

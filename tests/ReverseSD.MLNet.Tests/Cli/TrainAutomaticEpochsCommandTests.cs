@@ -17,5 +17,8 @@ public sealed class AutomaticEpochsCommandTests(TinyTrainedModel tiny) : IClassF
         Assert.True(options.GetProperty("steps_run").GetInt64() >= 300, options.GetProperty("steps_run").ToString());
         Assert.Contains("only 10 pairs", options.GetProperty("validation_note").GetString());
         Assert.Contains("note: the validation split has only 10 pairs", result.Output);
+        // The progress lines count epochs without a total (the 10,000-step cap is not an epoch count) and say when it stops.
+        Assert.DoesNotMatch(@"training heads \d+/", result.Output);
+        Assert.Matches(@"training heads \d+ epoch \d+: .*best epoch \d+, stops after 5 epochs without gain", result.Output);
     }
 }

@@ -253,6 +253,42 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
     }
 
     [Fact]
+    public void AZipLoadedForScoringOnlyReadsItsBackboneOnceAndPredictsExactlyAsTheUsualLoad()
+    {
+        var ml = new Microsoft.ML.MLContext(1);
+        var usual = MLNet.Pipeline.ReverseSdModel.Load(ml, tiny.Model);
+        var forScoring = MLNet.Pipeline.ReverseSdModel.Load(ml, tiny.Model, forScoringOnly: true);
+        try
+        {
+            var images = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+            var options = new MLNet.Pipeline.PromptPredictionOptions { TopWords = 3, Composition = MLNet.Composer.CompositionMethod.None };
+            var expected = MLNet.Pipeline.ReverseSdModel.PredictStream(ml, usual, images, options, chunkSize: 4).ToList();
+            var actual = MLNet.Pipeline.ReverseSdModel.PredictStream(ml, forScoring, images, options, chunkSize: 4).ToList();
+
+            Assert.True(MLNet.Pipeline.ModelImageScorer.For(ml, forScoring).UsesFastPath);
+            Assert.Equal(expected.Count, actual.Count);
+            for (int i = 0; i < expected.Count; i++)
+            {
+                Assert.Equal(expected[i].Prediction!.Embedding, actual[i].Prediction!.Embedding);
+                Assert.Equal(expected[i].Prediction!.TopWords, actual[i].Prediction!.TopWords);
+                Assert.Equal(expected[i].Prediction!.Prompt, actual[i].Prediction!.Prompt);
+            }
+            // The chain it loaded holds a placeholder backbone (never run by predict): a few bytes, not the ResNet18 graph.
+            var backboneStage = Assert.IsType<Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>>(
+                ((Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>)forScoring).First());
+            var onnx = Assert.Single(backboneStage.OfType<Microsoft.ML.Transforms.Onnx.OnnxTransformer>());
+            using var saved = new MemoryStream();
+            ml.Model.Save(onnx, null, saved);
+            Assert.InRange(saved.Length, 1, 100_000);
+        }
+        finally
+        {
+            (usual as IDisposable)?.Dispose();
+            (forScoring as IDisposable)?.Dispose();
+        }
+    }
+
+    [Fact]
     public void PredictOfALoadedZipRunsTheFastPathAndGivesTheMlNetChainsNumbers()
     {
         var ml = new Microsoft.ML.MLContext(1);
@@ -324,6 +360,45 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         Assert.Single(resumed.ErrorLines);
         Assert.False(File.Exists(killed + ".partial"));
         Assert.False(File.Exists(state));
+    }
+
+    [Fact]
+    public void PredictOutWithABankKilledAfterAChunkContinuesOnRestartWithByteIdenticalOutput()
+    {
+        // 40 images (the test split four times) in chunks of 5, prompts composed by beam search over an external bank: the
+        // composer of the resumed run starts with an empty text cache, and must still write the same bytes.
+        string bankPath = tiny.Directory.File("resume.rsdbank");
+        if (!File.Exists(bankPath))
+            Assert.Equal(0, CliRunner.Run("bank", "build", "--input", tiny.Data + "/train/metadata.csv", "--out", bankPath).ExitCode);
+        var test = System.IO.Directory.GetFiles(Path.Combine(tiny.Data, "test"), "*.png").Order(StringComparer.Ordinal).ToList();
+        var images = Enumerable.Range(0, 4).SelectMany(_ => test).ToList();
+        string killed = tiny.Directory.File("bank-resumed.jsonl"), whole = tiny.Directory.File("bank-whole.jsonl");
+        string[] Args(string output) => ["predict", "--model", tiny.Model, "--bank", bankPath, "--out", output, "--chunk-size", "5",
+            "--steps", "2", "--candidates", "8", "--top-words", "3", .. images];
+        string state = killed + ".partial.json", scratch = tiny.Directory.File("bank-killed-tmp");
+        System.IO.Directory.CreateDirectory(scratch);
+
+        using (var process = CliChildProcess.Start(scratch, Args(killed)))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!File.Exists(state) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(10);
+            Assert.True(File.Exists(state), "no chunk was ever kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        Assert.False(File.Exists(killed), "the killed run wrote its output");
+        using (var kept = JsonDocument.Parse(File.ReadAllText(state)))
+            Assert.InRange(kept.RootElement.GetProperty("inputs_done").GetInt32(), 5, 35);
+
+        var resumed = CliProcess.Run(Args(killed));
+        var uninterrupted = CliProcess.Run(Args(whole));
+
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        Assert.True(uninterrupted.ExitCode == 0, uninterrupted.Error);
+        Assert.Contains("continuing", resumed.Out);
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(killed));
+        Assert.Equal(40, File.ReadAllLines(killed).Length);
+        Assert.All(File.ReadAllLines(killed), line => Assert.Contains("\"prompt\":\"", line));
     }
 
     private sealed class PathRow

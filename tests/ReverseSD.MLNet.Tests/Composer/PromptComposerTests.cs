@@ -133,6 +133,23 @@ public sealed class PromptComposerTests(SentenceEncoderFixture fixture) : IClass
     }
 
     [Fact]
+    public void BankInfoDescribesABankFromAnotherEncoderWithAWarningThatOtherCommandsRefuseIt()
+    {
+        using var dir = new TempDirectory();
+        var vectors = PromptBankBenchmark.RandomUnitVectors(2, 512, seed: 1);
+        PromptBankBuilder.Write(dir.File("clip.rsdbank"), ["a", "b"], vectors, new PromptBankInfo { Encoder = "clip-vit-b32" });
+
+        var info = Run("bank", "info", dir.File("clip.rsdbank"));
+
+        Assert.Equal(0, info.ExitCode);
+        Assert.Contains("warning: this bank cannot be searched by this reversesd", info.Output);
+        Assert.Contains("encoder: clip-vit-b32", info.Output);
+        Assert.Contains("prompts: 2", info.Output);
+        Assert.Contains("dimensions: 512", info.Output);
+        Assert.Contains("clip-vit-b32", Assert.Throws<ReverseSdInputException>(() => PromptBank.Open(dir.File("clip.rsdbank"))).Message);
+    }
+
+    [Fact]
     public void AComposerEmbedsARepeatedCandidateTextOnlyOnce()
     {
         using var dir = new TempDirectory();
