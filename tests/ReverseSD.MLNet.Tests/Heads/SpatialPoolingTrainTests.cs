@@ -43,6 +43,18 @@ public sealed class SpatialPoolingTrainTests
     }
 
     [Fact]
+    public void AnEnsembleWithFineTuningKeepsItsFeatureMapMemberFrozenAndFineTunesTheOthers()
+    {
+        var settings = new ReverseSD.Cli.Commands.TrainCommand.Settings { Data = "somewhere", Backbone = "resnet18,resnet18-map", FineTune = "layer4" };
+
+        var members = ReverseSD.Cli.Commands.EnsembleTraining.ToOptions(settings).Members;
+
+        Assert.Equal(MLNet.FineTuning.BackboneFineTuning.Layer4, members[0].FineTuning.Mode);
+        Assert.Equal(MLNet.FineTuning.BackboneFineTuning.None, members[1].FineTuning.Mode);
+        Assert.Equal(MLNet.Heads.PromptEmbeddingHeadsTrainer.Defaults.SpatialChannels, members[1].Heads.SpatialChannels);
+    }
+
+    [Fact]
     public void FineTuningAFeatureMapBackboneIsRefusedBeforeAnyWork()
     {
         using var dir = new TempDirectory();
