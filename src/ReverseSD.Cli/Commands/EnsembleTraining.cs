@@ -84,8 +84,8 @@ internal static class EnsembleTraining
     };
 
     /// <summary>
-    /// True when <paramref name="backbone"/> names a ResNet18 preset (resnet18, resnet18-SIZE, resnet18-grid), the backbones --finetune can train
-    /// (not resnet18-map, whose heads pool the feature map themselves).
+    /// True when <paramref name="backbone"/> names a ResNet18 preset --finetune can train (resnet18, resnet18-SIZE, resnet18-grid);
+    /// false for resnet18-map (its heads pool the feature map themselves) and any other backbone.
     /// </summary>
     public static bool IsResNet18(string backbone)
     {

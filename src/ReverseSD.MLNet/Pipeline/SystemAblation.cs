@@ -134,7 +134,7 @@ public static class SystemAblation
         var frozenOptions = new ReverseSdTrainingOptions
         {
             Backbone = first.Backbone, Preprocessing = first.Preprocessing, Heads = first.Heads, VocabularySize = first.VocabularySize,
-            CacheDirectory = first.CacheDirectory, PromptBank = ReverseSdTrainingOptions.NoBank,
+            CacheDirectory = first.CacheDirectory, CacheChunkSize = first.CacheChunkSize, PromptBank = ReverseSdTrainingOptions.NoBank,
         };
         var system = new ReverseSdEnsembleOptions
         {
