@@ -335,14 +335,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         string state = killed + ".partial.json", scratch = tiny.Directory.File("killed-tmp");
         System.IO.Directory.CreateDirectory(scratch);
 
-        using (var process = CliChildProcess.Start(scratch, Args(killed)))
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!File.Exists(state) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(10);
-            Assert.True(File.Exists(state), "no chunk was ever kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
+        CliChildProcess.KillOnceWorkIsKept(scratch, () => File.Exists(state), Args(killed));
         Assert.False(File.Exists(killed), "the killed run wrote its output");
         using (var kept = JsonDocument.Parse(File.ReadAllText(state)))
             Assert.InRange(kept.RootElement.GetProperty("inputs_done").GetInt32(), 5, 295);
@@ -378,14 +371,7 @@ public sealed class TrainEvaluatePredictCommandTests(TinyTrainedModel tiny) : IC
         string state = killed + ".partial.json", scratch = tiny.Directory.File("bank-killed-tmp");
         System.IO.Directory.CreateDirectory(scratch);
 
-        using (var process = CliChildProcess.Start(scratch, Args(killed)))
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!File.Exists(state) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(10);
-            Assert.True(File.Exists(state), "no chunk was ever kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
+        CliChildProcess.KillOnceWorkIsKept(scratch, () => File.Exists(state), Args(killed));
         Assert.False(File.Exists(killed), "the killed run wrote its output");
         using (var kept = JsonDocument.Parse(File.ReadAllText(state)))
             Assert.InRange(kept.RootElement.GetProperty("inputs_done").GetInt32(), 5, 35);

@@ -19,19 +19,8 @@ public sealed class TrainResumeTests
         string cache = dir.File("killed-cache"), scratch = dir.File("killed-tmp");
         Directory.CreateDirectory(scratch);
 
-        using (var process = CliChildProcess.Start(scratch, Args("killed")))
-        {
-            string? firstChunk = null;
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (firstChunk == null && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3))
-            {
-                Thread.Sleep(10);
-                firstChunk = Directory.Exists(cache) ? Directory.GetFiles(cache, "chunk-000000.bin", SearchOption.AllDirectories).FirstOrDefault() : null;
-            }
-            Assert.True(firstChunk != null, "no chunk was ever kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
-            process.Kill(entireProcessTree: true);   // SIGKILL: no clean-up code runs
-            process.WaitForExit();
-        }
+        CliChildProcess.KillOnceWorkIsKept(scratch,
+            () => Directory.Exists(cache) && Directory.GetFiles(cache, "chunk-000000.bin", SearchOption.AllDirectories).Length > 0, Args("killed"));
         var atKill = Assert.Single(FeatureCache.Status(cache));   // the train split, the first one featurised
         Assert.Equal("train", atKill.Split);
         Assert.InRange(atKill.ChunksDone[0], 1, atKill.ChunksTotal[0] - 1);

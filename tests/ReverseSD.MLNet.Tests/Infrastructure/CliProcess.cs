@@ -37,4 +37,19 @@ internal static class CliChildProcess
         start.Environment["CI"] = "true";
         return System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("Could not start the tool.");
     }
+
+    /// <summary>
+    /// Starts `reversesd ARGS` as <see cref="Start"/> does, waits (at most 3 minutes) until <paramref name="workKept"/> says it
+    /// has committed some work, then kills it with SIGKILL, so no clean-up code runs; fails when no work was ever kept.
+    /// </summary>
+    public static void KillOnceWorkIsKept(string temporaryFolder, Func<bool> workKept, params string[] args)
+    {
+        using var process = Start(temporaryFolder, args);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool kept = false;
+        while (!(kept = workKept()) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(10);
+        Xunit.Assert.True(kept, "no chunk was ever kept: " + (process.HasExited ? process.StandardError.ReadToEnd() : "timeout"));
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
 }
