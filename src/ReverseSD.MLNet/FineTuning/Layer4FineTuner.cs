@@ -143,6 +143,35 @@ internal static class Layer4FineTuner
         double bestCosine = double.NegativeInfinity;
         int bestEpoch = 0;
         Tensor[]? bestLayer4 = null;
+
+        // One pass over the shuffled training pairs (the heads' optimiser, and layer 4's when given); the mean losses per batch.
+        (double Loss, double Cosine, double Vocabulary) Pass(Func<Tensor, Tensor> batchFeatures, optim.Optimizer? backbone)
+        {
+            random.Shuffle(order);
+            heads.train();
+            double loss = 0, cosineLoss = 0, vocabularyLoss = 0;
+            int batches = 0;
+            for (int start = 0; start < order.Length; start += o.BatchSize)
+            {
+                int count = Math.Min(o.BatchSize, order.Length - start);
+                if (count < 2) break; // a single-sample tail cannot be batch-normalised by an MLP head
+                using var scope = torch.NewDisposeScope();
+                var index = torch.tensor(order.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
+                var parts = HeadsTrainingLoop.Loss(heads, settings, batchFeatures(index), trainTargets.index_select(0, index), trainLabels?.index_select(0, index));
+                headsOptimizer.zero_grad();
+                backbone?.zero_grad();
+                parts.Total.backward();
+                headsOptimizer.step();
+                backbone?.step();
+                loss += parts.Total.item<float>();
+                cosineLoss += parts.Cosine.item<float>();
+                vocabularyLoss += parts.Vocabulary?.item<float>() ?? 0;
+                batches++;
+            }
+            int n = Math.Max(1, batches);
+            return (loss / n, cosineLoss / n, vocabularyLoss / n);
+        }
+
         try
         {
             if (options.HeadsWarmupEpochs > 0)
@@ -151,29 +180,11 @@ internal static class Layer4FineTuner
                 // (fresh heads send random gradients into layer 4); its validation cosine is the frozen backbone's, kept when no joint epoch beats it.
                 var clock = Stopwatch.StartNew();
                 using var frozen = Features(network, grid, trainActivations);
-                double loss = 0, cosineLoss = 0, vocabularyLoss = 0;
-                int batches = 0;
+                var warm = (Loss: 0.0, Cosine: 0.0, Vocabulary: 0.0);
                 for (int warmup = 0; warmup < options.HeadsWarmupEpochs; warmup++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    random.Shuffle(order);
-                    heads.train();
-                    (loss, cosineLoss, vocabularyLoss, batches) = (0, 0, 0, 0);
-                    for (int start = 0; start < order.Length; start += o.BatchSize)
-                    {
-                        int count = Math.Min(o.BatchSize, order.Length - start);
-                        if (count < 2) break;
-                        using var scope = torch.NewDisposeScope();
-                        var index = torch.tensor(order.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
-                        var parts = HeadsTrainingLoop.Loss(heads, settings, frozen.index_select(0, index), trainTargets.index_select(0, index), trainLabels?.index_select(0, index));
-                        headsOptimizer.zero_grad();
-                        parts.Total.backward();
-                        headsOptimizer.step();
-                        loss += parts.Total.item<float>();
-                        cosineLoss += parts.Cosine.item<float>();
-                        vocabularyLoss += parts.Vocabulary?.item<float>() ?? 0;
-                        batches++;
-                    }
+                    warm = Pass(index => frozen.index_select(0, index), backbone: null);
                 }
                 double validationCosine = double.NaN;
                 if (validationActivations is not null && validationTargets is not null)
@@ -184,8 +195,7 @@ internal static class Layer4FineTuner
                     using var noGrad = torch.no_grad();
                     bestLayer4 = layer4.Select(p => p.detach().clone()).ToArray();
                 }
-                epochs.Add(new HeadsEpochSummary(0, 0, loss / Math.Max(1, batches), cosineLoss / Math.Max(1, batches),
-                    vocabularyLoss / Math.Max(1, batches), validationCosine, clock.Elapsed.TotalSeconds));
+                epochs.Add(new HeadsEpochSummary(0, 0, warm.Loss, warm.Cosine, warm.Vocabulary, validationCosine, clock.Elapsed.TotalSeconds));
                 progress?.Report(new ProgressReport(TrainingStage, 0, options.NumberOfEpochs, string.Create(CultureInfo.InvariantCulture,
                     $"heads warm-up ({options.HeadsWarmupEpochs} epochs on the frozen layer 4): loss {epochs[0].Loss:F4}, validation cosine {validationCosine:F4}")));
             }
@@ -193,37 +203,15 @@ internal static class Layer4FineTuner
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
-                random.Shuffle(order);
                 network.eval(); // batch-norm statistics stay those of ImageNet; their scale and shift train
-                heads.train();
-                double loss = 0, cosineLoss = 0, vocabularyLoss = 0;
-                int batches = 0;
-                for (int start = 0; start < order.Length; start += o.BatchSize)
-                {
-                    int count = Math.Min(o.BatchSize, order.Length - start);
-                    if (count < 2) break; // a single-sample tail cannot be batch-normalised by an MLP head
-                    using var scope = torch.NewDisposeScope();
-                    var index = torch.tensor(order.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
-                    var features = network.ForwardFromLayer3(trainActivations.index_select(0, index), grid);
-                    var parts = HeadsTrainingLoop.Loss(heads, settings, features, trainTargets.index_select(0, index), trainLabels?.index_select(0, index));
-                    headsOptimizer.zero_grad();
-                    backboneOptimizer.zero_grad();
-                    parts.Total.backward();
-                    headsOptimizer.step();
-                    backboneOptimizer.step();
-                    loss += parts.Total.item<float>();
-                    cosineLoss += parts.Cosine.item<float>();
-                    vocabularyLoss += parts.Vocabulary?.item<float>() ?? 0;
-                    batches++;
-                }
+                var joint = Pass(index => network.ForwardFromLayer3(trainActivations.index_select(0, index), grid), backboneOptimizer);
                 double validationCosine = double.NaN;
                 if (validationActivations is not null && validationTargets is not null)
                 {
                     using var validationFeatures = Features(network, grid, validationActivations);
                     validationCosine = HeadsTrainingLoop.MeanCosine(heads, validationFeatures, validationTargets);
                 }
-                var summary = new HeadsEpochSummary(epoch, 0, loss / Math.Max(1, batches), cosineLoss / Math.Max(1, batches),
-                    vocabularyLoss / Math.Max(1, batches), validationCosine, clock.Elapsed.TotalSeconds);
+                var summary = new HeadsEpochSummary(epoch, 0, joint.Loss, joint.Cosine, joint.Vocabulary, validationCosine, clock.Elapsed.TotalSeconds);
                 epochs.Add(summary);
                 progress?.Report(new ProgressReport(TrainingStage, epoch, options.NumberOfEpochs, string.Create(CultureInfo.InvariantCulture,
                     $"epoch {epoch}: loss {summary.Loss:F4}, validation cosine {validationCosine:F4}")));
