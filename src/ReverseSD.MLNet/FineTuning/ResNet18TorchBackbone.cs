@@ -41,7 +41,10 @@ internal sealed class ResNet18TorchBackbone : IDisposable
             throw new ReverseSdInputException(
                 $"Backbone '{backbone.Name}' is not a ResNet18 preset: fine-tuning supports resnet18 and resnet18-SIZE only; use --finetune none for other backbones.");
         var model = backbone.ReadModel();
-        var network = new ResNet18Network();
+        // Its modules draw their (overwritten) initial weights from torch's default generator: under the gate, so a seeded
+        // training running at the same time is not shifted.
+        ResNet18Network network;
+        lock (TorchRandom.Gate) network = new ResNet18Network();
         try
         {
             ResNet18OnnxWeights.Load(model, network, backbone.ModelPath);

@@ -109,7 +109,9 @@ public sealed class Layer4FineTunerTests(ITestOutputHelper output)
 
         var source = backbone.ReadModel();
         Assert.Equal(source.Graph.Node, tuned.Graph.Node);
-        using var network = new ResNet18Network();
+        ResNet18Network created;
+        lock (TorchRandom.Gate) created = new ResNet18Network();   // torch's default generator is process-wide
+        using var network = created;
         var layerOf = ResNet18OnnxWeights.Bind(source, network, "test").ToDictionary(b => b.Initializer, b => b.Layer);
         var changed = source.Graph.Initializer.Zip(tuned.Graph.Initializer)
             .Where(p => !Values(p.First).SequenceEqual(Values(p.Second))).Select(p => p.First.Name).ToList();
