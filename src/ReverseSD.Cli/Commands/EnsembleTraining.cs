@@ -84,15 +84,14 @@ internal static class EnsembleTraining
     };
 
     /// <summary>
-    /// True when <paramref name="backbone"/> names a ResNet18 preset --finetune can train (resnet18, resnet18-SIZE, resnet18-grid);
-    /// false for resnet18-map (its heads pool the feature map themselves) and any other backbone.
+    /// True when <paramref name="backbone"/> names a ResNet18 preset --finetune can train (resnet18, resnet18-SIZE, resnet18-grid,
+    /// resnet18-map); false for any other backbone.
     /// </summary>
     public static bool IsResNet18(string backbone)
     {
         try
         {
-            var resolved = ImageBackbone.Resolve(backbone);
-            return resolved.IsResNet18 && resolved.FeatureMapChannels == 0;
+            return ImageBackbone.Resolve(backbone).IsResNet18;
         }
         catch (ReverseSdInputException)
         {
@@ -103,7 +102,7 @@ internal static class EnsembleTraining
     public static int Run(IAnsiConsole console, MLContext ml, TrainCommand.Settings settings, CancellationToken cancellationToken)
     {
         if (settings.FineTune != "none" && !settings.Backbones.Any(IsResNet18))
-            throw new ReverseSdInputException($"--finetune {settings.FineTune} needs at least one ResNet18 preset member (resnet18, resnet18-SIZE or resnet18-grid); '{settings.Backbone}' has none: use --finetune none.");
+            throw new ReverseSdInputException($"--finetune {settings.FineTune} needs at least one ResNet18 preset member (resnet18, resnet18-SIZE, resnet18-grid or resnet18-map); '{settings.Backbone}' has none: use --finetune none.");
         using var trained = ConsoleProgress.Run(console, "training ensemble",
             progress => ReverseSdEnsemble.Train(ml, settings.Data, ToOptions(settings), progress, cancellationToken));
         trained.Save(settings.Out);

@@ -49,7 +49,9 @@ internal static class Layer4FineTuner
     /// </summary>
     /// <remarks>
     /// With <paramref name="sharedActivations"/>, the layer-3 activations are taken from it when another backbone with the same
-    /// input and layers 1-3 computed them (resnet18 and resnet18-grid), and left in it otherwise; it owns them.
+    /// input and layers 1-3 computed them (resnet18, resnet18-grid and resnet18-map), and left in it otherwise; it owns them.
+    /// A feature-map backbone (resnet18-map) trains with heads that learn its spatial pooling (<paramref name="heads"/>'
+    /// SpatialChannels and SpatialDropout, its FeatureMapChannels set from the backbone), on the map its graph outputs.
     /// </remarks>
     public static FineTunedBackbone Run(ImageBackbone backbone, FineTuningImages train, FineTuningImages? validation,
         PromptEmbeddingHeadsTrainer.Options heads, BackboneFineTuningOptions options,
@@ -65,6 +67,13 @@ internal static class Layer4FineTuner
         if (validation != null) Check(validation, "validation");
         if (heads.Configuration != HeadConfiguration.Vanilla && train.Labels == null)
             throw new ArgumentException("The vocabulary head needs multi-hot labels.", nameof(train));
+        var output = FeaturesOf(backbone);
+        if (output == ResNet18Features.Map && heads.FeatureMapChannels != backbone.FeatureMapChannels)
+        {
+            // A feature-map backbone (resnet18-map) feeds heads that learn its spatial pooling, as the heads trainer gets them after.
+            heads = heads.Clone();
+            heads.FeatureMapChannels = backbone.FeatureMapChannels;
+        }
 
         using var torchBackbone = ResNet18TorchBackbone.Create(backbone);
         var network = torchBackbone.Network;
@@ -87,15 +96,14 @@ internal static class Layer4FineTuner
             clock.Restart();
             List<HeadsEpochSummary> epochs;
             int bestEpoch;
-            bool grid = backbone.HasSpatialGrid;
             lock (TorchRandom.Gate)
-                (epochs, bestEpoch) = Train(network, grid, trainActivations!, trainTargets, trainLabels, validationActivations, validationTargets, heads, options, progress, cancellationToken);
+                (epochs, bestEpoch) = Train(network, output, trainActivations!, trainTargets, trainLabels, validationActivations, validationTargets, heads, options, progress, cancellationToken);
             double trainingSeconds = clock.Elapsed.TotalSeconds;
 
-            var trainFeatures = Scatter(Features(network, grid, trainActivations!), trainRows, train.ImagePaths.Count);
+            var trainFeatures = Scatter(Features(network, output, trainActivations!), trainRows, train.ImagePaths.Count);
             var validationFeatures = validation == null ? null
                 : validationActivations is null ? new float[]?[validation.ImagePaths.Count]
-                : Scatter(Features(network, grid, validationActivations), validationRows, validation.ImagePaths.Count);
+                : Scatter(Features(network, output, validationActivations), validationRows, validation.ImagePaths.Count);
             var tuned = torchBackbone.ToBackbone($"{backbone.Name}-layer4", fromLayer: 4);
             int skipped = train.ImagePaths.Count - trainRows.Length + (validation == null ? 0 : validation.ImagePaths.Count - validationRows.Length);
             return new FineTunedBackbone(tuned, epochs, bestEpoch, trainFeatures, validationFeatures, activationBytes, activationSeconds, trainingSeconds)
@@ -113,16 +121,17 @@ internal static class Layer4FineTuner
         }
     }
 
-    private static (List<HeadsEpochSummary> Epochs, int BestEpoch) Train(ResNet18Network network, bool grid, Tensor trainActivations, Tensor trainTargets, Tensor? trainLabels,
+    private static (List<HeadsEpochSummary> Epochs, int BestEpoch) Train(ResNet18Network network, ResNet18Features output, Tensor trainActivations, Tensor trainTargets, Tensor? trainLabels,
         Tensor? validationActivations, Tensor? validationTargets, PromptEmbeddingHeadsTrainer.Options o, BackboneFineTuningOptions options,
         IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {
-        // The heads read what the saved backbone outputs: pooled features, and for resnet18-grid the 3×3 grid after them.
+        // The heads read what the saved backbone outputs: pooled features, for resnet18-grid the 3×3 grid after them, for
+        // resnet18-map the feature map (its heads pool it themselves).
         int featureSize = ResNet18Network.FeatureSize;
-        if (grid)
+        if (output != ResNet18Features.Pooled)
         {
             using var noGrad = torch.no_grad();
-            using var probe = network.ForwardFromLayer3(trainActivations.narrow(0, 0, 1), spatialGrid: true);
+            using var probe = network.ForwardFromLayer3(trainActivations.narrow(0, 0, 1), output);
             featureSize = (int)probe.shape[1];
         }
         // Seeds torch and builds the heads exactly as the heads trainer does.
@@ -179,7 +188,7 @@ internal static class Layer4FineTuner
                 // Epoch 0: the heads alone on the frozen layer 4's features, so the joint epochs start from heads that already fit
                 // (fresh heads send random gradients into layer 4); its validation cosine is the frozen backbone's, kept when no joint epoch beats it.
                 var clock = Stopwatch.StartNew();
-                using var frozen = Features(network, grid, trainActivations);
+                using var frozen = Features(network, output, trainActivations);
                 var warm = (Loss: 0.0, Cosine: 0.0, Vocabulary: 0.0);
                 for (int warmup = 0; warmup < options.HeadsWarmupEpochs; warmup++)
                 {
@@ -189,7 +198,7 @@ internal static class Layer4FineTuner
                 double validationCosine = double.NaN;
                 if (validationActivations is not null && validationTargets is not null)
                 {
-                    using var validationFeatures = Features(network, grid, validationActivations);
+                    using var validationFeatures = Features(network, output, validationActivations);
                     validationCosine = HeadsTrainingLoop.MeanCosine(heads, validationFeatures, validationTargets);
                     bestCosine = validationCosine;
                     using var noGrad = torch.no_grad();
@@ -204,11 +213,11 @@ internal static class Layer4FineTuner
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
                 network.eval(); // batch-norm statistics stay those of ImageNet; their scale and shift train
-                var joint = Pass(index => network.ForwardFromLayer3(trainActivations.index_select(0, index), grid), backboneOptimizer);
+                var joint = Pass(index => network.ForwardFromLayer3(trainActivations.index_select(0, index), output), backboneOptimizer);
                 double validationCosine = double.NaN;
                 if (validationActivations is not null && validationTargets is not null)
                 {
-                    using var validationFeatures = Features(network, grid, validationActivations);
+                    using var validationFeatures = Features(network, output, validationActivations);
                     validationCosine = HeadsTrainingLoop.MeanCosine(heads, validationFeatures, validationTargets);
                 }
                 var summary = new HeadsEpochSummary(epoch, 0, joint.Loss, joint.Cosine, joint.Vocabulary, validationCosine, clock.Elapsed.TotalSeconds);
@@ -272,15 +281,19 @@ internal static class Layer4FineTuner
         }
     }
 
-    /// <summary>Layer 4 + pooling (+ the 3×3 grid with <paramref name="grid"/>) over cached activations, in eval mode without gradients.</summary>
-    private static Tensor Features(ResNet18Network network, bool grid, Tensor activations)
+    /// <summary>What the backbone's graph outputs: pooled features, pooled + 3×3 grid (resnet18-grid) or the feature map (resnet18-map).</summary>
+    internal static ResNet18Features FeaturesOf(ImageBackbone backbone) =>
+        backbone.FeatureMapChannels > 0 ? ResNet18Features.Map : backbone.HasSpatialGrid ? ResNet18Features.PooledAndGrid : ResNet18Features.Pooled;
+
+    /// <summary>Layer 4 + the backbone's <paramref name="output"/> over cached activations, in eval mode without gradients.</summary>
+    private static Tensor Features(ResNet18Network network, ResNet18Features output, Tensor activations)
     {
         using var noGrad = torch.no_grad();
         var parts = new List<Tensor>();
         try
         {
             for (long start = 0; start < activations.shape[0]; start += ActivationBatchSize * 4)
-                parts.Add(network.ForwardFromLayer3(activations.narrow(0, start, Math.Min(ActivationBatchSize * 4, activations.shape[0] - start)), grid));
+                parts.Add(network.ForwardFromLayer3(activations.narrow(0, start, Math.Min(ActivationBatchSize * 4, activations.shape[0] - start)), output));
             return torch.cat(parts, 0);
         }
         finally
@@ -325,7 +338,7 @@ internal static class Layer4FineTuner
 
 /// <summary>
 /// Layer-3 activations kept for the next backbone that fine-tunes on the same images: ResNet18 backbones that differ only after
-/// layer 4 (resnet18 and resnet18-grid: same graph file, input size and normalisation) share them. Owns the tensors.
+/// layer 4 (resnet18, resnet18-grid and resnet18-map: same graph file, input size and normalisation) share them. Owns the tensors.
 /// </summary>
 internal sealed class Layer3ActivationCache : IDisposable
 {
@@ -335,7 +348,8 @@ internal sealed class Layer3ActivationCache : IDisposable
     public (Tensor? Activations, int[] Rows) GetOrAdd(ImageBackbone backbone, IReadOnlyList<string> paths, Func<(Tensor?, int[])> compute)
     {
         // The fingerprint without the pooling variants: the model bytes, the mean image and the preprocessing, which fix layers 1-3's output.
-        string input = backbone.Fingerprint.Replace("grid3x3;", "", StringComparison.Ordinal).Replace("global-pool;", "", StringComparison.Ordinal);
+        string input = backbone.Fingerprint.Replace("grid3x3;", "", StringComparison.Ordinal).Replace("map;", "", StringComparison.Ordinal)
+            .Replace("global-pool;", "", StringComparison.Ordinal);
         string key = input + "|" + string.Join("\n", paths);
         if (!_entries.TryGetValue(key, out var entry)) _entries[key] = entry = compute();
         return entry;

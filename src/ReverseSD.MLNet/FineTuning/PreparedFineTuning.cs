@@ -20,13 +20,9 @@ internal static class PreparedFineTuning
             throw new ReverseSdInputException(
                 "--finetune all trains the whole backbone on every image in every epoch: it is the GPU setting, and this build of TorchSharp is CPU-only. " +
                 "Use --finetune layer4 on a CPU (layers 1-3 run once per image).");
-        if (fineTuning.Mode != BackboneFineTuning.None && backbone.FeatureMapChannels > 0)
-            throw new ReverseSdInputException(
-                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} trains layer 4 with heads on its pooled 512 features, but '{backbone.Name}' feeds heads " +
-                "that pool its feature map themselves: use --finetune none with it (or fine-tune plain resnet18).");
         if (fineTuning.Mode != BackboneFineTuning.None && !backbone.IsResNet18)
             throw new ReverseSdInputException(
-                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} needs a ResNet18 preset backbone (resnet18, resnet18-SIZE or resnet18-grid); '{backbone.Name}' is not one: use --finetune none.");
+                $"--finetune {fineTuning.Mode.ToString().ToLowerInvariant()} needs a ResNet18 preset backbone (resnet18, resnet18-SIZE, resnet18-grid or resnet18-map); '{backbone.Name}' is not one: use --finetune none.");
     }
 
     /// <summary>

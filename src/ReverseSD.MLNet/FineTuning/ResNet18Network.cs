@@ -85,6 +85,19 @@ internal sealed class ResNetBasicBlock : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>What <see cref="ResNet18Network.ForwardFromLayer3"/> outputs: the features of the resnet18, resnet18-grid or resnet18-map graph.</summary>
+internal enum ResNet18Features
+{
+    /// <summary>The 512 globally pooled features (resnet18).</summary>
+    Pooled,
+
+    /// <summary>The pooled features followed by the 3×3 grid of the last feature map (resnet18-grid).</summary>
+    PooledAndGrid,
+
+    /// <summary>The last feature map [512, 7, 7] flattened channel-major (resnet18-map).</summary>
+    Map,
+}
+
 /// <summary>
 /// ResNet18 in TorchSharp, laid out as ML.NET's ImageNet ResNet18 (CNTK export, Microsoft.ML.DnnImageFeaturizer.ResNet18):
 /// 7×7 stem, max pool, four layers of basic blocks (64, 128, 256, 512 channels; 2, 2, 2 and 3 blocks: the CNTK model has
@@ -147,17 +160,19 @@ internal sealed class ResNet18Network : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Layer-3 activations → layer 4 → global average pool → features [N, 512]; with <paramref name="spatialGrid"/>, followed by
-    /// the last feature map average-pooled over 3×3 cells with stride 2 (as <c>resnet18-grid</c>'s graph: [N, 512 + 512·cells]).
+    /// Layer-3 activations → layer 4 → the features <paramref name="output"/> names, laid out as that backbone's graph writes them:
+    /// the global average pool [N, 512] (resnet18); followed by the last feature map average-pooled over 3×3 cells with stride 2
+    /// ([N, 512 + 512·cells], resnet18-grid); or the last feature map itself flattened channel-major ([N, 512·H·W], resnet18-map).
     /// </summary>
-    public Tensor ForwardFromLayer3(Tensor layer3, bool spatialGrid = false)
+    public Tensor ForwardFromLayer3(Tensor layer3, ResNet18Features output = ResNet18Features.Pooled)
     {
         using var scope = torch.NewDisposeScope();
         var x = layer3;
         foreach (var block in _layer4)
             x = block.call(x);
+        if (output == ResNet18Features.Map) return x.flatten(1).MoveToOuterDisposeScope();
         var pooled = x.mean([2L, 3L]);
-        if (!spatialGrid) return pooled.MoveToOuterDisposeScope();
+        if (output == ResNet18Features.Pooled) return pooled.MoveToOuterDisposeScope();
         var grid = nn.functional.avg_pool2d(x, 3, 2).flatten(1);
         return torch.cat([pooled, grid], 1).MoveToOuterDisposeScope();
     }

@@ -122,6 +122,55 @@ internal sealed class PreparedSplits
             splits.GetValueOrDefault("validation"), splits.GetValueOrDefault("test"));
     }
 
+    /// <summary>
+    /// These splits with each fine-tuned member's features (<paramref name="tuned"/>, by member index) in place of its frozen ones:
+    /// training and validation rows from the features the fine-tuner computed with the tuned network (equal to the tuned graph's
+    /// ONNX features within 1e-4, so they are not computed twice), the test split through the tuned backbone's ONNX graph and its
+    /// own feature-cache entry. The prompts and their embeddings are kept. A split the fine-tuner could not give every row of
+    /// (an image it failed to decode that ONNX read) goes through ONNX too.
+    /// </summary>
+    public PreparedSplits WithFineTuned(MLContext mlContext, IReadOnlyDictionary<int, FineTuning.FineTunedBackbone> tuned,
+        IReadOnlyList<string?> cacheDirectories, IProgress<ProgressReport>? progress, CancellationToken cancellationToken,
+        int cacheChunkSize = FeatureCache.DefaultChunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(tuned);
+        if (tuned.Count == 0) return this;
+        var backbones = Backbones.Select((b, k) => tuned.TryGetValue(k, out var t) ? t.Backbone : b).ToList();
+        PreparedSplit? Replace(PreparedSplit? split, Func<FineTuning.FineTunedBackbone, float[]?[]?> computed)
+        {
+            if (split == null) return null;
+            var features = (float[][][])split.Features.Clone();
+            foreach (var (k, t) in tuned)
+            {
+                var rows = computed(t);
+                features[k] = rows != null && rows.Length == split.Count && rows.All(r => r != null)
+                    ? Array.ConvertAll(rows, r => r!)
+                    : OnnxFeatures(mlContext, t.Backbone, split, cacheDirectories[k], cacheChunkSize, progress, cancellationToken);
+            }
+            return new PreparedSplit
+            {
+                Name = split.Name, Features = features, Prompts = split.Prompts, VisualPrompts = split.VisualPrompts, ImagePaths = split.ImagePaths,
+                Skipped = split.Skipped, Targets = split.Targets, VisualTargets = split.VisualTargets,
+            };
+        }
+        var result = new PreparedSplits(DataDirectory, backbones, Replace(Train, t => t.TrainFeatures)!, Replace(Validation, t => t.ValidationFeatures),
+            Replace(Test, _ => null));
+        foreach (var (size, vocabulary) in _vocabularies) result._vocabularies[size] = vocabulary;
+        return result;
+    }
+
+    /// <summary><paramref name="backbone"/>'s features of <paramref name="split"/>'s rows through its ONNX graph and feature cache.</summary>
+    private float[][] OnnxFeatures(MLContext ml, ImageBackbone backbone, PreparedSplit split, string? cacheDirectory, int cacheChunkSize,
+        IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
+    {
+        string cache = cacheDirectory ?? Path.Combine(DataDirectory, ".cache");
+        Directory.CreateDirectory(cache);
+        var result = FeatureCache.GetOrCompute(ml, backbone, DataDirectory, split.Name, cache, new FeatureCacheOptions { ChunkSize = cacheChunkSize }, progress, cancellationToken);
+        if (!result.Data.GetColumn<string>(ColumnNames.ImagePath).SequenceEqual(split.ImagePaths, StringComparer.Ordinal))
+            throw new InvalidOperationException($"Backbone '{backbone.Name}' read other '{split.Name}' images than the frozen backbone; the feature caches disagree.");
+        return PromptEmbeddingEvaluator.ReadVectors(result.Data, PreparedSplit.FeaturesColumn).ToArray();
+    }
+
     private static PreparedSplit PrepareSplit(MLContext ml, Func<SentenceEncoder> encoder, IReadOnlyList<(ImageBackbone Backbone, string? CacheDirectory)> backbones,
         string dataDirectory, string split, int cacheChunkSize, IProgress<ProgressReport>? progress, CancellationToken cancellationToken)
     {

@@ -40,13 +40,10 @@ public static class ReverseSdEnsemble
         var data = PreparedSplits.Prepare(mlContext, dataDirectory, pipeline.Backbones.Select((b, k) => (b, options.Members[k].CacheDirectory)).ToList(),
             withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
         var tuned = FineTuneMembers(data, options, progress, cancellationToken);
-        if (tuned.Count > 0)
-        {
-            // Every split featurised again with each fine-tuned backbone (its own cache entry; frozen members read their cache).
-            data = PreparedSplits.Prepare(mlContext, dataDirectory,
-                data.Backbones.Select((b, k) => (tuned.TryGetValue(k, out var t) ? t.Backbone : b, options.Members[k].CacheDirectory)).ToList(),
-                withTest: true, progress, cancellationToken, options.Members[0].CacheChunkSize);
-        }
+        // Each fine-tuned member's features: train and validation as its fine-tuner computed them, the test split through its
+        // fine-tuned graph (its own cache entry); frozen members keep theirs.
+        data = data.WithFineTuned(mlContext, tuned, options.Members.Select(m => m.CacheDirectory).ToList(), progress, cancellationToken,
+            options.Members[0].CacheChunkSize);
         if (data.Train.Count < 2)
             throw new ReverseSdInputException($"The train split of '{dataDirectory}' has fewer than 2 readable images: too few for an ensemble or DAKL.");
         var bank = pipeline.BankStage(ReverseSdModel.PreparedBank(pipeline, data));

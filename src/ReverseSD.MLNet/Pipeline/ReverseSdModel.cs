@@ -82,10 +82,10 @@ public static partial class ReverseSdModel
         FineTunedBackbone? tuned = null;
         if (options.FineTuning.Mode != BackboneFineTuning.None)
         {
-            // Fine-tune, then featurise every split with the fine-tuned backbone (its own cache entry) and train the heads on it;
-            // TrainOnPrepared saves the prepared (fine-tuned) backbone.
+            // Fine-tune, then train the heads on the fine-tuned features (train and validation as the fine-tuner computed them, the
+            // test split through the fine-tuned graph, its own cache entry); TrainOnPrepared saves the prepared (fine-tuned) backbone.
             tuned = PreparedFineTuning.Run(data, options, progress, cancellationToken);
-            data = PreparedSplits.Prepare(mlContext, dataDirectory, [(tuned.Backbone, options.CacheDirectory)], withTest: true, progress, cancellationToken,
+            data = data.WithFineTuned(mlContext, new Dictionary<int, FineTunedBackbone> { [0] = tuned }, [options.CacheDirectory], progress, cancellationToken,
                 options.CacheChunkSize);
         }
         var bank = pipeline.BankStage(PreparedBank(pipeline, data));

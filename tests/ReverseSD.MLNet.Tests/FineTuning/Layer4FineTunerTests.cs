@@ -57,16 +57,66 @@ public sealed class Layer4FineTunerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ResNet18AndResNet18GridShareTheirLayer3ActivationsWithTheSameResult()
+    public void ResNet18MapFineTunesOnTheFeatureMapItServesWithItsLearnedPoolingHeads()
     {
         using var dir = new TempDirectory();
         var (train, validation) = Data(dir);
-        var alone = Run(ImageBackbone.ResNet18Grid, train, validation);
+
+        var result = Run(ImageBackbone.ResNet18Map, train, validation);
+
+        // The heads trained on the tuned layer 4's 512 × 7 × 7 map, channel-major: what the saved graph outputs, 25,088 values.
+        using var onnx = BatchedImageFeaturizer.Create(result.Backbone, batchSize: 4);
+        var served = onnx.Featurize(train.ImagePaths).Select(f => f.Features!).ToArray();
+        using var original = BatchedImageFeaturizer.Create(ImageBackbone.ResNet18Map, batchSize: 4);
+        var before = original.Featurize(train.ImagePaths).Select(f => f.Features!).ToArray();
+        Assert.Equal(ImageBackbone.ResNet18Map.FeatureSize, result.TrainFeatures[0]!.Length);
+        float worst = 0, moved = 0;
+        for (int i = 0; i < Images; i++)
+        {
+            worst = Math.Max(worst, MaxAbsDiff(served[i], result.TrainFeatures[i]!));
+            moved = Math.Max(moved, MaxAbsDiff(before[i], served[i]));
+        }
+        output.WriteLine($"resnet18-map: max |ONNX Runtime - TorchSharp| after write-back = {worst}; max feature change by fine-tuning = {moved}");
+        Assert.True(worst <= 1e-4f, $"max |ONNX Runtime - TorchSharp| = {worst}");
+        Assert.True(moved > 1e-3f, $"fine-tuning moved the features by at most {moved}");
+        Assert.Equal("resnet18-map-layer4", result.Backbone.Name);
+        Assert.Equal(result.Backbone.ReadModel().Graph.Node, ImageBackbone.ResNet18Map.ReadModel().Graph.Node);
+        // The heads' SpatialChannels reaches their learned pooling: C = 2 trains another history than the default C = 8
+        // (heads that ignored the map's layout would ignore it).
+        var twoChannels = Layer4FineTuner.Run(ImageBackbone.ResNet18Map, train, validation,
+            new PromptEmbeddingHeadsTrainer.Options { BatchSize = 8, Seed = 3, Device = HeadsDevice.Cpu, SpatialChannels = 2 },
+            new BackboneFineTuningOptions { Mode = BackboneFineTuning.Layer4, LearningRate = 1e-3, NumberOfEpochs = 3 });
+        Assert.NotEqual(result.Epochs.Select(e => e.Loss), twoChannels.Epochs.Select(e => e.Loss));
+    }
+
+    [Fact]
+    public void SeededFineTuningOfResNet18MapIsDeterministic()
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+
+        var first = Run(ImageBackbone.ResNet18Map, train, validation);
+        var second = Run(ImageBackbone.ResNet18Map, train, validation);
+
+        Assert.Equal(first.Backbone.ReadModel().ToByteArray(), second.Backbone.ReadModel().ToByteArray());
+        Assert.Equal(first.Epochs.Select(e => e.ValidationMeanCosine), second.Epochs.Select(e => e.ValidationMeanCosine));
+        for (int i = 0; i < Images; i++) Assert.Equal(first.TrainFeatures[i], second.TrainFeatures[i]);
+    }
+
+    [Theory]
+    [InlineData("resnet18-grid")]
+    [InlineData("resnet18-map")]
+    public void ResNet18VariantsShareTheirLayer3ActivationsWithTheSameResult(string variant)
+    {
+        using var dir = new TempDirectory();
+        var (train, validation) = Data(dir);
+        var backbone = ImageBackbone.Resolve(variant);
+        var alone = Run(backbone, train, validation);
 
         using var shared = new Layer3ActivationCache();
         Run(ImageBackbone.ResNet18, train, validation, shared);
         var stages = new List<string>();
-        var second = Run(ImageBackbone.ResNet18Grid, train, validation, shared, new SynchronousProgress(r => stages.Add(r.Stage)));
+        var second = Run(backbone, train, validation, shared, new SynchronousProgress(r => stages.Add(r.Stage)));
 
         Assert.DoesNotContain(Layer4FineTuner.ActivationStage, stages);
         Assert.Contains(Layer4FineTuner.TrainingStage, stages);

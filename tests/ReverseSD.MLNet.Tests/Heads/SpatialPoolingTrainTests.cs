@@ -43,29 +43,29 @@ public sealed class SpatialPoolingTrainTests
     }
 
     [Fact]
-    public void AnEnsembleWithFineTuningKeepsItsFeatureMapMemberFrozenAndFineTunesTheOthers()
+    public void AnEnsembleWithFineTuningFineTunesItsFeatureMapMemberToo()
     {
         var settings = new ReverseSD.Cli.Commands.TrainCommand.Settings { Data = "somewhere", Backbone = "resnet18,resnet18-map", FineTune = "layer4" };
 
         var members = ReverseSD.Cli.Commands.EnsembleTraining.ToOptions(settings).Members;
 
         Assert.Equal(MLNet.FineTuning.BackboneFineTuning.Layer4, members[0].FineTuning.Mode);
-        Assert.Equal(MLNet.FineTuning.BackboneFineTuning.None, members[1].FineTuning.Mode);
+        Assert.Equal(MLNet.FineTuning.BackboneFineTuning.Layer4, members[1].FineTuning.Mode);
         Assert.Equal(MLNet.Heads.PromptEmbeddingHeadsTrainer.Defaults.SpatialChannels, members[1].Heads.SpatialChannels);
     }
 
     [Fact]
-    public void FineTuningAFeatureMapBackboneIsRefusedBeforeAnyWork()
+    public void FinetuneAllOfAFeatureMapBackboneIsRefusedBeforeAnyWork()
     {
         using var dir = new TempDirectory();
         string data = dir.File("data");
         SyntheticBenchmark.Generate(new SyntheticBenchmarkOptions { Train = 8, Validation = 2, Test = 2, ImageSize = 32, Seed = 7 }, data);
 
-        var result = CliRunner.Run("train", "--data", data, "--out", dir.File("m.zip"), "--backbone", "resnet18-map", "--finetune", "layer4",
+        var result = CliRunner.Run("train", "--data", data, "--out", dir.File("m.zip"), "--backbone", "resnet18-map", "--finetune", "all",
             "--cache-dir", dir.File("cache"));
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--finetune none", result.Output);
+        Assert.Contains("--finetune layer4", result.Output);
         Assert.False(Directory.Exists(dir.File("cache")), "nothing was featurised before the refusal");
     }
 }
