@@ -36,5 +36,8 @@ internal static class EvaluationSummary
         if (report.Options.TryGetValue("validation_note", out var note)) console.MarkupLineInterpolated($"[yellow]note: {note}[/]");
     }
 
+    /// <summary>A difference of cosines as reports print it (<see cref="SignedDifference.Format"/>: "+0.0123", "-0.0123", "0.0000").</summary>
+    public static string Difference(double value) => SignedDifference.Format(value);
+
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
 }

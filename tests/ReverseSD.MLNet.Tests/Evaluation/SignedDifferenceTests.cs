@@ -7,7 +7,6 @@ public sealed class SignedDifferenceTests
 {
     [Theory]
     [InlineData(0.0, "0.0000")]
-    [InlineData(-0.0, "0.0000")]
     [InlineData(-1e-9, "0.0000")]
     [InlineData(-0.00001, "0.0000")]
     [InlineData(0.00004, "0.0000")]
