@@ -97,7 +97,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
     private void PrintCeiling(string model, IReadOnlyList<string> files, Run ours, double peerSeconds)
     {
         const string featurisePhase = "featurise (waiting for the backbone)";
-        double? featurise = ours.Error.Split('\n').Where(l => l.StartsWith("time:", StringComparison.Ordinal) && l.TrimEnd().EndsWith(featurisePhase, StringComparison.Ordinal))
+        double? featurise = ours.Error.Split('\n').Where(l => l.StartsWith("time:", StringComparison.Ordinal) && l.Contains(featurisePhase, StringComparison.Ordinal))
             .Select(l => (double?)double.Parse(l["time:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)).FirstOrDefault();
         var backbones = MLNet.Pipeline.ModelImageScorer.ReadBackbones(Path.GetFullPath(model));
         if (featurise == null || backbones.Count == 0)
