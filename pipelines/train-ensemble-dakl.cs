@@ -72,14 +72,16 @@ var pipeline = ReverseSdPipeline.Create(mlContext, new ReverseSdEnsembleOptions
 });
 
 Console.WriteLine($"Training {backbones.Length} members + ensemble + DAKL + prompt bank (one Fit) ...");
-var model = pipeline.Fit(train, validation);
+// A fitted ONNX stage holds an ONNX Runtime session and a temporary copy of its graph: dispose what you fit (`using`).
+using var model = pipeline.Fit(train, validation);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
 mlContext.Model.Save(model, train.Schema, modelPath);
 Console.WriteLine($"saved {modelPath}");
 
 // Evaluate on the test split: mean cosine between predicted and true prompt embeddings, before and after DAKL.
 IDataView test = ImageFolderDataset.Load(mlContext, dataDirectory, "test");
-var scoredTest = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test).Transform(model.Transform(test));
+using var embedder = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test);
+var scoredTest = embedder.Transform(model.Transform(test));
 var ensembleMetrics = PromptEmbeddingEvaluator.Evaluate(scoredTest, "EnsembleEmbedding");
 var metrics = PromptEmbeddingEvaluator.Evaluate(scoredTest);
 var dakl = model.OfType<DomainAdaptiveKernelTransformer>().SingleOrDefault();
@@ -90,14 +92,13 @@ Console.WriteLine($"test mean cosine: ensemble {ensembleMetrics.MeanCosine:F4} Â
 // What an app does: load the zip (Microsoft.ML + ImageAnalytics + OnnxTransformer are enough) and score one image.
 var appContext = new MLContext();
 ITransformer loaded = appContext.Model.Load(modelPath, out _);
-var engine = appContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(loaded);
+using var loadedModel = (IDisposable)loaded;   // the loaded chain holds ONNX Runtime sessions too
+using var engine = appContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(loaded);
 string image = ImageFolderDataset.Read(dataDirectory, "test").Select(p => Path.Combine(dataDirectory, "test", p.FileName)).First();
 var output = engine.Predict(new ModelInput { ImagePath = Path.GetFullPath(image) });
 Console.WriteLine($"{Path.GetFileName(image)}: {output.PredictedEmbedding.Length}-d embedding; nearest prompts:");
 for (int i = 0; i < output.NearestPrompts.Length; i++)
     Console.WriteLine($"  {output.NearestPromptScores[i]:F3}  {output.NearestPrompts[i]}");
-(loaded as IDisposable)?.Dispose();
-(model as IDisposable)?.Dispose();
 
 /// <summary>The model's input: the image file path (the Prompt is read only by training).</summary>
 public sealed class ModelInput

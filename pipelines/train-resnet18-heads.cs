@@ -35,6 +35,8 @@ var backbone = mlContext.Transforms.ApplyImageBackbone(ImageBackbone.ResNet18, "
 // Heads (paper §3, Fig. 3): the label is the raw Prompt text; the trainer derives the all-MiniLM-L6-v2 targets (Eq. 1) and the
 // 1,000-word vocabulary labels (Eq. 2) itself. Configuration 3 feeds the predicted embedding to the vocabulary head; λ = 0.1.
 // The validation images (through the same backbone) pick the best epoch.
+// A fitted ONNX stage holds an ONNX Runtime session and a temporary copy of its graph: dispose what you fit (`using`).
+using var validationBackbone = backbone.Fit(validation);
 var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddingHeadsTrainer.Options
 {
     LabelColumnName = "Prompt",
@@ -43,26 +45,28 @@ var heads = mlContext.Regression.Trainers.PromptEmbeddingHeads(new PromptEmbeddi
     VocabularySize = 1000,
     NumberOfEpochs = epochs,
     Seed = 1,
-    ValidationData = mlContext.Data.Cache(backbone.Fit(validation).Transform(validation)),
+    ValidationData = mlContext.Data.Cache(validationBackbone.Transform(validation)),
 });
 
 // One estimator, one Fit, one Save.
 var pipeline = backbone.Append(heads);
 Console.WriteLine("Training ...");
-var model = pipeline.Fit(train);
+using var model = pipeline.Fit(train);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
 mlContext.Model.Save(model, train.Schema, modelPath);
 Console.WriteLine($"saved {modelPath}");
 
 // Evaluate on the test split: mean cosine between predicted and true prompt embeddings.
-var scoredTest = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test).Transform(model.Transform(test));
+using var embedder = mlContext.Transforms.Text.EmbedSentences("PromptEmbedding", "Prompt").Fit(test);
+var scoredTest = embedder.Transform(model.Transform(test));
 var metrics = PromptEmbeddingEvaluator.Evaluate(scoredTest);
 Console.WriteLine($"test mean cosine: {metrics.MeanCosine:F4} ± {metrics.StandardError:F4} (n = {metrics.Count})");
 
 // What an app does: load the zip (Microsoft.ML + ImageAnalytics + OnnxTransformer are enough) and score one image.
 var appContext = new MLContext();
 ITransformer loaded = appContext.Model.Load(modelPath, out _);
-var engine = appContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(loaded);
+using var loadedModel = (IDisposable)loaded;   // the loaded chain holds ONNX Runtime sessions too
+using var engine = appContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(loaded);
 string image = ImageFolderDataset.Read(dataDirectory, "test").Select(p => Path.Combine(dataDirectory, "test", p.FileName)).First();
 var output = engine.Predict(new ModelInput { ImagePath = Path.GetFullPath(image) });
 var top = Enumerable.Range(0, output.VocabularyProbabilities.Length).OrderByDescending(i => output.VocabularyProbabilities[i]).Take(5)

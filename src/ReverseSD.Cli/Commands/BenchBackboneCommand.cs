@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
 using ReverseSD.MLNet;
 using ReverseSD.MLNet.Backbones;
 using SkiaSharp;
@@ -92,6 +91,11 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
             var fast = MeasureFast(backbone, warmup, timed, settings.BatchSize, cancellationToken);
             var (chain, fitSeconds) = MeasureMlNet(backbone, warmup, timed, cancellationToken);
 
+            // The ceiling: the graph's arithmetic per image, the machine's float32 rate and decoding alone, in the same run.
+            var arithmetic = BackboneCeiling.CountPerImage(backbone.Compose("pixels", "features"), "pixels", backbone.Preprocessing);
+            var rate = BackboneCeiling.Measure(arithmetic, settings.BatchSize);
+            var decode = BackboneCeiling.DecodeCost(timed, backbone.Preprocessing);
+
             var table = new Table().AddColumns("path", "images/s", "ms/image", "CPU ms/image");
             foreach (var m in new[] { raw, fast, chain })
                 table.AddRow(Markup.Escape(m.Name), F(m.ImagesPerSecond), F(m.Seconds * 1000 / m.Images), F(m.CpuSeconds * 1000 / m.Images));
@@ -101,6 +105,17 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
             console.MarkupLineInterpolated($"fast path / raw ONNX Runtime: {F2(fast.ImagesPerSecond / raw.ImagesPerSecond)} (goal >= 0.75)");
             console.MarkupLineInterpolated($"fast path / ML.NET chain: {F2(fast.ImagesPerSecond / chain.ImagesPerSecond)}");
             console.MarkupLineInterpolated($"ML.NET chain / raw ONNX Runtime: {F2(chain.ImagesPerSecond / raw.ImagesPerSecond)}");
+            double flops = 2.0 * arithmetic.MultiplyAdds;
+            // The ceiling is the best rate measured here: the plain products', or raw ONNX Runtime's own when it is higher.
+            double best = Math.Max(rate.BestGflops, flops * raw.ImagesPerSecond / 1e9);
+            double ceiling = best * 1e9 / flops;
+            console.MarkupLineInterpolated($"arithmetic (counted in the ONNX graph, {arithmetic.Nodes.Count} Conv/Gemm/MatMul nodes): {arithmetic.MultiplyAdds / 1e9:F3} G multiply-adds per image = {flops / 1e9:F2} GFLOP");
+            console.MarkupLineInterpolated($"achieved: raw ONNX Runtime {flops * raw.ImagesPerSecond / 1e9:F1} GFLOP/s, fast path {flops * fast.ImagesPerSecond / 1e9:F1} GFLOP/s, ML.NET chain {flops * chain.ImagesPerSecond / 1e9:F1} GFLOP/s");
+            console.MarkupLineInterpolated($"plain TorchSharp float32 products ({rate.Threads} threads): the graph's {rate.Shapes} product shapes (im2col, batch {settings.BatchSize}) {rate.OwnShapesGflops:F1} GFLOP/s; [[1024 x 1024]] x [[1024 x 1024]] {rate.SquareGflops:F1} GFLOP/s; the same as an ONNX Runtime MatMul {rate.OnnxRuntimeSquareGflops:F1} GFLOP/s");
+            console.MarkupLineInterpolated($"ceiling: at the best float32 rate measured in this run ({best:F1} GFLOP/s, {(best > rate.BestGflops ? "raw ONNX Runtime's own, above the plain products" : "a plain product")}) the backbone would run at [bold]{F(ceiling)} images/s[/] ({F2(1000 / ceiling)} ms/image); raw ONNX Runtime / ceiling: {F2(raw.ImagesPerSecond / ceiling)}");
+            console.MarkupLineInterpolated($"decode + resize alone (one thread, the same {decode.Decoded} images): {F2(decode.CpuMs)} CPU ms/image ({F2(decode.WallMs)} ms wall)");
+            double bound = 1 / (1 / ceiling + decode.CpuMs / 1000 / threads);
+            console.MarkupLineInterpolated($"featurising (decode on {threads} cores + inference at the ceiling) could reach at most {F(bound)} images/s; fast path / that: {F2(fast.ImagesPerSecond / bound)}");
             console.MarkupLineInterpolated($"load average (1 min) {LoadAverage()}; peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB");
             return 0;
         }
@@ -113,28 +128,15 @@ internal sealed class BenchBackboneCommand(IAnsiConsole console) : Command<Bench
     /// <summary>ONNX Runtime alone: the fast path's session and batch size on pre-filled inputs (no decoding), one warm-up call.</summary>
     private static Measure MeasureRaw(ImageBackbone backbone, int images, int batchSize, int threads, CancellationToken cancellationToken)
     {
-        var spec = backbone.Preprocessing;
-        byte[] model = backbone.Compose("pixels", "features");
-        using var session = BatchedImageFeaturizer.CreateSession(model, threads);
-        int chw = 3 * spec.Width * spec.Height;
-        var random = new Random(1);
-        var input = new float[batchSize * chw];
-        for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 255 * spec.Scale);
-        var output = new float[batchSize * backbone.FeatureSize];
-        using var runOptions = new RunOptions();
-        void Run(int n)
-        {
-            using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, n * chw), [n, 3, spec.Height, spec.Width]);
-            using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.AsMemory(0, n * backbone.FeatureSize), [n, backbone.FeatureSize]);
-            session.Run(runOptions, ["pixels"], [x], ["features"], [y]);
-        }
-        Run(Math.Min(batchSize, images));
+        using var raw = new BackboneCeiling.RawInference(backbone.Compose("pixels", "features"), "pixels", "features", backbone.Preprocessing,
+            backbone.FeatureSize, batchSize, threads);
+        raw.Run(Math.Min(batchSize, images));
         return Timed($"raw ONNX Runtime (batch {batchSize}, {threads} threads, no decoding)", () =>
         {
             for (int done = 0; done < images; done += batchSize)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Run(Math.Min(batchSize, images - done));
+                raw.Run(Math.Min(batchSize, images - done));
             }
             return images;
         });

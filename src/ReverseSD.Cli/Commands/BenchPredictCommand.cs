@@ -80,12 +80,57 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             console.MarkupLine("where reversesd predict's time went (its --verbose):");
             foreach (string line in ours.Error.Split('\n').Where(l => l.StartsWith("time:", StringComparison.Ordinal)))
                 console.MarkupLineInterpolated($"  {line["time:".Length..].Trim()}");
+            PrintCeiling(settings.Model, PredictCommand.ExpandImages([folder]), ours, images / peerRate);
             return 0;
         }
         finally
         {
             try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// The best end-to-end time reachable on this machine in float32, measured after the two runs: predict's own time
+    /// outside featurising (from its --verbose breakdown) + images × (the backbones' arithmetic at the best plain product
+    /// rate + their decoding CPU time spread over the cores), against the peer's seconds.
+    /// </summary>
+    private void PrintCeiling(string model, IReadOnlyList<string> files, Run ours, double peerSeconds)
+    {
+        const string featurisePhase = "featurise (waiting for the backbone)";
+        double? featurise = ours.Error.Split('\n').Where(l => l.StartsWith("time:", StringComparison.Ordinal) && l.Contains(featurisePhase, StringComparison.Ordinal))
+            .Select(l => (double?)double.Parse(l["time:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)).FirstOrDefault();
+        var backbones = MLNet.Pipeline.ModelImageScorer.ReadBackbones(Path.GetFullPath(model));
+        if (featurise == null || backbones.Count == 0)
+        {
+            console.MarkupLine("ceiling: not computed (the model's backbone graphs cannot be read back, so predict scored it through its ML.NET chain)");
+            return;
+        }
+        // Decoding is timed on at most 100 of the files (one thread), each backbone with its own preprocessing.
+        var sample = files.Take(100).ToList();
+        long multiplyAdds = 0;
+        double decodeCpuMs = 0, rawSeconds = 0;
+        int cores = Environment.ProcessorCount, batch = MLNet.Backbones.BatchedImageFeaturizer.DefaultBatchSize;
+        BackboneCeiling.MachineRate? rate = null;
+        foreach (var backbone in backbones)
+        {
+            var arithmetic = BackboneCeiling.CountPerImage(backbone.Model, backbone.InputName, backbone.Preprocessing);
+            multiplyAdds += arithmetic.MultiplyAdds;
+            rate ??= BackboneCeiling.Measure(arithmetic, batch);
+            decodeCpuMs += BackboneCeiling.DecodeCost(sample, backbone.Preprocessing).CpuMs;
+            using var raw = new BackboneCeiling.RawInference(backbone.Model, backbone.InputName, backbone.OutputName, backbone.Preprocessing, backbone.FeatureSize, batch, cores);
+            rawSeconds += raw.SecondsPerImage(batch, batches: 5);
+        }
+        int images = files.Count;
+        double rest = ours.Seconds - featurise.Value;
+        // The best rate measured here: the plain products', or raw ONNX Runtime's own on the backbones when it is higher.
+        double rawGflops = 2.0 * multiplyAdds / rawSeconds / 1e9;
+        double bestGflops = Math.Max(rate!.BestGflops, rawGflops);
+        double inferenceMs = 2.0 * multiplyAdds / (bestGflops * 1e9) * 1000;
+        double best = rest + images * (inferenceMs + decodeCpuMs / cores) / 1000;
+        console.MarkupLineInterpolated($"ceiling: {backbones.Count} backbone graph(s), {multiplyAdds / 1e9:F3} G multiply-adds per image (counted in the graphs); best float32 rate measured now {bestGflops:F1} GFLOP/s (plain products: TorchSharp on the graph's shapes {rate.OwnShapesGflops:F1}, on a 1024 square {rate.SquareGflops:F1}, ONNX Runtime MatMul 1024 square {rate.OnnxRuntimeSquareGflops:F1}; raw ONNX Runtime on the backbone, batch {batch}: {rawGflops:F1}) → {inferenceMs:F2} ms/image");
+        console.MarkupLineInterpolated($"  decode + resize: {decodeCpuMs:F2} CPU ms/image (one thread, {sample.Count} of the files) → {decodeCpuMs / cores:F2} ms/image on {cores} cores");
+        console.MarkupLineInterpolated($"  predict outside featurising (start-up, load, heads, writing; measured above): {rest:F2} s");
+        console.MarkupLineInterpolated($"at the machine's float32 rate predict would take >= {best:F2} s on these {images} images: ratio to the PyTorch peer ({peerSeconds:F2} s) <= [bold]{peerSeconds / best:F2}[/] (goal >= 1.4)");
     }
 
     /// <summary>How to start this tool again: its apphost, or dotnet with its dll.</summary>

@@ -66,7 +66,7 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         var arithmetic = EncoderArithmetic.Count(SentenceEncoder.ReadModel(), "last_hidden_state", SentenceEncoder.Dimension);
         double flops = batches.Sum(b => arithmetic.Flops(b.Count, b.Inputs.Width));
         long paddedPieces = batches.Sum(b => (long)b.Count * b.Inputs.Width);
-        var (referenceGflops, torchThreads) = EncoderArithmetic.ReferenceProduct(SentenceEncoder.MaxBatchWordPieces, SentenceEncoder.Dimension, 4 * SentenceEncoder.Dimension);
+        var (referenceGflops, torchThreads) = MLNet.PlainMatrixProduct.Measure(SentenceEncoder.MaxBatchWordPieces, SentenceEncoder.Dimension, 4 * SentenceEncoder.Dimension);
 
         console.MarkupLineInterpolated($"sentence encoder (all-MiniLM-L6-v2, ONNX Runtime CPU, {Environment.ProcessorCount} logical cores, {Environment.ProcessorCount} intra-op threads)");
         console.MarkupLineInterpolated($"model load: {load.Elapsed.TotalSeconds:F2} s");

@@ -25,7 +25,7 @@ internal static class EvaluationSummary
             words.AddRow("model embedding (as above)", F(report.TestMeanCosine), F(report.TestStandardError), "");
             foreach (var row in prompts.Rows)
                 words.AddRow(Markup.Escape(row.Description), F(row.MeanCosine), F(row.StandardError), row.VersusEmbedding is { } v
-                    ? string.Create(CultureInfo.InvariantCulture, $"{Difference(v.MeanDifference)}, t = {v.T:F2}, p = {v.PValue:G3}") : "");
+                    ? string.Create(CultureInfo.InvariantCulture, $"{SignedDifference.Format(v.MeanDifference)}, t = {v.T:F2}, p = {v.PValue:G3}") : "");
             console.Write(words);
             if (prompts.ComposeMillisecondsPerImage > 0)
                 console.MarkupLineInterpolated($"composer ({prompts.Composition}): {prompts.ComposeMillisecondsPerImage.ToString("F0", CultureInfo.InvariantCulture)} ms per image");
@@ -36,16 +36,8 @@ internal static class EvaluationSummary
         if (report.Options.TryGetValue("validation_note", out var note)) console.MarkupLineInterpolated($"[yellow]note: {note}[/]");
     }
 
-    /// <summary>
-    /// A difference of cosines with its sign and 4 decimals ("+0.0123", "-0.0123"); one that rounds to zero is "0.0000",
-    /// never "-+0.0000" (.NET keeps the minus of a negative number that rounds to zero in front of the positive section).
-    /// </summary>
-    public static string Difference(double value)
-    {
-        if (!double.IsFinite(value)) return "-";
-        double rounded = Math.Round(value, 4);
-        return rounded == 0 ? "0.0000" : rounded.ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture);
-    }
+    /// <summary>A difference of cosines as reports print it (<see cref="SignedDifference.Format"/>: "+0.0123", "-0.0123", "0.0000").</summary>
+    public static string Difference(double value) => SignedDifference.Format(value);
 
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
 }

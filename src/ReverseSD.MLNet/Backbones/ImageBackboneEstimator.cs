@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
+using ReverseSD.MLNet.Onnx;
 
 namespace ReverseSD.MLNet.Backbones;
 
@@ -57,7 +58,6 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     private readonly TransformsCatalog _transforms;
     private readonly ImageBackboneOptions _options;
     private readonly ImageBackbone _backbone;
-    private IEstimator<ITransformer>? _schemaChain;
 
     /// <summary>Creates the estimator; prefer <see cref="BackboneCatalog.ApplyImageBackbone(TransformsCatalog, ImageBackbone, string, string)"/>.</summary>
     public ImageBackboneEstimator(MLContext mlContext, ImageBackboneOptions options)
@@ -84,11 +84,16 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     public ImageBackbone Backbone => _backbone;
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Computed without building the chain: ML.NET's ONNX estimator opens a session and writes its graph to a temporary
+    /// file when it is built, which a schema check (every <c>Append</c> and <c>Fit</c> of a pipeline) would leave behind.
+    /// </remarks>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         InputColumns.RequireText(inputSchema, _options.InputColumnName, Role);
-        _schemaChain ??= Chain();
-        return _schemaChain.GetOutputSchema(inputSchema);
+        string output = _options.OutputColumnName, image = output + ".Image", pixels = output + ".Pixels";
+        var kept = new SchemaShape(inputSchema.Where(c => c.Name != image && c.Name != pixels));
+        return SchemaShapes.WithColumns(kept, (output, SchemaShapes.FloatVector));
     }
 
     /// <inheritdoc/>
@@ -96,21 +101,33 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
     {
         ArgumentNullException.ThrowIfNull(input);
         InputColumns.RequireText(input.Schema, _options.InputColumnName, Role);
-        return new ImageBackboneTransformer(Chain().Fit(input), _backbone, _options.OutputColumnName);
+        string output = _options.OutputColumnName;
+        byte[] model = _backbone.Compose(output + ".Pixels", output);
+        // Through a file of ours, not a stream: ML.NET never deletes its temporary copy of a stream (TemporaryOnnxFile).
+        string path = TemporaryOnnxFile.Write(model);
+        try
+        {
+            return new ImageBackboneTransformer(Chain(path).Fit(input), _backbone, output, path);
+        }
+        catch
+        {
+            TemporaryOnnxFile.Delete(path);
+            throw;
+        }
     }
 
     private const string Role = "image backbone (image file paths)";
 
     /// <summary>
-    /// A new chain of ML.NET stages; ML.NET's ONNX estimator creates its session when built and returns that same
-    /// transformer from every Fit, so each Fit builds its own chain and disposing one fitted backbone leaves others intact.
+    /// A new chain of ML.NET stages on the composed graph at <paramref name="modelPath"/>; ML.NET's ONNX estimator creates
+    /// its session when built and returns that same transformer from every Fit, so each Fit builds its own chain and
+    /// disposing one fitted backbone leaves others intact.
     /// </summary>
-    private IEstimator<ITransformer> Chain()
+    private IEstimator<ITransformer> Chain(string modelPath)
     {
         var spec = _backbone.Preprocessing;
         string output = _options.OutputColumnName;
         string image = output + ".Image", pixels = output + ".Pixels";
-        byte[] model = _backbone.Compose(pixels, output);
         var t = _transforms;
         return t.LoadImages(image, _options.ImageFolder, _options.InputColumnName)
             .Append(t.ResizeImages(image, spec.Width, spec.Height, image, spec.Resize switch
@@ -123,8 +140,7 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
                 ImagePixelExtractingEstimator.ColorBits.Rgb,
                 spec.Order == ChannelOrder.Bgr ? ImagePixelExtractingEstimator.ColorsOrder.ABGR : ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false, offsetImage: 0f, scaleImage: spec.Scale))
-            .Append(t.ApplyOnnxModel([output], [pixels], new MemoryStream(model, writable: false),
-                gpuDeviceId: _options.GpuDeviceId, fallbackToCpu: true))
+            .Append(t.ApplyOnnxModel([output], [pixels], modelPath, gpuDeviceId: _options.GpuDeviceId, fallbackToCpu: true))
             .Append(t.DropColumns(image, pixels));
     }
 }
@@ -136,17 +152,22 @@ public sealed class ImageBackboneEstimator : IEstimator<ImageBackboneTransformer
 public sealed class ImageBackboneTransformer : ITransformer, IDisposable
 {
     private readonly ITransformer _chain;
+    private readonly string? _graphFile;
     private bool _disposed;
 
-    internal ImageBackboneTransformer(ITransformer chain, ImageBackbone backbone, string outputColumnName)
+    internal ImageBackboneTransformer(ITransformer chain, ImageBackbone backbone, string outputColumnName, string? graphFile = null)
     {
         _chain = chain;
+        _graphFile = graphFile;
         Backbone = backbone;
         OutputColumnName = outputColumnName;
     }
 
     /// <summary>The backbone applied.</summary>
     public ImageBackbone Backbone { get; }
+
+    /// <summary>The temporary copy of the composed graph ML.NET's ONNX stage reads (deleted on Dispose); null when loaded from a zip.</summary>
+    internal string? GraphFile => _graphFile;
 
     /// <summary>Name of the feature column this transformer adds.</summary>
     public string OutputColumnName { get; }
@@ -170,11 +191,12 @@ public sealed class ImageBackboneTransformer : ITransformer, IDisposable
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => _chain.Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime session.</summary>
+    /// <summary>Releases the ONNX Runtime session and deletes the temporary copy of its graph.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         (_chain as IDisposable)?.Dispose();
+        TemporaryOnnxFile.Delete(_graphFile);
     }
 }

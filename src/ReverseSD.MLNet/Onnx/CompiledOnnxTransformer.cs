@@ -63,7 +63,7 @@ public abstract class CompiledOnnxTransformer : ITransformer, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _onnx.Dispose();
+        CompiledOnnxModel.Release(_onnx);
         GC.SuppressFinalize(this);
     }
 

@@ -47,7 +47,7 @@ public sealed class HeadsAblationResult
         b.AppendLine("|---|---|---|---|---|---|");
         foreach (var r in Rows)
         {
-            string t = r.VersusPrevious is { } p ? Invariant($"Δ = {p.MeanDifference:+0.0000;-0.0000}, t = {p.T:F2}, p = {p.PValue:G3}") : "";
+            string t = r.VersusPrevious is { } p ? Invariant($"Δ = {SignedDifference.Format(p.MeanDifference)}, t = {p.T:F2}, p = {p.PValue:G3}") : "";
             b.AppendLine(Invariant($"| {r.Name} | {(r.Name.Contains("MLC") ? "✓" : "-")} | {(r.Name.Contains("CL") ? "✓" : "-")} | {r.Mean:F4} ± {(double.IsNaN(r.StandardDeviation) ? "-" : r.StandardDeviation.ToString("F4", CultureInfo.InvariantCulture))} | {string.Join(" ", r.SeedMeanCosines.Select(c => c.ToString("F4", CultureInfo.InvariantCulture)))} | {t} |"));
         }
         b.AppendLine();

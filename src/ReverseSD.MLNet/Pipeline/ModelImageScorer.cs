@@ -178,6 +178,15 @@ internal sealed partial class ModelImageScorer : IDisposable
         }
     }
 
+    /// <summary>The backbone graphs a model zip holds, in stage order (none when they cannot be read back), e.g. to count their arithmetic.</summary>
+    internal static IReadOnlyList<ComposedBackbone> ReadBackbones(string zipPath)
+    {
+        List<string> entries;
+        using (var archive = ZipFile.OpenRead(zipPath))
+            entries = archive.Entries.Where(e => NestedOnnxModel().IsMatch(e.FullName)).Select(e => e.FullName).Order(StringComparer.Ordinal).ToList();
+        return entries.Select(e => ReadBackboneGraph(zipPath, e)?.Composed).OfType<ComposedBackbone>().ToList();
+    }
+
     private static void CopyEntry(ZipArchiveEntry entry, ZipArchive target)
     {
         using var source = entry.Open();

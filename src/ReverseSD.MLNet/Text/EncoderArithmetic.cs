@@ -1,13 +1,11 @@
-using System.Diagnostics;
 using ReverseSD.MLNet.Onnx.Proto;
-using TorchSharp;
 
 namespace ReverseSD.MLNet.Text;
 
 /// <summary>
 /// The arithmetic of one run of the sentence encoder, counted from its ONNX graph: the multiply-adds of the matrix
 /// products with a weight (per word piece) and of the attention products (per word piece, times the padded length).
-/// <c>bench text</c> turns them into achieved GFLOP/s beside a plain TorchSharp matrix product of the same kind.
+/// <c>bench text</c> turns them into achieved GFLOP/s beside a plain TorchSharp matrix product of the same kind (<see cref="PlainMatrixProduct"/>).
 /// </summary>
 /// <param name="WeightMultiplyAddsPerWordPiece">Σ K·N over the MatMul/Gemm nodes with a constant weight [K, N] that the output depends on.</param>
 /// <param name="AttentionProducts">MatMul nodes of two activations (Q·Kᵀ and attention·V) that the output depends on.</param>
@@ -56,29 +54,4 @@ internal sealed record EncoderArithmetic(long WeightMultiplyAddsPerWordPiece, in
     /// </summary>
     public double Flops(int texts, int width) =>
         2.0 * texts * width * (WeightMultiplyAddsPerWordPiece + (double)AttentionProducts * width * HiddenSize);
-
-    /// <summary>
-    /// GFLOP/s of a plain TorchSharp float32 matrix product [<paramref name="rows"/> × k] × [k × n], the output allocated
-    /// beforehand, repeated for about <paramref name="seconds"/> (after one warm-up product), and the threads TorchSharp used.
-    /// </summary>
-    public static (double GflopsPerSecond, int Threads) ReferenceProduct(int rows, int k, int n, double seconds = 1.0)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var generator = new torch.Generator(7);
-        var a = torch.randn([rows, k], generator: generator);
-        var b = torch.randn([k, n], generator: generator);
-        var output = torch.empty(rows, n);
-        output.addmm_(a, b, beta: 0);
-        int repeats = 0;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed.TotalSeconds < seconds || repeats < 3)
-        {
-            output.addmm_(a, b, beta: 0);
-            repeats++;
-        }
-        _ = output.sum().item<float>(); // forces the products to finish
-        double elapsed = clock.Elapsed.TotalSeconds;
-        return (2.0 * rows * k * n * repeats / elapsed / 1e9, torch.get_num_threads());
-    }
 }

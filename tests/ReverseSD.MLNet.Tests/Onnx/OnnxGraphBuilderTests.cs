@@ -53,4 +53,21 @@ public sealed class OnnxGraphBuilderTests
             transformer.Dispose();
         }
     }
+
+    [Fact]
+    public void ACompiledStageKeepsItsGraphFileUntilDisposedThenDeletesIt()
+    {
+        var ml = new MLContext(seed: 1);
+        var g = new OnnxGraphBuilder("dense");
+        g.Output(g.Dense(g.Input("Features", [-1, 3]), [1, 0, 0, 1, 1, 1], [0, 0], 3, 2, "head"), "Embedding", [-1, 2]);
+        var data = ml.Data.LoadFromEnumerable(new[] { new Row { Features = [1, 2, 3] } });
+        var transformer = CompiledOnnxModel.Create(ml, g.ToBytes(), ["Embedding"], ["Features"], data);
+        string graph = CompiledOnnxModel.GraphFileOf(transformer)!;
+        Assert.True(File.Exists(graph));
+
+        CompiledOnnxModel.Release(transformer);
+
+        Assert.False(File.Exists(graph));
+        Assert.Null(CompiledOnnxModel.GraphFileOf(transformer));
+    }
 }
