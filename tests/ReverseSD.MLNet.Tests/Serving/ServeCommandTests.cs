@@ -60,7 +60,11 @@ public sealed class ServeCommandTests(ServeFixture fixture)
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
             Assert.Equal(16, json.GetProperty("scored").GetInt32());
-            Assert.True(process.WaitForExit(120_000), "serve did not exit within 120 s of the answer");
+            bool exited = process.WaitForExit(120_000);
+            string said;
+            lock (stderr) said = stderr.ToString();
+            // Its stderr says how far the shutdown got ("stopped" is written once the host has stopped, before disposal).
+            Assert.True(exited, $"serve did not exit within 120 s of the answer; stderr so far: {said}");
             process.WaitForExit();
             Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}; stderr: {stderr}");
             Assert.Contains("stopped", stderr.ToString());
