@@ -22,8 +22,10 @@ public sealed class ServeCommandTests(ServeFixture fixture)
     {
         int port = FreePort();
         string cli = Path.Combine(AppContext.BaseDirectory, "reversesd.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { cli, "serve", "--model", fixture.Tiny.Model, "--urls", $"http://127.0.0.1:{port}", "--max-concurrency", "1",
+        // Through env --default-signal=INT (it execs dotnet: same PID), so SIGINT reaches serve at its default as from a terminal:
+        // a test run started in the background by a non-interactive shell ignores SIGINT, and every child inherits that.
+        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "--default-signal=INT", "dotnet", cli, "serve", "--model", fixture.Tiny.Model, "--urls", $"http://127.0.0.1:{port}", "--max-concurrency", "1",
                      "--shutdown-timeout", "300" })
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
