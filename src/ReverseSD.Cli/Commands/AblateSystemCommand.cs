@@ -139,7 +139,7 @@ internal sealed class AblateSystemCommand(IAnsiConsole console) : Command<Ablate
             var t = r.VersusPrevious;
             table.AddRow(Markup.Escape(r.Name + (r.Note == null ? "" : $" ({r.Note})")), F(r.Metrics.MeanCosine), F(r.Metrics.StandardError),
                 double.IsNaN(r.ShareOfWay) ? "-" : r.ShareOfWay.ToString("F1", CultureInfo.InvariantCulture) + " %",
-                t == null ? "" : t.MeanDifference.ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture),
+                t == null ? "" : EvaluationSummary.Difference(t.MeanDifference),
                 t == null ? "" : t.T.ToString("F2", CultureInfo.InvariantCulture),
                 t == null ? "" : t.PValue.ToString("G3", CultureInfo.InvariantCulture));
         }

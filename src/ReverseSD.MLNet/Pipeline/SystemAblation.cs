@@ -53,7 +53,7 @@ public sealed class SystemAblationResult
         b.AppendLine("|---|---|---|---|");
         foreach (var r in Rows)
         {
-            string t = r.VersusPrevious is { } p ? Invariant($"Δ = {p.MeanDifference:+0.0000;-0.0000}, t = {p.T:F2}, p = {p.PValue:G3}") : "";
+            string t = r.VersusPrevious is { } p ? Invariant($"Δ = {SignedDifference.Format(p.MeanDifference)}, t = {p.T:F2}, p = {p.PValue:G3}") : "";
             b.AppendLine(Invariant($"| {r.Name}{(r.Note == null ? "" : " (" + r.Note + ")")} | {r.Metrics.MeanCosine:F4} ± {r.Metrics.StandardError:F4} | {Percent(r.ShareOfWay)} | {t} |"));
         }
         b.AppendLine();
