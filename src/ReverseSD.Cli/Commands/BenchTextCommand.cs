@@ -67,6 +67,7 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         double flops = batches.Sum(b => arithmetic.Flops(b.Count, b.Inputs.Width));
         long paddedPieces = batches.Sum(b => (long)b.Count * b.Inputs.Width);
         var (referenceGflops, torchThreads) = MLNet.PlainMatrixProduct.Measure(SentenceEncoder.MaxBatchWordPieces, SentenceEncoder.Dimension, 4 * SentenceEncoder.Dimension);
+        double peakGflops = MLNet.PlainMatrixProduct.MeasureRegisterPeak(Environment.ProcessorCount);
 
         console.MarkupLineInterpolated($"sentence encoder (all-MiniLM-L6-v2, ONNX Runtime CPU, {Environment.ProcessorCount} logical cores, {Environment.ProcessorCount} intra-op threads)");
         console.MarkupLineInterpolated($"model load: {load.Elapsed.TotalSeconds:F2} s");
@@ -83,6 +84,8 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         console.MarkupLineInterpolated($"achieved: encoder {flops / timer.Elapsed.TotalSeconds / 1e9:F1} GFLOP/s, raw ONNX Runtime {flops / rawTimer.Elapsed.TotalSeconds / 1e9:F1} GFLOP/s");
         console.MarkupLineInterpolated($"plain TorchSharp float32 product [[{SentenceEncoder.MaxBatchWordPieces} x {SentenceEncoder.Dimension}]] x [[{SentenceEncoder.Dimension} x {4 * SentenceEncoder.Dimension}]] ({torchThreads} threads): {referenceGflops:F1} GFLOP/s");
         console.MarkupLineInterpolated($"encoder / plain product: {flops / timer.Elapsed.TotalSeconds / 1e9 / referenceGflops:F2}; prompts/s at the plain product's rate: {prompts.Count / (flops / (referenceGflops * 1e9)):F0}");
+        double goalGflops = flops / (prompts.Count / 400.0) / 1e9;
+        console.MarkupLineInterpolated($"the cores' float32 peak (multiply-adds on registers alone, {Environment.ProcessorCount} threads): {peakGflops:F1} GFLOP/s → at most {prompts.Count / (flops / (peakGflops * 1e9)):F0} prompts/s on these batches; 400 prompts/s needs {goalGflops:F1} GFLOP/s ({goalGflops / peakGflops:F2} × the peak)");
         return 0;
     }
 
