@@ -30,7 +30,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
         _outputName = outputName;
         _batchSize = batchSize;
         FeatureSize = featureSize;
-        _decodeThreads = Math.Max(1, decodeThreads ?? Environment.ProcessorCount);
+        _decodeThreads = Math.Max(1, decodeThreads ?? (Environment.GetEnvironmentVariable("XDEC") is string xd ? int.Parse(xd) : Environment.ProcessorCount));
         _session = CreateSession(model, inferenceThreads ?? Environment.ProcessorCount, gpuDeviceId);
     }
 
@@ -66,7 +66,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
     /// <summary>Creates the ONNX Runtime session the fast path and <c>bench backbone</c>'s raw measure share.</summary>
     internal static InferenceSession CreateSession(byte[] model, int intraOpThreads, int? gpuDeviceId = null) =>
         // Decoder threads share the cores: ORT's idle intra-op threads must not spin on them.
-        Onnx.OnnxSessions.Create(model, intraOpThreads, gpuDeviceId, allowSpinning: false);
+        Onnx.OnnxSessions.Create(model, intraOpThreads, gpuDeviceId, allowSpinning: Environment.GetEnvironmentVariable("XSPIN") == "1");
 
     /// <summary>
     /// One result per path, in order: the features, or the problem of an image that does not decode. Decoding runs
@@ -85,25 +85,67 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
         int workers = Math.Min(_decodeThreads, paths.Count);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var decoded = new DecodeQueue(paths.Count, 2 * _batchSize + workers, chw);
-        var tasks = Enumerable.Range(0, workers)
+        // Inference runs on its own thread, at most two windows ahead of the caller: what the caller does between two
+        // results (the stages after the backbone, writing) overlaps with it instead of leaving it idle.
+        using var windows = new System.Collections.Concurrent.BlockingCollection<FeaturizedImage[]>(boundedCapacity: 2);
+        using var runOptions = new RunOptions();
+        // Stopping wakes inference wherever it waits: for an image, or inside an ONNX Runtime call.
+        using var wake = stop.Token.Register(() =>
+        {
+            decoded.Wake();
+            runOptions.Terminate = true;
+        });
+        var decoders = Enumerable.Range(0, workers)
             .Select(_ => Task.Factory.StartNew(() => Decode(paths, decoded, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default))
             .ToArray();
+        var inference = Task.Factory.StartNew(() => InferAll(paths.Count, chw, decoded, decoders, windows, runOptions, stop.Token),
+            stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            foreach (var window in windows.GetConsumingEnumerable(stop.Token))
+                foreach (var item in window)
+                    yield return item;
+            // The windows end early only when inference failed: its exception, as it was thrown.
+            if (inference.IsFaulted) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inference.Exception!.InnerException!).Throw();
+        }
+        finally
+        {
+            stop.Cancel();
+            try
+            {
+                Task.WaitAll([.. decoders, inference]);
+            }
+            catch (AggregateException)
+            {
+                // Stopped early, or a failure the caller has already been given (a decoder's goes through inference's).
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs the images in order through the session window by window: a window is up to one batch of readable images and
+    /// the unreadable ones between them. Completes <paramref name="windows"/> however it ends.
+    /// </summary>
+    private void InferAll(int count, int chw, DecodeQueue decoded, Task[] decoders,
+        System.Collections.Concurrent.BlockingCollection<FeaturizedImage[]> windows, RunOptions runOptions, CancellationToken cancellationToken)
+    {
         try
         {
             var input = new float[_batchSize * chw];
             var output = new float[_batchSize * FeatureSize];
-            var window = new List<(float[]? Pixels, string? Problem)>(4 * _batchSize);
-            using var runOptions = new RunOptions();
+            var window = new List<string?>(4 * _batchSize);
             int next = 0;
-            while (next < paths.Count)
+            bool first = true;
+            while (next < count)
             {
-                // A window: up to one batch of readable images and the unreadable ones between them, in order.
                 window.Clear();
                 int readable = 0;
-                while (next < paths.Count && readable < _batchSize)
+                while (next < count && readable < _batchSize)
                 {
-                    var item = decoded.Take(next++, stop.Token, tasks);
-                    window.Add(item);
+                    (float[]? Pixels, string? Problem) item;
+                    using (PhaseTimes.Measure("fast path: wait for decoded images"))
+                        item = decoded.Take(next++, cancellationToken, decoders);
+                    window.Add(item.Problem);
                     if (item.Pixels != null)
                     {
                         item.Pixels.CopyTo(input.AsSpan(readable * chw, chw));
@@ -111,30 +153,24 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                         readable++;
                     }
                 }
-                if (readable > 0) Infer(runOptions, input, output, readable, chw);
-                int k = 0;
-                foreach (var (pixels, problem) in window)
+                if (readable > 0)
                 {
-                    if (pixels == null)
-                    {
-                        yield return new FeaturizedImage(null, problem);
-                        continue;
-                    }
-                    yield return new FeaturizedImage(output.AsSpan(k * FeatureSize, FeatureSize).ToArray(), null);
-                    k++;
+                    using var _ = PhaseTimes.Measure(first ? "fast path: first ONNX Runtime call" : "fast path: ONNX Runtime calls");
+                    Infer(runOptions, input, output, readable, chw);
+                    first = false;
                 }
+                var results = new FeaturizedImage[window.Count];
+                int k = 0;
+                for (int i = 0; i < results.Length; i++)
+                    results[i] = window[i] != null
+                        ? new FeaturizedImage(null, window[i])
+                        : new FeaturizedImage(output.AsSpan(k++ * FeatureSize, FeatureSize).ToArray(), null);
+                windows.Add(results, cancellationToken);
             }
         }
         finally
         {
-            stop.Cancel();
-            try
-            {
-                Task.WaitAll(tasks);
-            }
-            catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
-            {
-            }
+            windows.CompleteAdding();
         }
     }
 
@@ -218,6 +254,12 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                     Monitor.Wait(_gate, TimeSpan.FromMilliseconds(200));
                 }
             }
+        }
+
+        /// <summary>Wakes a waiting <see cref="Take"/> so it sees a cancellation at once.</summary>
+        public void Wake()
+        {
+            lock (_gate) Monitor.PulseAll(_gate);
         }
 
         public void Dispose() => _free.Dispose();
