@@ -105,8 +105,8 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
             foreach (var window in windows.GetConsumingEnumerable(stop.Token))
                 foreach (var item in window)
                     yield return item;
-            // The windows end early only when inference failed: its exception, as it was thrown.
-            if (inference.IsFaulted) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inference.Exception!.InnerException!).Throw();
+            // The windows end early only when inference failed or was cancelled: its exception, as it was thrown.
+            inference.GetAwaiter().GetResult();
         }
         finally
         {

@@ -235,9 +235,11 @@ internal sealed partial class ModelImageScorer : IDisposable
         Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
-        return _groups == null
-            ? ScoreWithChain(imagePaths, chunkSize, read, cancellationToken)
-            : ScoreFast(imagePaths, _groups.Select(g => g.Featurizer.Featurize(imagePaths, cancellationToken)).ToList(), chunkSize, read, cancellationToken);
+        if (_groups == null) return ScoreWithChain(imagePaths, chunkSize, read, cancellationToken);
+        List<IEnumerable<FeaturizedImage>> features;
+        using (PhaseTimes.Measure("fast path: wait for the ONNX Runtime session"))
+            features = _groups.Select(g => g.Featurizer.Featurize(imagePaths, cancellationToken)).ToList();
+        return ScoreFast(imagePaths, features, chunkSize, read, cancellationToken);
     }
 
     /// <summary>
