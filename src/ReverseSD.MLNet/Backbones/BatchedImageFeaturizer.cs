@@ -30,7 +30,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
         _outputName = outputName;
         _batchSize = batchSize;
         FeatureSize = featureSize;
-        _decodeThreads = Math.Max(1, decodeThreads ?? (Environment.GetEnvironmentVariable("XDEC") is string xd ? int.Parse(xd) : Environment.ProcessorCount));
+        _decodeThreads = Math.Max(1, decodeThreads ?? Environment.ProcessorCount);
         _session = CreateSession(model, inferenceThreads ?? Environment.ProcessorCount, gpuDeviceId);
     }
 
@@ -66,7 +66,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
     /// <summary>Creates the ONNX Runtime session the fast path and <c>bench backbone</c>'s raw measure share.</summary>
     internal static InferenceSession CreateSession(byte[] model, int intraOpThreads, int? gpuDeviceId = null) =>
         // Decoder threads share the cores: ORT's idle intra-op threads must not spin on them.
-        Onnx.OnnxSessions.Create(model, intraOpThreads, gpuDeviceId, allowSpinning: Environment.GetEnvironmentVariable("XSPIN") == "1");
+        Onnx.OnnxSessions.Create(model, intraOpThreads, gpuDeviceId, allowSpinning: false);
 
     /// <summary>
     /// One result per path, in order: the features, or the problem of an image that does not decode. Decoding runs
@@ -143,7 +143,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                 while (next < count && readable < _batchSize)
                 {
                     (float[]? Pixels, string? Problem) item;
-                    using (PhaseTimes.Measure("fast path: wait for decoded images"))
+                    using (PhaseTimes.Measure("fast path: wait for decoded images (the inference thread)"))
                         item = decoded.Take(next++, cancellationToken, decoders);
                     window.Add(item.Problem);
                     if (item.Pixels != null)
@@ -155,7 +155,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                 }
                 if (readable > 0)
                 {
-                    using var _ = PhaseTimes.Measure(first ? "fast path: first ONNX Runtime call" : "fast path: ONNX Runtime calls");
+                    using var _ = PhaseTimes.Measure(first ? "fast path: first ONNX Runtime call (the inference thread)" : "fast path: ONNX Runtime calls (the inference thread)");
                     Infer(runOptions, input, output, readable, chw);
                     first = false;
                 }

@@ -84,7 +84,6 @@ internal sealed partial class ModelImageScorer : IDisposable
     /// </summary>
     internal static ITransformer? LoadForScoring(MLContext ml, string zipPath, int batchSize = BatchedImageFeaturizer.DefaultBatchSize)
     {
-        if (Environment.GetEnvironmentVariable("XBATCH") is string xb) batchSize = int.Parse(xb);
         List<(int Stage, string Entry)> candidates;
         try
         {
