@@ -102,11 +102,22 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
             stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
-            foreach (var window in windows.GetConsumingEnumerable(stop.Token))
+            // Once every result is given, a cancellation comes too late to matter (as when inference ran on this thread).
+            int given = 0;
+            while (given < paths.Count && windows.TryTake(out var window, Timeout.Infinite, stop.Token))
+            {
                 foreach (var item in window)
+                {
+                    given++;
                     yield return item;
-            // The windows end early only when inference failed or was cancelled: its exception, as it was thrown.
-            inference.GetAwaiter().GetResult();
+                }
+            }
+            if (given < paths.Count)
+            {
+                // The windows end early only when inference failed or was cancelled: its exception, as it was thrown.
+                inference.GetAwaiter().GetResult();
+                throw new InvalidOperationException($"Inference gave {given} results for {paths.Count} images.");
+            }
         }
         finally
         {
