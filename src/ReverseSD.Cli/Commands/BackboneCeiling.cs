@@ -22,7 +22,8 @@ internal static class BackboneCeiling
     /// <param name="SquareGflops">A plain TorchSharp [1024 × 1024] × [1024 × 1024] product.</param>
     /// <param name="OnnxRuntimeSquareGflops">The same square product as a one-node ONNX Runtime MatMul (ONNX Runtime's own kernels).</param>
     /// <param name="Threads">Threads TorchSharp and ONNX Runtime used.</param>
-    internal sealed record MachineRate(double OwnShapesGflops, int Shapes, double SquareGflops, double OnnxRuntimeSquareGflops, int Threads)
+    /// <param name="RegisterPeakGflops">The cores' float32 peak: multiply-adds on registers alone, on every core (<see cref="PlainMatrixProduct.MeasureRegisterPeak"/>).</param>
+    internal sealed record MachineRate(double OwnShapesGflops, int Shapes, double SquareGflops, double OnnxRuntimeSquareGflops, int Threads, double RegisterPeakGflops)
     {
         /// <summary>The highest of the measured rates: the ceiling a run of the graph is held against.</summary>
         public double BestGflops => Math.Max(Math.Max(OwnShapesGflops, SquareGflops), OnnxRuntimeSquareGflops);
@@ -35,7 +36,7 @@ internal static class BackboneCeiling
     /// <summary>
     /// Measures plain TorchSharp float32 products: each distinct product shape of <paramref name="graph"/> with its rows
     /// times <paramref name="batchSize"/> (about <paramref name="secondsPerShape"/> each), and one large square product
-    /// with TorchSharp and with ONNX Runtime.
+    /// with TorchSharp and with ONNX Runtime, and the cores' register peak.
     /// </summary>
     public static MachineRate Measure(GraphArithmetic graph, int batchSize, double secondsPerShape = 0.25)
     {
@@ -52,7 +53,8 @@ internal static class BackboneCeiling
         }
         var (square, squareThreads) = PlainMatrixProduct.Measure(SquareSide, SquareSide, SquareSide);
         double onnxRuntime = PlainMatrixProduct.MeasureOnnxRuntime(SquareSide, SquareSide, SquareSide, squareThreads);
-        return new MachineRate(seconds > 0 ? flops / seconds / 1e9 : 0, shapes.Count, square, onnxRuntime, squareThreads);
+        double peak = PlainMatrixProduct.MeasureRegisterPeak(Environment.ProcessorCount);
+        return new MachineRate(seconds > 0 ? flops / seconds / 1e9 : 0, shapes.Count, square, onnxRuntime, squareThreads, peak);
     }
 
     /// <summary>

@@ -24,6 +24,10 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         [Description("Encode the prompts of this .txt/.csv file instead (the first --count of them, repeated if fewer).")]
         public string? Input { get; init; }
 
+        [CommandOption("--int8")]
+        [Description("Measure the encoder with int8 weights (embed-text --int8), and the cosine of its vectors to the float model's.")]
+        public bool Int8 { get; init; }
+
         public override ValidationResult Validate() =>
             Count < 1 ? ValidationResult.Error($"--count must be at least 1 (got {Count}).")
             : BatchSize < 1 ? ValidationResult.Error($"--batch-size must be at least 1 (got {BatchSize}).")
@@ -36,7 +40,7 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         var prompts = Enumerable.Range(0, settings.Count).Select(i => source[i % source.Count]).ToList();
 
         var load = Stopwatch.StartNew();
-        using var encoder = SentenceEncoder.Load(null, settings.BatchSize);
+        using var encoder = SentenceEncoder.Load(null, settings.BatchSize, settings.Int8);
         load.Stop();
         encoder.Encode(prompts.Take(Math.Min(prompts.Count, 2 * settings.BatchSize)).ToList(), null, cancellationToken); // warm-up
 
@@ -44,7 +48,7 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         using var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var timer = Stopwatch.StartNew();
-        encoder.Encode(prompts, null, cancellationToken);
+        var vectors = encoder.Encode(prompts, null, cancellationToken);
         timer.Stop();
         process.Refresh();
         double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
@@ -67,8 +71,9 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         double flops = batches.Sum(b => arithmetic.Flops(b.Count, b.Inputs.Width));
         long paddedPieces = batches.Sum(b => (long)b.Count * b.Inputs.Width);
         var (referenceGflops, torchThreads) = MLNet.PlainMatrixProduct.Measure(SentenceEncoder.MaxBatchWordPieces, SentenceEncoder.Dimension, 4 * SentenceEncoder.Dimension);
+        double peakGflops = MLNet.PlainMatrixProduct.MeasureRegisterPeak(Environment.ProcessorCount);
 
-        console.MarkupLineInterpolated($"sentence encoder (all-MiniLM-L6-v2, ONNX Runtime CPU, {Environment.ProcessorCount} logical cores, {Environment.ProcessorCount} intra-op threads)");
+        console.MarkupLineInterpolated($"sentence encoder (all-MiniLM-L6-v2{(settings.Int8 ? ", int8 weights" : "")}, ONNX Runtime CPU, {Environment.ProcessorCount} logical cores, {Environment.ProcessorCount} intra-op threads)");
         console.MarkupLineInterpolated($"model load: {load.Elapsed.TotalSeconds:F2} s");
         if (File.Exists("/proc/loadavg"))
             console.MarkupLineInterpolated($"system load average (other processes share the CPU): {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -83,6 +88,16 @@ internal sealed class BenchTextCommand(IAnsiConsole console) : Command<BenchText
         console.MarkupLineInterpolated($"achieved: encoder {flops / timer.Elapsed.TotalSeconds / 1e9:F1} GFLOP/s, raw ONNX Runtime {flops / rawTimer.Elapsed.TotalSeconds / 1e9:F1} GFLOP/s");
         console.MarkupLineInterpolated($"plain TorchSharp float32 product [[{SentenceEncoder.MaxBatchWordPieces} x {SentenceEncoder.Dimension}]] x [[{SentenceEncoder.Dimension} x {4 * SentenceEncoder.Dimension}]] ({torchThreads} threads): {referenceGflops:F1} GFLOP/s");
         console.MarkupLineInterpolated($"encoder / plain product: {flops / timer.Elapsed.TotalSeconds / 1e9 / referenceGflops:F2}; prompts/s at the plain product's rate: {prompts.Count / (flops / (referenceGflops * 1e9)):F0}");
+        if (settings.Int8)
+        {
+            // Fidelity: each int8 vector against the float model's vector of the same prompt (both unit norm).
+            using var floatEncoder = SentenceEncoder.Load(null, settings.BatchSize);
+            var reference = floatEncoder.Encode(prompts, null, cancellationToken);
+            var cosines = vectors.Zip(reference, (a, b) => (double)System.Numerics.Tensors.TensorPrimitives.Dot(a, b)).ToList();
+            console.MarkupLineInterpolated($"int8 vs float vectors of the same {prompts.Count} prompts: cosine mean {cosines.Average():F5}, lowest {cosines.Min():F5}");
+        }
+        double goalGflops = flops / (prompts.Count / 400.0) / 1e9;
+        console.MarkupLineInterpolated($"the cores' float32 peak (multiply-adds on registers alone, {Environment.ProcessorCount} threads): {peakGflops:F1} GFLOP/s → at most {prompts.Count / (flops / (peakGflops * 1e9)):F0} prompts/s on these batches; 400 prompts/s needs {goalGflops:F1} GFLOP/s ({goalGflops / peakGflops:F2} × the peak)");
         return 0;
     }
 

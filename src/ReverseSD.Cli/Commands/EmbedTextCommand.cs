@@ -32,6 +32,10 @@ internal sealed class EmbedTextCommand(IAnsiConsole console, CliStreams streams)
         [Description("Prompts per ONNX Runtime call (prompts are grouped by length) (default 32).")]
         public int BatchSize { get; init; } = SentenceEncoder.DefaultBatchSize;
 
+        [CommandOption("--int8")]
+        [Description("Run the encoder with int8 weights: about twice as fast on CPUs with int8 dot products (AVX-512 VNNI), vectors a little off the float model's (cosine 0.98 to 0.995; bench text --int8 measures it). Not for vectors that must match a model's training targets or a prompt bank's.")]
+        public bool Int8 { get; init; }
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input is required: a .txt (one prompt per line) or .csv file.");
@@ -46,7 +50,7 @@ internal sealed class EmbedTextCommand(IAnsiConsole console, CliStreams streams)
     {
         var prompts = PromptListFile.Read(settings.Input!, settings.Column);
         using var results = ResultWriter.Open(streams, settings.Out, settings.Format ?? (settings.Out == null ? ResultFormat.Csv : null));
-        using var encoder = SentenceEncoder.Load(null, settings.BatchSize);
+        using var encoder = SentenceEncoder.Load(null, settings.BatchSize, settings.Int8);
         var embeddings = ConsoleProgress.Run(streams.Diagnostics, "Encoding prompts", progress => encoder.Encode(prompts, progress, cancellationToken));
         for (int i = 0; i < prompts.Count; i++)
             results.Write(new ResultRecord().Text("prompt", prompts[i]).Vector("embedding", embeddings[i], csvPrefix: "e"));

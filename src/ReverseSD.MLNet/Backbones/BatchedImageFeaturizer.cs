@@ -85,44 +85,38 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
         int workers = Math.Min(_decodeThreads, paths.Count);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var decoded = new DecodeQueue(paths.Count, 2 * _batchSize + workers, chw);
-        var tasks = Enumerable.Range(0, workers)
+        // Inference runs on its own thread, at most two windows ahead of the caller: what the caller does between two
+        // results (the stages after the backbone, writing) overlaps with it instead of leaving it idle.
+        using var windows = new System.Collections.Concurrent.BlockingCollection<FeaturizedImage[]>(boundedCapacity: 2);
+        using var runOptions = new RunOptions();
+        // Stopping wakes inference wherever it waits: for an image, or inside an ONNX Runtime call.
+        using var wake = stop.Token.Register(() =>
+        {
+            decoded.Wake();
+            runOptions.Terminate = true;
+        });
+        var decoders = Enumerable.Range(0, workers)
             .Select(_ => Task.Factory.StartNew(() => Decode(paths, decoded, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default))
             .ToArray();
+        var inference = Task.Factory.StartNew(() => InferAll(paths.Count, chw, decoded, decoders, windows, runOptions, stop.Token),
+            stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
-            var input = new float[_batchSize * chw];
-            var output = new float[_batchSize * FeatureSize];
-            var window = new List<(float[]? Pixels, string? Problem)>(4 * _batchSize);
-            using var runOptions = new RunOptions();
-            int next = 0;
-            while (next < paths.Count)
+            // Once every result is given, a cancellation comes too late to matter (as when inference ran on this thread).
+            int given = 0;
+            while (given < paths.Count && windows.TryTake(out var window, Timeout.Infinite, stop.Token))
             {
-                // A window: up to one batch of readable images and the unreadable ones between them, in order.
-                window.Clear();
-                int readable = 0;
-                while (next < paths.Count && readable < _batchSize)
+                foreach (var item in window)
                 {
-                    var item = decoded.Take(next++, stop.Token, tasks);
-                    window.Add(item);
-                    if (item.Pixels != null)
-                    {
-                        item.Pixels.CopyTo(input.AsSpan(readable * chw, chw));
-                        decoded.Return(item.Pixels);
-                        readable++;
-                    }
+                    given++;
+                    yield return item;
                 }
-                if (readable > 0) Infer(runOptions, input, output, readable, chw);
-                int k = 0;
-                foreach (var (pixels, problem) in window)
-                {
-                    if (pixels == null)
-                    {
-                        yield return new FeaturizedImage(null, problem);
-                        continue;
-                    }
-                    yield return new FeaturizedImage(output.AsSpan(k * FeatureSize, FeatureSize).ToArray(), null);
-                    k++;
-                }
+            }
+            if (given < paths.Count)
+            {
+                // The windows end early only when inference failed or was cancelled: its exception, as it was thrown.
+                inference.GetAwaiter().GetResult();
+                throw new InvalidOperationException($"Inference gave {given} results for {paths.Count} images.");
             }
         }
         finally
@@ -130,11 +124,64 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
             stop.Cancel();
             try
             {
-                Task.WaitAll(tasks);
+                Task.WaitAll([.. decoders, inference]);
             }
-            catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
+            catch (AggregateException)
             {
+                // Stopped early, or a failure the caller has already been given (a decoder's goes through inference's).
             }
+        }
+    }
+
+    /// <summary>
+    /// Runs the images in order through the session window by window: a window is up to one batch of readable images and
+    /// the unreadable ones between them. Completes <paramref name="windows"/> however it ends.
+    /// </summary>
+    private void InferAll(int count, int chw, DecodeQueue decoded, Task[] decoders,
+        System.Collections.Concurrent.BlockingCollection<FeaturizedImage[]> windows, RunOptions runOptions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var input = new float[_batchSize * chw];
+            var output = new float[_batchSize * FeatureSize];
+            var window = new List<string?>(4 * _batchSize);
+            int next = 0;
+            bool first = true;
+            while (next < count)
+            {
+                window.Clear();
+                int readable = 0;
+                while (next < count && readable < _batchSize)
+                {
+                    (float[]? Pixels, string? Problem) item;
+                    using (PhaseTimes.Measure("fast path: wait for decoded images (the inference thread)"))
+                        item = decoded.Take(next++, cancellationToken, decoders);
+                    window.Add(item.Problem);
+                    if (item.Pixels != null)
+                    {
+                        item.Pixels.CopyTo(input.AsSpan(readable * chw, chw));
+                        decoded.Return(item.Pixels);
+                        readable++;
+                    }
+                }
+                if (readable > 0)
+                {
+                    using var _ = PhaseTimes.Measure(first ? "fast path: first ONNX Runtime call (the inference thread)" : "fast path: ONNX Runtime calls (the inference thread)");
+                    Infer(runOptions, input, output, readable, chw);
+                    first = false;
+                }
+                var results = new FeaturizedImage[window.Count];
+                int k = 0;
+                for (int i = 0; i < results.Length; i++)
+                    results[i] = window[i] != null
+                        ? new FeaturizedImage(null, window[i])
+                        : new FeaturizedImage(output.AsSpan(k++ * FeatureSize, FeatureSize).ToArray(), null);
+                windows.Add(results, cancellationToken);
+            }
+        }
+        finally
+        {
+            windows.CompleteAdding();
         }
     }
 
@@ -218,6 +265,12 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                     Monitor.Wait(_gate, TimeSpan.FromMilliseconds(200));
                 }
             }
+        }
+
+        /// <summary>Wakes a waiting <see cref="Take"/> so it sees a cancellation at once.</summary>
+        public void Wake()
+        {
+            lock (_gate) Monitor.PulseAll(_gate);
         }
 
         public void Dispose() => _free.Dispose();

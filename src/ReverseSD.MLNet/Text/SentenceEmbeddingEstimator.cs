@@ -32,6 +32,12 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
 
         /// <summary>CUDA device to run on (CUDA builds only); null runs on the CPU.</summary>
         public int? GpuDeviceId { get; set; }
+
+        /// <summary>
+        /// Runs the encoder with int8 weights: about twice as fast on CPUs with int8 dot products, its vectors a little off
+        /// the float model's (cosine about 0.99), so not for training targets or a prompt bank's vectors.
+        /// </summary>
+        public bool Int8Weights { get; set; }
     }
 
     /// <summary>Default values of <see cref="Options"/>.</summary>
@@ -68,6 +74,7 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
             InputColumnName = options.InputColumnName,
             BatchSize = options.BatchSize,
             GpuDeviceId = options.GpuDeviceId,
+            Int8Weights = options.Int8Weights,
         };
     }
 

@@ -16,7 +16,7 @@ public sealed class SentenceEmbeddingTransformer : ITransformer, IDisposable
     {
         OutputColumnName = options.OutputColumnName;
         InputColumnName = options.InputColumnName;
-        _encoder = SentenceEncoder.Load(options.GpuDeviceId, options.BatchSize);
+        _encoder = SentenceEncoder.Load(options.GpuDeviceId, options.BatchSize, options.Int8Weights);
     }
 
     /// <summary>Name of the added embedding column.</summary>

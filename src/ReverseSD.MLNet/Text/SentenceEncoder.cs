@@ -50,8 +50,11 @@ internal sealed class SentenceEncoder : IDisposable
     /// </summary>
     public static SentenceEncoder Load(int? gpuDeviceId = null) => Load(gpuDeviceId, DefaultBatchSize);
 
-    /// <summary>As <see cref="Load(int?)"/>, with the number of texts per ONNX Runtime call.</summary>
-    public static SentenceEncoder Load(int? gpuDeviceId, int batchSize)
+    /// <summary>
+    /// As <see cref="Load(int?)"/>, with the number of texts per ONNX Runtime call; <paramref name="int8Weights"/> runs the
+    /// model with int8 weights (<see cref="Int8EncoderWeights"/>): faster, with vectors a little off the float model's.
+    /// </summary>
+    public static SentenceEncoder Load(int? gpuDeviceId, int batchSize, bool int8Weights = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var tokenizer = new BertTokenizer();
@@ -59,6 +62,7 @@ internal sealed class SentenceEncoder : IDisposable
             tokenizer.LoadVocabulary(vocab, convertInputToLowercase: true);
 
         byte[] model = ReadModel();
+        if (int8Weights) model = Int8EncoderWeights.Quantize(model, out _);
 
         // One intra-op thread per core: ONNX Runtime's default counts physical cores, which left one of two logical cores idle here.
         return new SentenceEncoder(Onnx.OnnxSessions.Create(model, Environment.ProcessorCount, gpuDeviceId), tokenizer, batchSize);

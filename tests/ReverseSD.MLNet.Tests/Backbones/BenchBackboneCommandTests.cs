@@ -19,6 +19,7 @@ public sealed class BenchBackboneCommandTests
         Assert.Contains("feature size 3", result.Output);
         Assert.Contains("fast path / raw ONNX Runtime", result.Output);
         Assert.Contains("fast path / ML.NET chain", result.Output);
+        Assert.Matches(@"the cores' float32 peak \(multiply-adds on registers alone, \d+ threads\): \d+\.\d GFLOP/s", result.Output);
     }
 
     [Fact]

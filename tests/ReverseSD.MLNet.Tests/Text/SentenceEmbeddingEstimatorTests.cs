@@ -63,6 +63,23 @@ public sealed class SentenceEmbeddingEstimatorTests(SentenceEncoderFixture fixtu
     }
 
     [Fact]
+    public void Int8WeightsOptionEmbedsWithTheInt8EncoderInsteadOfTheFloatOne()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = PromptData(ml, Prompts);
+        using var transformer = ml.Transforms.Text.EmbedSentences(new SentenceEmbeddingEstimator.Options { Int8Weights = true }).Fit(data);
+
+        var rows = ml.Data.CreateEnumerable<EmbeddedRow>(transformer.Transform(data), reuseRowObject: false).ToList();
+
+        var expected = fixture.Encoder.Encode(Prompts);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            double cosine = GoldenEmbeddings.Cosine(expected[i], rows[i].PromptEmbedding);
+            Assert.True(cosine is > 0.98 and < 0.99999, $"row {i}: cosine {cosine} to the float encoder");
+        }
+    }
+
+    [Fact]
     public void AShuffledCursorStillPairsEachRowWithItsOwnEmbedding()
     {
         var ml = new MLContext(seed: 1);
