@@ -33,7 +33,22 @@ var images = positional.Skip(1)
     .ToList();
 
 var ml = new MLContext();
-ITransformer model = ml.Model.Load(positional[0], out DataViewSchema inputSchema);
+// ML.NET copies each ONNX graph of the zip to a temporary file with a random 8.3 name, and ONNX Runtime reads a file named
+// *.ort as its own format: once in 32,768 graphs that load fails with "ORT model verification failed"
+// (dotnet/machinelearning#7339). Loading again draws new names.
+ITransformer model;
+DataViewSchema inputSchema;
+for (int attempt = 1; ; attempt++)
+{
+    try
+    {
+        model = ml.Model.Load(positional[0], out inputSchema);
+        break;
+    }
+    catch (Exception e) when (attempt < 3 && e.ToString().Contains("ORT model verification failed", StringComparison.Ordinal))
+    {
+    }
+}
 using var engine = ModelOutput.CreatePredictionEngine(ml, model, inputSchema);
 
 var results = new List<Prediction>();

@@ -95,6 +95,7 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
             var window = new List<(float[]? Pixels, string? Problem)>(4 * _batchSize);
             using var runOptions = new RunOptions();
             int next = 0;
+            bool first = true;
             while (next < paths.Count)
             {
                 // A window: up to one batch of readable images and the unreadable ones between them, in order.
@@ -102,7 +103,9 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                 int readable = 0;
                 while (next < paths.Count && readable < _batchSize)
                 {
-                    var item = decoded.Take(next++, stop.Token, tasks);
+                    (float[]? Pixels, string? Problem) item;
+                    using (PhaseTimes.Measure("fast path: wait for decoded images"))
+                        item = decoded.Take(next++, stop.Token, tasks);
                     window.Add(item);
                     if (item.Pixels != null)
                     {
@@ -111,7 +114,12 @@ internal sealed class BatchedImageFeaturizer : IImageFeaturizer
                         readable++;
                     }
                 }
-                if (readable > 0) Infer(runOptions, input, output, readable, chw);
+                if (readable > 0)
+                {
+                    using var _ = PhaseTimes.Measure(first ? "fast path: first ONNX Runtime call" : "fast path: ONNX Runtime calls");
+                    Infer(runOptions, input, output, readable, chw);
+                    first = false;
+                }
                 int k = 0;
                 foreach (var (pixels, problem) in window)
                 {

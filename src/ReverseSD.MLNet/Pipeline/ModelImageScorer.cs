@@ -2,12 +2,10 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
-using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using ReverseSD.MLNet.Backbones;
-using ReverseSD.MLNet.Onnx.Proto;
 
 namespace ReverseSD.MLNet.Pipeline;
 
@@ -101,7 +99,7 @@ internal sealed partial class ModelImageScorer : IDisposable
 
         // Each backbone graph is read, and its session made, on a worker thread while this one copies the zip's other
         // entries and ML.NET loads the chain: the two halves of the start-up overlap on two cores.
-        var graphs = candidates.Select(c => Task.Run(() => ReadBackboneGraph(zipPath, c.Entry))).ToList();
+        var graphs = candidates.Select(c => Task.Run(() => SavedBackboneGraph.Read(zipPath, c.Entry, FeaturesColumn))).ToList();
         // The sessions are waited for when the first image is scored: checking the model's version overlaps with them too.
         var sessions = graphs.Select(g => g.ContinueWith(t =>
         {
@@ -184,7 +182,7 @@ internal sealed partial class ModelImageScorer : IDisposable
         List<string> entries;
         using (var archive = ZipFile.OpenRead(zipPath))
             entries = archive.Entries.Where(e => NestedOnnxModel().IsMatch(e.FullName)).Select(e => e.FullName).Order(StringComparer.Ordinal).ToList();
-        return entries.Select(e => ReadBackboneGraph(zipPath, e)?.Composed).OfType<ComposedBackbone>().ToList();
+        return entries.Select(e => SavedBackboneGraph.Read(zipPath, e, FeaturesColumn)?.Composed).OfType<ComposedBackbone>().ToList();
     }
 
     private static void CopyEntry(ZipArchiveEntry entry, ZipArchive target)
@@ -194,62 +192,9 @@ internal sealed partial class ModelImageScorer : IDisposable
         source.CopyTo(destination);
     }
 
-    /// <summary>A backbone graph read back from a zip entry, and the placeholder ML.NET loads in its place.</summary>
-    private sealed record BackboneGraph(ComposedBackbone Composed, byte[] Placeholder);
-
-    /// <summary>Reads the graph an OnnxTransformer saved in <paramref name="entryName"/>; null when it is not a backbone of ours.</summary>
-    private static BackboneGraph? ReadBackboneGraph(string zipPath, string entryName)
-    {
-        byte[] bytes;
-        using (PhaseTimes.Measure("fast path: decompress the backbone graph (a worker thread)"))
-        using (var archive = ZipFile.OpenRead(zipPath))
-        {
-            var entry = archive.GetEntry(entryName);
-            if (entry == null) return null;
-            using var stream = entry.Open();
-            using var reader = new BinaryReader(stream);
-            // An OnnxTransformer writes its graph as "OnnxModel": a 4-byte length, then the ONNX bytes.
-            int length = reader.ReadInt32();
-            if (length <= 0 || length != entry.Length - 4) return null;
-            bytes = reader.ReadBytes(length);
-        }
-        using var _ = PhaseTimes.Measure("fast path: parse the backbone graph (a worker thread)");
-        ModelProto proto;
-        try
-        {
-            proto = ModelProto.Parser.ParseFrom(bytes);
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return null;
-        }
-        var composed = ImageBackbone.ReadComposed(proto, bytes);
-        return composed == null || composed.OutputName != FeaturesColumn ? null : new BackboneGraph(composed, Placeholder(proto, composed));
-    }
-
     /// <summary>ML.NET's entry of an OnnxTransformer inside top-level stage N (a nested chain): where a backbone graph is saved.</summary>
     [GeneratedRegex(@"^TransformerChain/Transform_(\d{3})/Transform_\d{3}/OnnxModel$", RegexOptions.CultureInvariant)]
     private static partial Regex NestedOnnxModel();
-
-    /// <summary>
-    /// A graph with the backbone's input and output (names, types, shapes) whose output is a constant [1, features]: what
-    /// ML.NET needs to load the backbone stage and give the stages after it their input schema.
-    /// </summary>
-    private static byte[] Placeholder(ModelProto backbone, ComposedBackbone composed)
-    {
-        var output = backbone.Graph.Output[0];
-        var constant = new TensorProto { Name = "placeholder_features", DataType = (int)TensorProto.Types.DataType.Float };
-        constant.Dims.AddRange(new long[] { 1, composed.FeatureSize });
-        constant.FloatData.AddRange(new float[composed.FeatureSize]);
-        var graph = new GraphProto { Name = "backbone placeholder" };
-        graph.Input.Add(backbone.Graph.Input.First(i => i.Name == composed.InputName).Clone());
-        graph.Output.Add(output.Clone());
-        graph.Initializer.Add(constant);
-        graph.Node.Add(new NodeProto { OpType = "Identity", Input = { constant.Name }, Output = { output.Name } });
-        var model = new ModelProto { IrVersion = backbone.IrVersion, ProducerName = "reversesd", Graph = graph };
-        model.OpsetImport.AddRange(backbone.OpsetImport.Select(o => o.Clone()));
-        return model.ToByteArray();
-    }
 
     /// <summary>
     /// The fast featuriser and feature-cache key of a backbone stage (the key null when the saved graph has no fingerprint),
@@ -263,19 +208,15 @@ internal sealed partial class ModelImageScorer : IDisposable
                 : null;
         if (zip == null || stage is not TransformerChain<ITransformer> inner || inner.FirstOrDefault() is not ImageLoadingTransformer)
             return null;
-        // ML.NET saves a top-level stage i under TransformerChain/Transform_{i:000}/; an OnnxTransformer writes its graph
-        // as "OnnxModel": a 4-byte length, then the ONNX bytes.
+        // ML.NET saves a top-level stage i under TransformerChain/Transform_{i:000}/, an OnnxTransformer's graph as "OnnxModel".
         string prefix = $"TransformerChain/Transform_{index:000}/";
         using var archive = ZipFile.OpenRead(zip);
         foreach (var entry in archive.Entries.Where(e => e.FullName.StartsWith(prefix, StringComparison.Ordinal) && e.Name == "OnnxModel"))
         {
-            using var stream = entry.Open();
-            using var reader = new BinaryReader(stream);
-            int length = reader.ReadInt32();
-            if (length <= 0 || length != entry.Length - 4) continue;
             ComposedBackbone? composed;
             using (PhaseTimes.Measure("fast path: read the backbone graph from the zip"))
-                composed = ImageBackbone.ReadComposed(reader.ReadBytes(length));
+            using (var stream = entry.Open())
+                composed = SavedBackboneGraph.Describe(stream, entry.Length);
             if (composed != null && composed.OutputName == FeaturesColumn)
             {
                 using var _ = PhaseTimes.Measure("fast path: create the ONNX Runtime session");
@@ -293,9 +234,11 @@ internal sealed partial class ModelImageScorer : IDisposable
         Func<IDataView, IReadOnlyList<T>> read, CancellationToken cancellationToken) where T : class
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
-        return _groups == null
-            ? ScoreWithChain(imagePaths, chunkSize, read, cancellationToken)
-            : ScoreFast(imagePaths, _groups.Select(g => g.Featurizer.Featurize(imagePaths, cancellationToken)).ToList(), chunkSize, read, cancellationToken);
+        if (_groups == null) return ScoreWithChain(imagePaths, chunkSize, read, cancellationToken);
+        List<IEnumerable<FeaturizedImage>> features;
+        using (PhaseTimes.Measure("fast path: wait for the ONNX Runtime session"))
+            features = _groups.Select(g => g.Featurizer.Featurize(imagePaths, cancellationToken)).ToList();
+        return ScoreFast(imagePaths, features, chunkSize, read, cancellationToken);
     }
 
     /// <summary>

@@ -82,8 +82,11 @@ public sealed class ReverseSdEnsembleTrainedModel : IDisposable
 
     internal ReverseSdEnsembleOptions Options { get; }
 
-    /// <summary>Saves the whole chain into one zip with <c>mlContext.Model.Save</c>, atomically.</summary>
-    public void Save(string path) => AtomicFile.Write(path, stream => _mlContext.Model.Save(Model, ReverseSdModelFormat.ImageInputSchema(_mlContext), stream));
+    /// <summary>
+    /// Saves the whole chain into one zip as <c>mlContext.Model.Save</c> does (its ONNX graphs stored uncompressed, which a
+    /// load reads faster), atomically.
+    /// </summary>
+    public void Save(string path) => ModelZip.Save(_mlContext, Model, ReverseSdModelFormat.ImageInputSchema(_mlContext), path);
 
     /// <summary>Disposes the members' and the ensemble stages' native sessions.</summary>
     public void Dispose()

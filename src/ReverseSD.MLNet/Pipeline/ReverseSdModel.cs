@@ -6,6 +6,7 @@ using ReverseSD.MLNet.Data;
 using ReverseSD.MLNet.Evaluation;
 using ReverseSD.MLNet.FineTuning;
 using ReverseSD.MLNet.Heads;
+using ReverseSD.MLNet.Onnx;
 
 namespace ReverseSD.MLNet.Pipeline;
 
@@ -139,10 +140,11 @@ public static partial class ReverseSdModel
         ArgumentNullException.ThrowIfNull(mlContext);
         if (!File.Exists(path))
             throw new ReverseSdInputException($"Model '{path}' does not exist: train one with 'reversesd train --data DIR --out model.zip'.");
-        ITransformer? model = forScoringOnly ? ModelImageScorer.LoadForScoring(mlContext, path) : null;
+        // ML.NET loads each ONNX graph from a temporary copy named at random; one named *.ort fails to load (OrtFormatMisread): loaded again.
+        ITransformer? model = forScoringOnly ? OrtFormatMisread.Retry(() => ModelImageScorer.LoadForScoring(mlContext, path)) : null;
         try
         {
-            model ??= mlContext.Model.Load(path, out _);
+            model ??= OrtFormatMisread.Retry(() => mlContext.Model.Load(path, out _));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

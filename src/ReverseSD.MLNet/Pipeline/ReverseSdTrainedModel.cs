@@ -46,8 +46,11 @@ public sealed class ReverseSdTrainedModel : IDisposable
     internal ReverseSdTrainedModel WithModel(ITransformer model) =>
         new(_mlContext, model, Heads, Report, Test, Baseline, TestImages) { Difficulty = Difficulty };
 
-    /// <summary>Saves the whole chain into one zip with <c>mlContext.Model.Save</c>, atomically.</summary>
-    public void Save(string path) => AtomicFile.Write(path, stream => _mlContext.Model.Save(Model, ReverseSdModelFormat.ImageInputSchema(_mlContext), stream));
+    /// <summary>
+    /// Saves the whole chain into one zip as <c>mlContext.Model.Save</c> does (its ONNX graphs stored uncompressed, which a
+    /// load reads faster), atomically.
+    /// </summary>
+    public void Save(string path) => ModelZip.Save(_mlContext, Model, ReverseSdModelFormat.ImageInputSchema(_mlContext), path);
 
     /// <summary>Disposes the native sessions.</summary>
     public void Dispose()

@@ -106,6 +106,26 @@ public sealed class BatchedImageFeaturizerTests
     }
 
     [Fact]
+    public void AnInferenceFailureReachesTheCallerAndTheFeaturizerCanRunAgain()
+    {
+        using var dir = new TempDirectory();
+        // Reshape to [1, -1] runs on one image, but gives [1, 2 × features] on a batch of two: ONNX Runtime refuses it.
+        var g = new ReverseSD.MLNet.Onnx.OnnxGraphBuilder("whole-batch-as-one-row");
+        g.Input("data", [-1, 3, 16, 16]);
+        string flat = g.Node("Reshape", ["data", g.Initializer("shape", [1L, -1L], 2)]);
+        g.Output(flat, "flat", [1, -1]);
+        File.WriteAllBytes(dir.File("m.onnx"), g.ToBytes());
+        var backbone = ImageBackbone.FromOnnx(dir.File("m.onnx"), ImagePreprocessing.Parse("size=16"));
+        var paths = Enumerable.Range(0, 6).Select(i => WritePng(dir.File($"{i}.png"), seed: i)).ToArray();
+        using var fast = BatchedImageFeaturizer.Create(backbone, batchSize: 2);
+
+        Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => fast.Featurize(paths).ToList());
+        using var single = BatchedImageFeaturizer.Create(backbone, batchSize: 1);
+        Assert.Equal(6, single.Featurize(paths).Count(f => f.Features!.Length == 768));
+        Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => fast.Featurize(paths).ToList());
+    }
+
+    [Fact]
     public void ComposedGraphCarriesItsPreprocessingForTheFastPath()
     {
         using var dir = new TempDirectory();

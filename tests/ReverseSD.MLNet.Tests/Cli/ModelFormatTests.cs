@@ -19,23 +19,8 @@ public sealed class ModelFormatTests
     {
         using var dir = new TempDirectory();
         var ml = new MLContext(1);
-        string image = dir.File("a.png");
-        using (var bitmap = new SkiaSharp.SKBitmap(8, 8))
-        {
-            bitmap.Erase(SkiaSharp.SKColors.Red);
-            File.WriteAllBytes(image, bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100).ToArray());
-        }
-        var images = ml.Data.LoadFromEnumerable(new[] { new ImageOnly { ImagePath = image } });
-        var pixels = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.ResizeImages("Image", 4, 4))
-            .Append(ml.Transforms.ExtractPixels("ImageFeatures", "Image")).Fit(images);
-        PromptHeadsNetwork network;
-        lock (TorchRandom.Gate)
-        {
-            torch.manual_seed(1);
-            network = new PromptHeadsNetwork(HeadConfiguration.Vanilla, 48, 384, 0, [], 0);
-        }
+        var (images, pixels, network) = TinyModel(ml, dir);
         using var disposeNetwork = network;
-        network.eval();
         var columns = new HeadsGraphColumns("ImageFeatures", "PredictedEmbedding", "VocabularyProbabilities", "VocabularyWords", "ModelInfo");
         byte[] old = PromptHeadsOnnxCompiler.Compile(network, [], columns, formatVersion: "reversesd-model/0");
         using var heads = CompiledOnnxModel.Create(ml, old, ["PredictedEmbedding", "ModelInfo"], ["ImageFeatures"], pixels.Transform(images));
@@ -53,6 +38,59 @@ public sealed class ModelFormatTests
         var loaded = ReverseSdModel.Load(ml, dir.File("current.zip"));
         Assert.Equal(384, loaded.Transform(images).GetColumn<float[]>("PredictedEmbedding").Single().Length);
         (loaded as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void SavedZipStoresItsOnnxGraphsUncompressedAndLoadsInAPlainMlNetApp()
+    {
+        using var dir = new TempDirectory();
+        var ml = new MLContext(1);
+        var (images, pixels, network) = TinyModel(ml, dir);
+        using var disposeNetwork = network;
+        var columns = new HeadsGraphColumns("ImageFeatures", "PredictedEmbedding", "VocabularyProbabilities", "VocabularyWords", "ModelInfo");
+        using var heads = CompiledOnnxModel.Create(ml, PromptHeadsOnnxCompiler.Compile(network, [], columns), ["PredictedEmbedding", "ModelInfo"],
+            ["ImageFeatures"], pixels.Transform(images));
+        var model = pixels.Append<ITransformer>(heads);
+        string zip = dir.File("model.zip");
+
+        ModelZip.Save(ml, model, images.Schema, zip);
+
+        using (var archive = System.IO.Compression.ZipFile.OpenRead(zip))
+        {
+            var graphs = archive.Entries.Where(e => e.Name == "OnnxModel").ToList();
+            Assert.NotEmpty(graphs);
+            Assert.All(graphs, e => Assert.Equal(e.Length, e.CompressedLength));
+            Assert.Contains(archive.Entries, e => e.Name != "OnnxModel" && e.CompressedLength < e.Length);
+        }
+        float[] expected = model.Transform(images).GetColumn<float[]>("PredictedEmbedding").Single();
+        var plain = new MLContext(2).Model.Load(zip, out _);
+        Assert.Equal(expected, plain.Transform(images).GetColumn<float[]>("PredictedEmbedding").Single());
+        (plain as IDisposable)?.Dispose();
+        var loaded = ReverseSdModel.Load(ml, zip);
+        Assert.Equal(expected, loaded.Transform(images).GetColumn<float[]>("PredictedEmbedding").Single());
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    /// <summary>One 8 px image, a pixels chain giving 48 features, and an untrained heads network on them.</summary>
+    private static (IDataView Images, ITransformer Pixels, PromptHeadsNetwork Network) TinyModel(MLContext ml, TempDirectory dir)
+    {
+        string image = dir.File("a.png");
+        using (var bitmap = new SkiaSharp.SKBitmap(8, 8))
+        {
+            bitmap.Erase(SkiaSharp.SKColors.Red);
+            File.WriteAllBytes(image, bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100).ToArray());
+        }
+        var images = ml.Data.LoadFromEnumerable(new[] { new ImageOnly { ImagePath = image } });
+        var pixels = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.ResizeImages("Image", 4, 4))
+            .Append(ml.Transforms.ExtractPixels("ImageFeatures", "Image")).Fit(images);
+        PromptHeadsNetwork network;
+        lock (TorchRandom.Gate)
+        {
+            torch.manual_seed(1);
+            network = new PromptHeadsNetwork(HeadConfiguration.Vanilla, 48, 384, 0, [], 0);
+        }
+        network.eval();
+        return (images, pixels, network);
     }
 
     [Fact]

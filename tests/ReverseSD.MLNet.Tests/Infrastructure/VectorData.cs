@@ -55,7 +55,7 @@ internal static class VectorData
         try
         {
             ml.Model.Save(model, data.Schema, path);
-            var loaded = ml.Model.Load(path, out _);
+            var loaded = ReverseSD.MLNet.Onnx.OrtFormatMisread.Retry(() => ml.Model.Load(path, out _));   // a temporary copy named *.ort: loaded again
             try
             {
                 return ReadColumn(loaded.Transform(data), column);
