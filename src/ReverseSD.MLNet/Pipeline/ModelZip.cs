@@ -20,7 +20,9 @@ internal static class ModelZip
     /// <summary>As <see cref="Save(MLContext, ITransformer, DataViewSchema, string)"/>, into <paramref name="destination"/>.</summary>
     public static void Save(MLContext ml, ITransformer model, DataViewSchema inputSchema, Stream destination)
     {
-        using var saved = new MemoryStream();
+        // ML.NET's zip goes to a scratch file, not memory: a prompt bank can make it gigabytes.
+        using var saved = new FileStream(Path.Combine(Path.GetTempPath(), "reversesd-save-" + Guid.NewGuid().ToString("N") + ".zip"),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
         ml.Model.Save(model, inputSchema, saved);
         saved.Position = 0;
         using var source = new ZipArchive(saved, ZipArchiveMode.Read);
