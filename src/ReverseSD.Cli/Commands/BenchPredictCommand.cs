@@ -53,7 +53,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
             : ValidationResult.Success();
     }
 
-    private sealed record Run(double Seconds, long PeakRssKiB, string Output, string Error);
+    private sealed record Run(double Seconds, long PeakRssKiB, string Error);
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
@@ -159,7 +159,7 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         return File.Exists(apphost) ? (apphost, []) : ("dotnet", [dll]);
     }
 
-    /// <summary>Runs a process to its end; wall time, peak resident memory (VmHWM, sampled every 50 ms) and stdout.</summary>
+    /// <summary>Runs a process to its end; wall time, peak resident memory (VmHWM, sampled every 50 ms) and stderr.</summary>
     private static Run Start(string file, string[] args, CancellationToken cancellationToken)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -181,7 +181,8 @@ internal sealed class BenchPredictCommand(IAnsiConsole console) : Command<BenchP
         double seconds = clock.Elapsed.TotalSeconds;
         if (process.ExitCode != 0)
             throw new MLNet.ReverseSdInputException($"'{file} {string.Join(' ', args)}' failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
-        return new Run(seconds, peak, stdout.Result, stderr.Result);
+        _ = stdout.Result; // drained so the child never blocks on a full pipe
+        return new Run(seconds, peak, stderr.Result);
     }
 
     private static long PeakRss(int pid)

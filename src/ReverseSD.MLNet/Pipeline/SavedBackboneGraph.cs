@@ -47,6 +47,9 @@ internal sealed record SavedBackboneGraph(ComposedBackbone Composed, byte[] Plac
         return bytes.Length == length ? bytes : null;
     }
 
+    /// <summary>Parses only <see cref="ModelHeader"/>'s fields; the rest (nodes, weights) is skipped without a copy.</summary>
+    private static readonly MessageParser<ModelHeader> HeaderParser = ModelHeader.Parser.WithDiscardUnknownFields(true);
+
     /// <summary>
     /// The parts of an ONNX model that describe a backbone (IR version, opsets, metadata, the graph's inputs, outputs and
     /// initializer names) without its weights and nodes: parsing a whole 64 MB graph copies every weight, and ONNX Runtime
@@ -56,51 +59,14 @@ internal sealed record SavedBackboneGraph(ComposedBackbone Composed, byte[] Plac
     {
         try
         {
-            var model = new ModelProto();
-            var fields = new ProtoFields(onnxModel);
-            while (fields.MoveNext())
-            {
-                switch (fields.Number)
-                {
-                    case 1 when fields.Type == WireFormat.WireType.Varint: model.IrVersion = (long)fields.Varint; break;
-                    case 7 when fields.Type == WireFormat.WireType.LengthDelimited: model.Graph = ReadGraphHeader(fields.Payload); break;
-                    case 8 when fields.Type == WireFormat.WireType.LengthDelimited: model.OpsetImport.Add(OperatorSetIdProto.Parser.ParseFrom(fields.Payload)); break;
-                    case 14 when fields.Type == WireFormat.WireType.LengthDelimited: model.MetadataProps.Add(StringStringEntryProto.Parser.ParseFrom(fields.Payload)); break;
-                }
-            }
-            return model.Graph == null ? null : model;
+            var header = HeaderParser.ParseFrom(onnxModel);
+            // The header's fields carry ModelProto's numbers, so its bytes are a ModelProto with only those fields.
+            return header.Graph == null ? null : ModelProto.Parser.ParseFrom(header.ToByteArray());
         }
-        catch (Exception e) when (e is InvalidProtocolBufferException or InvalidDataException)
+        catch (InvalidProtocolBufferException)
         {
             return null;
         }
-    }
-
-    private static GraphProto ReadGraphHeader(ReadOnlySpan<byte> graphBytes)
-    {
-        var graph = new GraphProto();
-        var fields = new ProtoFields(graphBytes);
-        while (fields.MoveNext())
-        {
-            if (fields.Type != WireFormat.WireType.LengthDelimited) continue;
-            switch (fields.Number)
-            {
-                case 5: graph.Initializer.Add(new TensorProto { Name = ReadTensorName(fields.Payload) }); break;
-                case 11: graph.Input.Add(ValueInfoProto.Parser.ParseFrom(fields.Payload)); break;
-                case 12: graph.Output.Add(ValueInfoProto.Parser.ParseFrom(fields.Payload)); break;
-            }
-        }
-        return graph;
-    }
-
-    /// <summary>A TensorProto's name (field 8), its data skipped.</summary>
-    private static string ReadTensorName(ReadOnlySpan<byte> tensorBytes)
-    {
-        var fields = new ProtoFields(tensorBytes);
-        while (fields.MoveNext())
-            if (fields.Number == 8 && fields.Type == WireFormat.WireType.LengthDelimited)
-                return System.Text.Encoding.UTF8.GetString(fields.Payload);
-        return "";
     }
 
     /// <summary>
@@ -121,71 +87,5 @@ internal sealed record SavedBackboneGraph(ComposedBackbone Composed, byte[] Plac
         var model = new ModelProto { IrVersion = backbone.IrVersion, ProducerName = "reversesd", Graph = graph };
         model.OpsetImport.AddRange(backbone.OpsetImport.Select(o => o.Clone()));
         return model.ToByteArray();
-    }
-
-    /// <summary>The fields of one protobuf message in wire order: number, wire type, and the value or the payload's bytes.</summary>
-    private ref struct ProtoFields(ReadOnlySpan<byte> message)
-    {
-        private readonly ReadOnlySpan<byte> _message = message;
-        private int _position;
-
-        public int Number { get; private set; }
-
-        public WireFormat.WireType Type { get; private set; }
-
-        /// <summary>The value of a varint field.</summary>
-        public ulong Varint { get; private set; }
-
-        /// <summary>The bytes of a length-delimited field.</summary>
-        public ReadOnlySpan<byte> Payload { get; private set; }
-
-        public bool MoveNext()
-        {
-            if (_position >= _message.Length) return false;
-            ulong tag = ReadVarint();
-            Number = tag >> 3 is > 0 and <= int.MaxValue ? (int)(tag >> 3) : throw new InvalidDataException($"Invalid field number {tag >> 3}.");
-            Type = (WireFormat.WireType)(tag & 7);
-            Payload = default;
-            switch (Type)
-            {
-                case WireFormat.WireType.Varint:
-                    Varint = ReadVarint();
-                    break;
-                case WireFormat.WireType.Fixed64:
-                    Skip(8);
-                    break;
-                case WireFormat.WireType.Fixed32:
-                    Skip(4);
-                    break;
-                case WireFormat.WireType.LengthDelimited:
-                    ulong length = ReadVarint();
-                    if (length > (ulong)(_message.Length - _position)) throw new InvalidDataException("A field runs past the end of its message.");
-                    Payload = _message.Slice(_position, (int)length);
-                    _position += (int)length;
-                    break;
-                default:
-                    throw new InvalidDataException($"Unsupported wire type {Type}.");
-            }
-            return true;
-        }
-
-        private void Skip(int bytes)
-        {
-            if (bytes > _message.Length - _position) throw new InvalidDataException("A field runs past the end of its message.");
-            _position += bytes;
-        }
-
-        private ulong ReadVarint()
-        {
-            ulong value = 0;
-            for (int shift = 0; shift < 64; shift += 7)
-            {
-                if (_position >= _message.Length) throw new InvalidDataException("A varint runs past the end of its message.");
-                byte b = _message[_position++];
-                value |= (ulong)(b & 0x7F) << shift;
-                if ((b & 0x80) == 0) return value;
-            }
-            throw new InvalidDataException("A varint is longer than 10 bytes.");
-        }
     }
 }
